@@ -1,0 +1,2 @@
+//! Tensor executors for wollama's forward plans.
+pub mod plan;
