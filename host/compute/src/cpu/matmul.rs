@@ -1,0 +1,64 @@
+//! y = x · Wᵀ for every weight type. The activation rows are quantized once to the type's
+//! dot-product partner (Q8_0, Q8_1, Q8_K, f16, ...) exactly as ggml does, then candle's
+//! `vec_dot` kernels run over chunks of weight rows (output columns) in parallel.
+
+use candle_core::quantized::k_quants::GgmlType;
+
+use super::pool::{Pool, SyncPtr};
+use super::weights::{View, Weight};
+
+/// Output columns per parallel chunk: small enough to balance two threads, large enough
+/// that claiming a chunk costs nothing next to computing it.
+const COLS_PER_CHUNK: usize = 16;
+
+pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32]) {
+    match w {
+        Weight::F32(v) => mm(pool, v, x, rows, y),
+        Weight::F16(v) => mm(pool, v, x, rows, y),
+        Weight::Bf16(v) => mm(pool, v, x, rows, y),
+        Weight::Q4_0(v) => mm(pool, v, x, rows, y),
+        Weight::Q4_1(v) => mm(pool, v, x, rows, y),
+        Weight::Q5_0(v) => mm(pool, v, x, rows, y),
+        Weight::Q5_1(v) => mm(pool, v, x, rows, y),
+        Weight::Q8_0(v) => mm(pool, v, x, rows, y),
+        Weight::Q2K(v) => mm(pool, v, x, rows, y),
+        Weight::Q3K(v) => mm(pool, v, x, rows, y),
+        Weight::Q4K(v) => mm(pool, v, x, rows, y),
+        Weight::Q5K(v) => mm(pool, v, x, rows, y),
+        Weight::Q6K(v) => mm(pool, v, x, rows, y),
+    }
+}
+
+fn mm<T: GgmlType>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]) {
+    let (k, n) = (w.k, w.rows);
+    debug_assert!(x.len() >= rows * k && y.len() >= rows * n);
+    let qb = k / T::VecDotType::BLCK_SIZE;
+    let mut q = vec![T::VecDotType::zeros(); rows * qb];
+    {
+        let qp = SyncPtr(q.as_mut_ptr());
+        let quantize = |r: usize| {
+            // SAFETY: each task writes only row r of q.
+            let dst = unsafe { std::slice::from_raw_parts_mut(qp.get().add(r * qb), qb) };
+            T::VecDotType::from_float(&x[r * k..(r + 1) * k], dst);
+        };
+        if rows >= 8 {
+            pool.run(rows, &quantize);
+        } else {
+            (0..rows).for_each(quantize);
+        }
+    }
+    let yp = SyncPtr(y.as_mut_ptr());
+    let chunks = n.div_ceil(COLS_PER_CHUNK);
+    let q = &q;
+    pool.run(chunks, &|c| {
+        let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
+        for r in 0..rows {
+            let act = &q[r * qb..(r + 1) * qb];
+            for j in cols.clone() {
+                let v = T::vec_dot(k, w.row(j), act);
+                // SAFETY: column j belongs to this chunk alone.
+                unsafe { *yp.get().add(r * n + j) = v };
+            }
+        }
+    });
+}
