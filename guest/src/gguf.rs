@@ -9,7 +9,7 @@ use std::fmt;
 pub trait ByteSource {
     fn size(&self) -> u64;
     /// Bytes [offset, offset + len); shorter only at the end of the file.
-    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, String>;
+    fn read(&self, offset: u64, len: u32) -> std::result::Result<Vec<u8>, String>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,1 +1,48 @@
-fn main() {}
+//! `wollama`: the command-line front end.
+
+mod bench;
+mod local;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "wollama", version, about = "A local LLM server speaking the Ollama API, with a portable WebAssembly engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the token ids of TEXT as a JSON array; without TEXT, read one JSON string per
+    /// stdin line and print one JSON array per line.
+    Tokenize(local::TokenizeArgs),
+    /// Generate text from a GGUF file directly, without a server.
+    Generate(local::GenerateArgs),
+    /// Render a chat (JSON list of {role, content}) with the model's chat template.
+    Template(local::TemplateArgs),
+    /// Benchmark prefill and decode speed, optionally against llama.cpp's llama-bench.
+    Bench(bench::BenchArgs),
+    /// Write the embedded guest component (for jco / other component hosts).
+    Component {
+        /// Output path.
+        #[arg(long, short)]
+        out: std::path::PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tokenize(a) => local::tokenize(a),
+        Command::Generate(a) => local::generate(a),
+        Command::Template(a) => local::template(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Component { out } => std::fs::write(&out, wollama_runtime::GUEST_COMPONENT)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display())),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}

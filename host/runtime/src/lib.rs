@@ -1,0 +1,87 @@
+//! Runs the wollama guest component under wasmtime. The host side of the contract is small:
+//! it maps model files, compiles the guest's forward plans on an executor, and drives the
+//! guest's engine loop (`next` -> run the batch -> `complete`).
+
+mod bindings;
+mod cache;
+mod host;
+mod runner;
+mod session;
+
+pub use bindings::exports::wollama::engine::runtime::{
+    EngineOptions, Event, Finish, Message, MetaValue, ModelInfo, Request, Sampling,
+};
+pub use runner::{EventSink, LoadedInfo, Runner};
+pub use session::{Session, StepTimes};
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wollama_compute::cpu::CpuExecutor;
+
+/// Errors a caller can act on: the guest's own error kinds, plus engine failures (traps).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    OutOfMemory(String),
+    #[error("the engine failed: {0}")]
+    Engine(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<bindings::wollama::engine::types::EngineError> for Error {
+    fn from(e: bindings::wollama::engine::types::EngineError) -> Self {
+        use bindings::wollama::engine::types::EngineError as E;
+        match e {
+            E::Invalid(m) => Error::Invalid(m),
+            E::Unsupported(m) => Error::Unsupported(m),
+            E::Io(m) => Error::Io(m),
+            E::OutOfMemory(m) => Error::OutOfMemory(m),
+        }
+    }
+}
+
+impl From<wasmtime::Error> for Error {
+    fn from(e: wasmtime::Error) -> Self {
+        Error::Engine(format!("{e:#}"))
+    }
+}
+
+/// The guest component, built by this crate's build script from `guest/`.
+pub static GUEST_COMPONENT: &[u8] = include_bytes!(env!("WOLLAMA_GUEST_COMPONENT"));
+
+/// A compiled guest, ready to instantiate once per loaded model.
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    component: Component,
+    linker: Linker<host::HostState>,
+}
+
+impl Runtime {
+    /// Compiles the embedded guest, or loads its compiled form from the cache
+    /// (`~/.cache/wollama/components`, keyed by the component's sha256 and wasmtime's version).
+    pub fn new() -> Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = wasmtime::Engine::new(&config)?;
+        let component = cache::load_or_compile(&engine, GUEST_COMPONENT)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        Ok(Runtime { engine, component, linker })
+    }
+
+    /// Opens a GGUF model in a fresh guest instance, running plans with `threads` threads.
+    pub fn open(&self, path: &Path, threads: usize) -> Result<Session> {
+        let executor = Arc::new(CpuExecutor::new(threads.max(1)));
+        Session::open(self, path, executor)
+    }
+}

@@ -4,6 +4,7 @@
 
 use candle_core::quantized::k_quants::GgmlType;
 
+use super::kernels::q4_1;
 use super::pool::{Pool, SyncPtr};
 use super::weights::{View, Weight};
 
@@ -17,7 +18,7 @@ pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32]) {
         Weight::F16(v) => mm(pool, v, x, rows, y),
         Weight::Bf16(v) => mm(pool, v, x, rows, y),
         Weight::Q4_0(v) => mm(pool, v, x, rows, y),
-        Weight::Q4_1(v) => mm(pool, v, x, rows, y),
+        Weight::Q4_1(v) => mm_q4_1(pool, v, x, rows, y),
         Weight::Q5_0(v) => mm(pool, v, x, rows, y),
         Weight::Q5_1(v) => mm(pool, v, x, rows, y),
         Weight::Q8_0(v) => mm(pool, v, x, rows, y),
@@ -58,6 +59,28 @@ fn mm<T: GgmlType>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f3
                 let v = T::vec_dot(k, w.row(j), act);
                 // SAFETY: column j belongs to this chunk alone.
                 unsafe { *yp.get().add(r * n + j) = v };
+            }
+        }
+    });
+}
+
+/// Q4_1 with the ggml-exact kernels of `kernels::q4_1`.
+fn mm_q4_1(pool: &Pool, w: &View<q4_1::BlockQ4_1>, x: &[f32], rows: usize, y: &mut [f32]) {
+    let (k, n) = (w.k, w.rows);
+    let qb = k / q4_1::QK;
+    let mut q = vec![q4_1::BlockQ8_1::ZERO; rows * qb];
+    for r in 0..rows {
+        q4_1::quantize_q8_1(&x[r * k..(r + 1) * k], &mut q[r * qb..(r + 1) * qb]);
+    }
+    let yp = SyncPtr(y.as_mut_ptr());
+    let q = &q;
+    pool.run(n.div_ceil(COLS_PER_CHUNK), &|c| {
+        let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
+        for r in 0..rows {
+            let act = &q[r * qb..(r + 1) * qb];
+            for j in cols.clone() {
+                // SAFETY: column j belongs to this chunk alone.
+                unsafe { *yp.get().add(r * n + j) = q4_1::vec_dot(w.row(j), act) };
             }
         }
     });

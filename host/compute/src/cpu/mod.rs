@@ -2,6 +2,7 @@
 //! and op checked once), then runs batches with preallocated, liveness-shared buffers.
 
 mod attention;
+pub mod kernels;
 mod matmul;
 mod ops;
 mod pool;

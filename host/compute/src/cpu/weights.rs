@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{
-    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0,
-    GgmlType,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
 };
 use half::{bf16, f16};
 use memmap2::Mmap;
 
+use super::kernels::q4_1::{self, BlockQ4_1};
 use super::ComputeError;
 use crate::plan::WeightDesc;
 
@@ -74,28 +74,37 @@ pub struct View<T> {
     offset: usize,
     pub rows: usize,
     pub k: usize,
+    /// Elements per block of T.
+    block: usize,
     _t: std::marker::PhantomData<T>,
 }
 
 impl<T> Clone for View<T> {
     fn clone(&self) -> Self {
-        View { map: Arc::clone(&self.map), offset: self.offset, rows: self.rows, k: self.k, _t: Default::default() }
+        View { map: Arc::clone(&self.map), offset: self.offset, rows: self.rows, k: self.k, block: self.block, _t: Default::default() }
     }
 }
 
-impl<T: GgmlType> View<T> {
-    fn new(map: &Arc<Mmap>, w: &WeightDesc) -> Result<Self, ComputeError> {
+impl<T> View<T> {
+    fn new(map: &Arc<Mmap>, w: &WeightDesc) -> Result<Self, ComputeError>
+    where
+        T: GgmlType,
+    {
+        Self::with_block(map, w, T::BLCK_SIZE)
+    }
+
+    fn with_block(map: &Arc<Mmap>, w: &WeightDesc, block: usize) -> Result<Self, ComputeError> {
         let k = w.shape[0] as usize;
         let rows = w.shape[1..].iter().product::<u64>() as usize;
-        if k % T::BLCK_SIZE != 0 {
+        if k % block != 0 {
             return Err(ComputeError::Invalid(format!(
                 "tensor {}: row length {k} is not a multiple of the {} block size {}",
                 w.name,
                 type_name(w.ggml_type),
-                T::BLCK_SIZE
+                block
             )));
         }
-        let bytes = rows * (k / T::BLCK_SIZE) * std::mem::size_of::<T>();
+        let bytes = rows * (k / block) * std::mem::size_of::<T>();
         let offset = w.offset as usize;
         if offset.checked_add(bytes).is_none_or(|end| end > map.len()) {
             return Err(ComputeError::Invalid(format!(
@@ -106,11 +115,11 @@ impl<T: GgmlType> View<T> {
         if (map.as_ptr() as usize + offset) % std::mem::align_of::<T>() != 0 {
             return Err(ComputeError::Invalid(format!("tensor {} is misaligned in the file", w.name)));
         }
-        Ok(View { map: Arc::clone(map), offset, rows, k, _t: Default::default() })
+        Ok(View { map: Arc::clone(map), offset, rows, k, block, _t: Default::default() })
     }
 
     pub fn blocks_per_row(&self) -> usize {
-        self.k / T::BLCK_SIZE
+        self.k / self.block
     }
 
     /// All blocks. SAFETY of the cast: bounds and alignment were checked in `new`, the map
@@ -136,7 +145,7 @@ impl Weight {
             1 => Weight::F16(View::new(map, w)?),
             30 => Weight::Bf16(View::new(map, w)?),
             2 => Weight::Q4_0(View::new(map, w)?),
-            3 => Weight::Q4_1(View::new(map, w)?),
+            3 => Weight::Q4_1(View::with_block(map, w, q4_1::QK)?),
             6 => Weight::Q5_0(View::new(map, w)?),
             7 => Weight::Q5_1(View::new(map, w)?),
             8 => Weight::Q8_0(View::new(map, w)?),
@@ -191,7 +200,7 @@ impl Weight {
             Weight::F16(v) => out.iter_mut().zip(v.row(r)).for_each(|(o, x)| *o = x.to_f32()),
             Weight::Bf16(v) => out.iter_mut().zip(v.row(r)).for_each(|(o, x)| *o = x.to_f32()),
             Weight::Q4_0(v) => deq!(v, BlockQ4_0),
-            Weight::Q4_1(v) => deq!(v, BlockQ4_1),
+            Weight::Q4_1(v) => q4_1::dequantize_q4_1(v.row(r), out),
             Weight::Q5_0(v) => deq!(v, BlockQ5_0),
             Weight::Q5_1(v) => deq!(v, BlockQ5_1),
             Weight::Q8_0(v) => deq!(v, BlockQ8_0),

@@ -1,0 +1,272 @@
+//! The component glue: lowers the guest's plain-Rust types to the WIT interface and back.
+//! Nothing here knows what a model means.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::engine::{self, EngineOptions as CoreOptions, Event as CoreEvent};
+use crate::gguf::ByteSource;
+use crate::graph::{self, Graph};
+use crate::loaded::{LoadedModel, MetaValue as CoreMeta, ModelError};
+use crate::sampler::SamplingParams;
+use crate::template::ChatMessage;
+
+wit_bindgen::generate!({ world: "guest", path: "../wit" });
+
+use exports::wollama::engine::runtime::{
+    Batch, Candidates, EngineOptions, Event, Finish, Guest, GuestEngine, GuestModel, Message, MetaValue,
+    ModelBorrow, ModelInfo, Request,
+};
+use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
+use wollama::engine::model_file::File;
+use wollama::engine::types::EngineError;
+
+struct Component;
+
+impl Guest for Component {
+    type Model = ModelRes;
+    type Engine = EngineRes;
+}
+
+struct Shared {
+    file: File,
+    model: LoadedModel,
+}
+
+pub struct ModelRes(Rc<Shared>);
+
+pub struct EngineRes {
+    plan: Plan,
+    engine: RefCell<engine::Engine>,
+}
+
+impl ByteSource for File {
+    fn size(&self) -> u64 {
+        File::size(self)
+    }
+    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
+        File::read(self, offset, len).map_err(|e| error_text(&e))
+    }
+}
+
+fn error_text(e: &EngineError) -> String {
+    match e {
+        EngineError::Invalid(m) | EngineError::Unsupported(m) | EngineError::Io(m) | EngineError::OutOfMemory(m) => m.clone(),
+    }
+}
+
+fn lift(e: ModelError) -> EngineError {
+    match e {
+        ModelError::Io(m) => EngineError::Io(m),
+        ModelError::Invalid(m) => EngineError::Invalid(m),
+        ModelError::Unsupported(m) => EngineError::Unsupported(m),
+    }
+}
+
+impl GuestModel for ModelRes {
+    fn open(file: File) -> Result<exports::wollama::engine::runtime::Model, EngineError> {
+        let model = LoadedModel::open(&file).map_err(lift)?;
+        Ok(exports::wollama::engine::runtime::Model::new(ModelRes(Rc::new(Shared { file, model }))))
+    }
+
+    fn info(&self) -> ModelInfo {
+        let i = self.0.model.info();
+        ModelInfo {
+            architecture: i.architecture,
+            name: i.name,
+            parameter_count: i.parameter_count,
+            file_type: i.file_type,
+            context_length: i.context_length,
+            embedding_length: i.embedding_length,
+            vocab_size: i.vocab_size,
+            bos: i.bos,
+            eos: i.eos,
+            chat_template: i.chat_template,
+        }
+    }
+
+    fn metadata(&self) -> Vec<(String, MetaValue)> {
+        self.0
+            .model
+            .metadata()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    CoreMeta::Uint(x) => MetaValue::Uint(x),
+                    CoreMeta::Int(x) => MetaValue::Int(x),
+                    CoreMeta::Float(x) => MetaValue::Float(x),
+                    CoreMeta::Bool(x) => MetaValue::Boolean(x),
+                    CoreMeta::Text(x) => MetaValue::Text(x),
+                    CoreMeta::Array(kind, n) => MetaValue::Array((kind, n)),
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
+    fn tokenize(&self, text: String, add_special: bool, parse_special: bool) -> Vec<u32> {
+        self.0.model.tokenizer.encode(&text, add_special, parse_special)
+    }
+
+    fn detokenize(&self, ids: Vec<u32>) -> String {
+        self.0.model.tokenizer.decode(&ids)
+    }
+
+    fn render_chat(&self, messages: Vec<Message>, add_generation_prompt: bool) -> Result<String, EngineError> {
+        let messages: Vec<ChatMessage> =
+            messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
+        self.0.model.render_chat(&messages, add_generation_prompt).map_err(lift)
+    }
+}
+
+fn lower_graph(g: Graph, cells: u32, max_rows: u32) -> PlanSpec {
+    let weights = g
+        .weights
+        .into_iter()
+        .map(|w| compute::Weight { name: w.name, ggml_type: w.ggml_type, shape: w.shape, offset: w.offset })
+        .collect();
+    let nodes = g
+        .nodes
+        .into_iter()
+        .map(|op| match op {
+            graph::Op::Embed(w) => Op::Embed(w),
+            graph::Op::Matmul(x, w) => Op::Matmul((x, w)),
+            graph::Op::RmsNorm(x, eps, group) => Op::RmsNorm((x, eps, group)),
+            graph::Op::LayerNorm(x, eps) => Op::LayerNorm((x, eps)),
+            graph::Op::MulWeight(x, w) => Op::MulWeight((x, w)),
+            graph::Op::AddWeight(x, w) => Op::AddWeight((x, w)),
+            graph::Op::Add(a, b) => Op::Add((a, b)),
+            graph::Op::Mul(a, b) => Op::Mul((a, b)),
+            graph::Op::Scale(x, s) => Op::Scale((x, s)),
+            graph::Op::SwiGlu(a, b) => Op::Swiglu((a, b)),
+            graph::Op::GeGlu(a, b) => Op::Geglu((a, b)),
+            graph::Op::Gelu(x) => Op::Gelu(x),
+            graph::Op::Rope(r) => Op::Rope(compute::Rope {
+                x: r.x,
+                head_dim: r.head_dim,
+                n_rot: r.n_rot,
+                freq_base: r.freq_base,
+                freq_scale: r.freq_scale,
+                neox: r.neox,
+            }),
+            graph::Op::Attention(a) => Op::Attention(compute::Attention {
+                q: a.q,
+                k: a.k,
+                v: a.v,
+                layer: a.layer,
+                n_head: a.n_head,
+                n_kv_head: a.n_kv_head,
+                head_dim: a.head_dim,
+                scale: a.scale,
+                softcap: a.softcap,
+                window: a.window,
+            }),
+            graph::Op::SelectRows(x) => Op::SelectRows(x),
+            graph::Op::Softcap(x, c) => Op::Softcap((x, c)),
+        })
+        .collect();
+    PlanSpec { weights, nodes, logits: g.logits, kv: KvSpec { cells, widths: g.kv_widths }, max_rows }
+}
+
+/// A per-instance seed for requests that bring none (wasi:random through std's hasher keys).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5eed);
+    h.finish()
+}
+
+impl GuestEngine for EngineRes {
+    fn create(
+        model: ModelBorrow<'_>,
+        options: EngineOptions,
+    ) -> Result<exports::wollama::engine::runtime::Engine, EngineError> {
+        let shared = Rc::clone(&model.get::<ModelRes>().0);
+        let (_, graph) = crate::model::build_graph(&shared.model.gguf).map_err(EngineError::Unsupported)?;
+        let opts = CoreOptions {
+            max_slots: options.max_slots,
+            ctx_cells: options.ctx_cells,
+            batch_tokens: options.batch_tokens,
+        };
+        let engine = engine::Engine::new(Rc::clone(&shared.model.tokenizer), opts, random_seed())
+            .map_err(EngineError::Invalid)?;
+        let spec = lower_graph(graph, options.ctx_cells, options.batch_tokens);
+        let plan = compute::build_plan(&shared.file, &spec)?;
+        Ok(exports::wollama::engine::runtime::Engine::new(EngineRes { plan, engine: RefCell::new(engine) }))
+    }
+
+    fn submit(&self, req: Request) -> Result<u64, EngineError> {
+        let s = req.sampling;
+        let sampling = SamplingParams {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            typical_p: s.typical_p,
+            repeat_penalty: s.repeat_penalty,
+            repeat_last_n: s.repeat_last_n,
+            presence_penalty: s.presence_penalty,
+            frequency_penalty: s.frequency_penalty,
+            seed: s.seed,
+        };
+        self.engine
+            .borrow_mut()
+            .submit(engine::Request {
+                prompt: req.prompt,
+                sampling,
+                num_predict: req.num_predict,
+                stop: req.stop,
+                stop_at_eog: req.stop_at_eog,
+            })
+            .map_err(EngineError::Invalid)
+    }
+
+    fn cancel(&self, id: u64) {
+        self.engine.borrow_mut().cancel(id)
+    }
+
+    fn next(&self) -> (Option<Batch>, Vec<Event>) {
+        let (batch, events) = self.engine.borrow_mut().next();
+        let batch = batch.map(|b| Batch {
+            plan: self.plan.id(),
+            tokens: b.tokens,
+            positions: b.positions,
+            seqs: b.seqs,
+            write_cells: b.write_cells,
+            cell_pos: b.cell_pos,
+            cell_seqs: b.cell_seqs,
+            copies: b.copies,
+            logit_rows: b.logit_rows,
+            bias: b.bias,
+            top_k: b.top_k,
+        });
+        (batch, events.into_iter().map(lower_event).collect())
+    }
+
+    fn complete(&self, rows: Vec<Candidates>) -> Vec<Event> {
+        let rows: Vec<(Vec<u32>, Vec<f32>)> = rows.into_iter().map(|c| (c.ids, c.logits)).collect();
+        self.engine.borrow_mut().complete(&rows).into_iter().map(lower_event).collect()
+    }
+
+    fn abort(&self, reason: String) -> Vec<Event> {
+        self.engine.borrow_mut().abort(&reason).into_iter().map(lower_event).collect()
+    }
+}
+
+fn lower_event(e: CoreEvent) -> Event {
+    match e {
+        CoreEvent::Token { id, token, text } => Event::Token((id, token, text)),
+        CoreEvent::Done { id, finish } => Event::Done((
+            id,
+            Finish {
+                reason: finish.reason.to_string(),
+                prompt_tokens: finish.prompt_tokens,
+                eval_tokens: finish.eval_tokens,
+                cached_tokens: finish.cached_tokens,
+            },
+        )),
+        CoreEvent::Failed { id, message } => Event::Failed((id, message)),
+    }
+}
+
+export!(Component);

@@ -1,0 +1,459 @@
+//! Continuous batching over sequence slots. Each call to `next` packs one forward pass from
+//! every active request (one decode row per generating slot, prompt chunks for the rest);
+//! `complete` samples the logit rows, detokenizes and checks stops. The host only runs passes.
+
+pub mod kv;
+pub mod stop;
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::sampler::{Sampler, SamplingParams};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+use kv::{KvCells, MAX_SEQS};
+use stop::StopMatcher;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineOptions {
+    pub max_slots: u32,
+    /// Cells in the shared KV pool; also the most positions one sequence may use.
+    pub ctx_cells: u32,
+    pub batch_tokens: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub prompt: Vec<u32>,
+    pub sampling: SamplingParams,
+    /// Negative: until the context is full.
+    pub num_predict: i32,
+    pub stop: Vec<String>,
+    pub stop_at_eog: bool,
+}
+
+/// One forward pass (the plan id is added by the component glue).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub tokens: Vec<u32>,
+    pub positions: Vec<i32>,
+    pub seqs: Vec<u32>,
+    pub write_cells: Vec<u32>,
+    pub cell_pos: Vec<i32>,
+    pub cell_seqs: Vec<u64>,
+    pub copies: Vec<(u32, u32)>,
+    pub logit_rows: Vec<u32>,
+    pub bias: Vec<Vec<(u32, f32, f32)>>,
+    pub top_k: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub reason: &'static str,
+    pub prompt_tokens: u32,
+    pub eval_tokens: u32,
+    pub cached_tokens: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Token { id: u64, token: u32, text: String },
+    Done { id: u64, finish: Finish },
+    Failed { id: u64, message: String },
+}
+
+struct Active {
+    id: u64,
+    prompt: Vec<u32>,
+    /// Prompt tokens already placed in the cache (cached or fed).
+    fed: usize,
+    cached: u32,
+    sampler: Sampler,
+    num_predict: i32,
+    generated: u32,
+    stop: StopMatcher,
+    decoder: StreamDecoder,
+    stop_at_eog: bool,
+    /// The last sampled token, fed in the next pass.
+    next_token: Option<u32>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Tokens whose K/V sit in `cells`, position = index.
+    tokens: Vec<u32>,
+    cells: Vec<u32>,
+    /// Tokens whose K/V a completed pass has written (the rest are in flight).
+    confirmed: usize,
+    active: Option<Active>,
+    last_used: u64,
+}
+
+pub struct Engine {
+    opts: EngineOptions,
+    tokenizer: Rc<Tokenizer>,
+    vocab: u32,
+    kv: KvCells,
+    slots: Vec<Slot>,
+    queue: VecDeque<(u64, Request)>,
+    next_id: u64,
+    clock: u64,
+    seed_base: u64,
+    /// For each logit row of the pass in flight: the slot it belongs to.
+    in_flight: Option<Vec<usize>>,
+    /// Slots with rows in the pass in flight.
+    in_flight_slots: Vec<usize>,
+}
+
+impl Engine {
+    pub fn new(tokenizer: Rc<Tokenizer>, opts: EngineOptions, seed_base: u64) -> Result<Engine, String> {
+        if opts.max_slots == 0 || opts.max_slots > MAX_SEQS {
+            return Err(format!("max_slots must be 1..={MAX_SEQS}, got {}", opts.max_slots));
+        }
+        if opts.ctx_cells < 2 || opts.batch_tokens == 0 {
+            return Err("ctx_cells must be at least 2 and batch_tokens at least 1".into());
+        }
+        let vocab = tokenizer.vocab_size();
+        Ok(Engine {
+            opts,
+            tokenizer,
+            vocab,
+            kv: KvCells::new(opts.ctx_cells),
+            slots: (0..opts.max_slots).map(|_| Slot::default()).collect(),
+            queue: VecDeque::new(),
+            next_id: 1,
+            clock: 0,
+            seed_base,
+            in_flight: None,
+            in_flight_slots: Vec::new(),
+        })
+    }
+
+    pub fn options(&self) -> EngineOptions {
+        self.opts
+    }
+
+    pub fn submit(&mut self, req: Request) -> Result<u64, String> {
+        if req.prompt.is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        if let Some(t) = req.prompt.iter().find(|&&t| t >= self.vocab) {
+            return Err(format!("prompt token {t} is outside the vocabulary of {}", self.vocab));
+        }
+        if req.prompt.len() >= self.opts.ctx_cells as usize {
+            return Err(format!(
+                "the prompt has {} tokens, more than the context of {} allows",
+                req.prompt.len(),
+                self.opts.ctx_cells
+            ));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back((id, req));
+        Ok(id)
+    }
+
+    pub fn cancel(&mut self, id: u64) {
+        self.queue.retain(|(q, _)| *q != id);
+        if let Some(s) = self.slots.iter().position(|s| s.active.as_ref().is_some_and(|a| a.id == id)) {
+            self.slots[s].active = None;
+            // Rows of this slot still in flight must not be sampled when they return.
+            if let Some(rows) = &mut self.in_flight {
+                for r in rows.iter_mut().filter(|r| **r == s) {
+                    *r = usize::MAX;
+                }
+            }
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.slots.iter().all(|s| s.active.is_none())
+    }
+
+    /// The next forward pass, or None when nothing is waiting (or a pass is still in flight).
+    pub fn next(&mut self) -> (Option<Batch>, Vec<Event>) {
+        if self.in_flight.is_some() {
+            return (None, Vec::new());
+        }
+        let mut events = self.admit();
+        let mut batch = Batch::default();
+        let mut row_slots = Vec::new();
+        let mut budget = self.opts.batch_tokens as usize;
+        let mut top_k = 1u32;
+
+        // Decode rows first: they are latency-critical and take one token each.
+        let order: Vec<usize> = (0..self.slots.len())
+            .filter(|&s| self.slots[s].active.as_ref().is_some_and(|a| a.next_token.is_some()))
+            .chain((0..self.slots.len()).filter(|&s| {
+                self.slots[s].active.as_ref().is_some_and(|a| a.next_token.is_none())
+            }))
+            .collect();
+        for s in order {
+            if budget == 0 {
+                break;
+            }
+            let a = self.slots[s].active.as_ref().expect("filtered above");
+            let (tokens, wants_logits): (Vec<u32>, bool) = match a.next_token {
+                Some(t) => (vec![t], true),
+                None => {
+                    let end = (a.fed + budget).min(a.prompt.len());
+                    (a.prompt[a.fed..end].to_vec(), end == a.prompt.len())
+                }
+            };
+            let mut placed = 0;
+            for &t in &tokens {
+                let pos = self.slots[s].tokens.len();
+                if pos >= self.opts.ctx_cells as usize {
+                    break;
+                }
+                let Some(cell) = self.alloc_cell(s, pos as i32) else { break };
+                let slot = &mut self.slots[s];
+                slot.tokens.push(t);
+                slot.cells.push(cell);
+                batch.tokens.push(t);
+                batch.positions.push(pos as i32);
+                batch.seqs.push(s as u32);
+                batch.write_cells.push(cell);
+                placed += 1;
+            }
+            budget -= placed;
+            if placed == 0 {
+                // No cell is left for this sequence even after evicting idle caches.
+                let id = self.slots[s].active.as_ref().expect("active").id;
+                let finish = self.finish(s, "length");
+                events.push(Event::Done { id, finish });
+                continue;
+            }
+            self.in_flight_slots.push(s);
+            let a = self.slots[s].active.as_mut().expect("active");
+            match a.next_token {
+                Some(_) => a.next_token = None,
+                None => a.fed += placed,
+            }
+            if wants_logits && placed == tokens.len() {
+                batch.logit_rows.push((batch.tokens.len() - 1) as u32);
+                batch.bias.push(a.sampler.bias());
+                top_k = top_k.max(a.sampler.candidates_needed(self.vocab));
+                row_slots.push(s);
+            }
+        }
+        if batch.tokens.is_empty() {
+            self.in_flight_slots.clear();
+            return (None, events);
+        }
+        let (pos, seqs) = self.kv.table();
+        batch.cell_pos = pos;
+        batch.cell_seqs = seqs;
+        batch.top_k = top_k.min(self.vocab).max(1);
+        self.in_flight = Some(row_slots);
+        (Some(batch), events)
+    }
+
+    /// Results of the pass in flight: one candidate list (ids, logits) per logit row.
+    pub fn complete(&mut self, rows: &[(Vec<u32>, Vec<f32>)]) -> Vec<Event> {
+        let Some(row_slots) = self.in_flight.as_ref() else {
+            return Vec::new();
+        };
+        if rows.len() != row_slots.len() {
+            let reason = format!("the host returned {} logit rows for {} requested", rows.len(), row_slots.len());
+            return self.abort(&reason);
+        }
+        let row_slots = self.in_flight.take().expect("checked above");
+        for s in std::mem::take(&mut self.in_flight_slots) {
+            let slot = &mut self.slots[s];
+            slot.confirmed = slot.tokens.len();
+        }
+        let mut events = Vec::new();
+        for ((ids, logits), s) in rows.iter().zip(row_slots) {
+            if s == usize::MAX || self.slots[s].active.is_none() {
+                continue; // cancelled while in flight
+            }
+            self.sample_into(s, ids, logits, &mut events);
+        }
+        events
+    }
+
+    /// The pass in flight could not run: its requests fail and the cells it would have
+    /// written are released, so the cache only ever holds computed K/V.
+    pub fn abort(&mut self, reason: &str) -> Vec<Event> {
+        self.in_flight = None;
+        let mut events = Vec::new();
+        for s in std::mem::take(&mut self.in_flight_slots) {
+            let keep = self.slots[s].confirmed;
+            for &c in &self.slots[s].cells[keep..] {
+                self.kv.release(c, s as u32);
+            }
+            let slot = &mut self.slots[s];
+            slot.cells.truncate(keep);
+            slot.tokens.truncate(keep);
+            if let Some(a) = slot.active.take() {
+                events.push(Event::Failed { id: a.id, message: reason.to_string() });
+            }
+        }
+        events
+    }
+
+    fn sample_into(&mut self, s: usize, ids: &[u32], logits: &[f32], events: &mut Vec<Event>) {
+        let limit_reached = {
+            let a = self.slots[s].active.as_ref().expect("active");
+            a.num_predict >= 0 && a.generated >= a.num_predict as u32
+        };
+        if limit_reached || ids.is_empty() {
+            let id = self.slots[s].active.as_ref().expect("active").id;
+            let finish = self.finish(s, "length");
+            events.push(Event::Done { id, finish });
+            return;
+        }
+        let tokenizer = Rc::clone(&self.tokenizer);
+        let ctx_full = self.slots[s].tokens.len() + 1 >= self.opts.ctx_cells as usize;
+        let a = self.slots[s].active.as_mut().expect("active");
+        let token = a.sampler.sample(ids, logits);
+        a.sampler.accept(token);
+        a.generated += 1;
+        let id = a.id;
+        if a.stop_at_eog && tokenizer.is_eog(token) {
+            let text = a.decoder.flush();
+            let (mut text, _) = a.stop.push(&text);
+            text += &a.stop.flush();
+            events.push(Event::Token { id, token, text });
+            let finish = self.finish(s, "stop");
+            events.push(Event::Done { id, finish });
+            return;
+        }
+        let piece = a.decoder.push(&tokenizer.token_bytes(token, false));
+        let (mut text, hit) = a.stop.push(&piece);
+        let out_of_budget = a.num_predict >= 0 && a.generated >= a.num_predict as u32;
+        if !hit && (out_of_budget || ctx_full) {
+            let tail = a.decoder.flush();
+            let (t, _) = a.stop.push(&tail);
+            text += &t;
+            text += &a.stop.flush();
+        }
+        events.push(Event::Token { id, token, text });
+        if hit {
+            let finish = self.finish(s, "stop");
+            events.push(Event::Done { id, finish });
+        } else if out_of_budget || ctx_full {
+            let finish = self.finish(s, "length");
+            events.push(Event::Done { id, finish });
+        } else {
+            a.next_token = Some(token);
+        }
+    }
+
+    fn finish(&mut self, s: usize, reason: &'static str) -> Finish {
+        let a = self.slots[s].active.take().expect("finishing an active slot");
+        self.slots[s].last_used = self.tick();
+        Finish { reason, prompt_tokens: a.prompt.len() as u32, eval_tokens: a.generated, cached_tokens: a.cached }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Moves queued requests into idle slots, reusing the longest cached prompt prefix.
+    fn admit(&mut self) -> Vec<Event> {
+        let events = Vec::new();
+        while let Some((_, req)) = self.queue.front() {
+            let Some(target) = self.pick_slot(&req.prompt) else { break };
+            let (id, req) = self.queue.pop_front().expect("front exists");
+            let (source, lcp) = self.longest_prefix(&req.prompt);
+            // At least the last prompt token is computed again: its logits start generation.
+            let keep = lcp.min(req.prompt.len() - 1);
+            self.reset_slot(target, source.filter(|_| keep > 0), keep);
+            let seed = req.sampling.seed.unwrap_or(self.seed_base ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut sampler = Sampler::new(req.sampling.clone(), seed);
+            for &t in &req.prompt {
+                sampler.accept(t);
+            }
+            let now = self.tick();
+            let slot = &mut self.slots[target];
+            slot.last_used = now;
+            slot.active = Some(Active {
+                id,
+                fed: keep,
+                cached: keep as u32,
+                prompt: req.prompt,
+                sampler,
+                num_predict: req.num_predict,
+                generated: 0,
+                stop: StopMatcher::new(req.stop),
+                decoder: StreamDecoder::new(),
+                stop_at_eog: req.stop_at_eog,
+                next_token: None,
+            });
+        }
+        events
+    }
+
+    /// The idle slot a prompt should use: the one already holding its longest prefix, else
+    /// the least recently used.
+    fn pick_slot(&self, prompt: &[u32]) -> Option<usize> {
+        let idle = |s: &usize| self.slots[*s].active.is_none();
+        let best_idle = (0..self.slots.len())
+            .filter(idle)
+            .max_by_key(|&s| (common_prefix(&self.slots[s].tokens[..self.slots[s].confirmed], prompt), u64::MAX - self.slots[s].last_used));
+        match best_idle {
+            Some(s) if common_prefix(&self.slots[s].tokens[..self.slots[s].confirmed], prompt) > 0 => Some(s),
+            _ => (0..self.slots.len()).filter(idle).min_by_key(|&s| self.slots[s].last_used),
+        }
+    }
+
+    fn longest_prefix(&self, prompt: &[u32]) -> (Option<usize>, usize) {
+        (0..self.slots.len())
+            .map(|s| (Some(s), common_prefix(&self.slots[s].tokens[..self.slots[s].confirmed], prompt)))
+            .max_by_key(|&(s, n)| (n, std::cmp::Reverse(s)))
+            .unwrap_or((None, 0))
+    }
+
+    /// Gives slot `target` the first `keep` positions of `source`'s sequence (itself or
+    /// another slot's, shared cell by cell) and drops the rest of what it held.
+    fn reset_slot(&mut self, target: usize, source: Option<usize>, keep: usize) {
+        let seq = target as u32;
+        if source == Some(target) {
+            let slot = &mut self.slots[target];
+            for &c in &slot.cells[keep..] {
+                self.kv.release(c, seq);
+            }
+            slot.cells.truncate(keep);
+            slot.tokens.truncate(keep);
+            slot.confirmed = keep;
+            return;
+        }
+        let old = std::mem::take(&mut self.slots[target].cells);
+        for c in old {
+            self.kv.release(c, seq);
+        }
+        let (tokens, cells) = match source {
+            Some(src) => (self.slots[src].tokens[..keep].to_vec(), self.slots[src].cells[..keep].to_vec()),
+            None => (Vec::new(), Vec::new()),
+        };
+        for &c in &cells {
+            self.kv.share(c, seq);
+        }
+        let slot = &mut self.slots[target];
+        slot.tokens = tokens;
+        slot.cells = cells;
+        slot.confirmed = keep;
+    }
+
+    /// A free cell, evicting the caches of idle slots (least recently used first) if needed.
+    fn alloc_cell(&mut self, seq: usize, pos: i32) -> Option<u32> {
+        if let Some(c) = self.kv.alloc(seq as u32, pos) {
+            return Some(c);
+        }
+        loop {
+            let victim = (0..self.slots.len())
+                .filter(|&s| s != seq && self.slots[s].active.is_none() && !self.slots[s].cells.is_empty())
+                .min_by_key(|&s| self.slots[s].last_used)?;
+            self.reset_slot(victim, None, 0);
+            if let Some(c) = self.kv.alloc(seq as u32, pos) {
+                return Some(c);
+            }
+        }
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}

@@ -1,0 +1,213 @@
+//! One engine task per loaded model: a dedicated thread owns the model's session and runs
+//! the continuous-batching loop. Requests arrive over a channel; each request's events go to
+//! its own sink, and a sink that reports its receiver gone (the client disconnected) cancels
+//! the request before the next step.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::{EngineOptions, Error, Event, Message, MetaValue, ModelInfo, Request, Result, Runtime, Session};
+
+/// Receives one request's events; returns false when nobody listens any more.
+pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
+
+type Reply<T> = Sender<Result<T>>;
+
+enum Command {
+    Submit(Box<Request>, EventSink, Reply<u64>),
+    Cancel(u64),
+    Tokenize(String, bool, bool, Reply<Vec<u32>>),
+    Detokenize(Vec<u32>, Reply<String>),
+    RenderChat(Vec<Message>, bool, Reply<String>),
+}
+
+/// What a loaded model is, fixed at load.
+#[derive(Debug, Clone)]
+pub struct LoadedInfo {
+    pub info: ModelInfo,
+    pub metadata: Vec<(String, MetaValue)>,
+    pub options: EngineOptions,
+}
+
+/// A handle to a model's engine thread; dropping it stops the thread once idle.
+pub struct Runner {
+    tx: Option<Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    pub loaded: LoadedInfo,
+}
+
+impl Runner {
+    /// Loads the model on a new thread and starts its engine.
+    pub fn start(path: PathBuf, threads: usize, options: EngineOptions) -> Result<Runner> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<LoadedInfo>>();
+        let thread = std::thread::Builder::new()
+            .name("wollama-engine".into())
+            .spawn(move || {
+                let loaded = (|| {
+                    let rt = Runtime::new()?;
+                    let mut s = rt.open(&path, threads)?;
+                    let info = s.info()?;
+                    let metadata = s.metadata()?;
+                    s.start_engine(options)?;
+                    Ok((s, LoadedInfo { info, metadata, options }))
+                })();
+                match loaded {
+                    Ok((session, info)) => {
+                        let _ = ready_tx.send(Ok(info));
+                        engine_loop(session, rx);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| Error::Engine(format!("starting the engine thread: {e}")))?;
+        let loaded = ready_rx.recv().map_err(|_| Error::Engine("the engine thread died while loading".into()))??;
+        Ok(Runner { tx: Some(tx), thread: Some(thread), loaded })
+    }
+
+    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (tx, rx) = mpsc::channel();
+        self.send(make(tx))?;
+        rx.recv().map_err(|_| Error::Engine("the engine thread stopped".into()))?
+    }
+
+    fn send(&self, cmd: Command) -> Result<()> {
+        self.tx
+            .as_ref()
+            .expect("sender lives as long as the runner")
+            .send(cmd)
+            .map_err(|_| Error::Engine("the engine thread stopped".into()))
+    }
+
+    /// Queues a request; its events go to `sink` from the engine thread.
+    pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
+        self.call(|r| Command::Submit(Box::new(req), sink, r))
+    }
+
+    pub fn cancel(&self, id: u64) {
+        let _ = self.send(Command::Cancel(id));
+    }
+
+    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        self.call(|r| Command::Tokenize(text.to_string(), add_special, parse_special, r))
+    }
+
+    pub fn detokenize(&self, ids: Vec<u32>) -> Result<String> {
+        self.call(|r| Command::Detokenize(ids, r))
+    }
+
+    pub fn render_chat(&self, messages: Vec<Message>, add_generation_prompt: bool) -> Result<String> {
+        self.call(|r| Command::RenderChat(messages, add_generation_prompt, r))
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop once the requests in progress are done.
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn engine_loop(mut s: Session, rx: Receiver<Command>) {
+    let mut sinks: HashMap<u64, EventSink> = HashMap::new();
+    let mut open = true;
+    loop {
+        // Idle: block for work. Busy: take whatever arrived, then step.
+        let first = if sinks.is_empty() {
+            if !open {
+                return;
+            }
+            match rx.recv() {
+                Ok(c) => Some(c),
+                Err(_) => return,
+            }
+        } else {
+            match rx.recv_timeout(Duration::ZERO) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    None
+                }
+            }
+        };
+        let mut cmd = first;
+        while let Some(c) = cmd.take() {
+            handle(&mut s, &mut sinks, c);
+            cmd = rx.try_recv().ok();
+        }
+        if sinks.is_empty() {
+            continue;
+        }
+        let events = match s.step() {
+            Ok(Some(events)) => events,
+            Ok(None) => {
+                // Idle with sinks left means their requests ended without an event: drop them.
+                sinks.clear();
+                continue;
+            }
+            Err(e) => {
+                // The guest trapped: every request in it fails; the instance is unusable.
+                let message = e.to_string();
+                for (id, mut sink) in sinks.drain() {
+                    sink(Event::Failed((id, message.clone())));
+                }
+                return;
+            }
+        };
+        let mut gone = Vec::new();
+        for ev in events {
+            let (id, last) = match &ev {
+                Event::Token((id, _, _)) => (*id, false),
+                Event::Done((id, _)) | Event::Failed((id, _)) => (*id, true),
+            };
+            if let Some(sink) = sinks.get_mut(&id) {
+                if !sink(ev) {
+                    gone.push(id);
+                }
+            }
+            if last {
+                sinks.remove(&id);
+            }
+        }
+        for id in gone {
+            if sinks.remove(&id).is_some() {
+                let _ = s.cancel(id);
+            }
+        }
+    }
+}
+
+fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
+    match cmd {
+        Command::Submit(req, sink, reply) => {
+            let r = s.submit(&req);
+            if let Ok(id) = r {
+                sinks.insert(id, sink);
+            }
+            let _ = reply.send(r);
+        }
+        Command::Cancel(id) => {
+            if sinks.remove(&id).is_some() {
+                let _ = s.cancel(id);
+            }
+        }
+        Command::Tokenize(text, add, parse, reply) => {
+            let _ = reply.send(s.tokenize(&text, add, parse));
+        }
+        Command::Detokenize(ids, reply) => {
+            let _ = reply.send(s.detokenize(&ids));
+        }
+        Command::RenderChat(msgs, add, reply) => {
+            let _ = reply.send(s.render_chat(&msgs, add));
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! One loaded model: a guest instance in its own store, its model resource, and (once
+//! started) its engine. The owner drives `step` in a loop; nothing here spawns threads.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memmap2::Mmap;
+use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtxBuilder;
+use wollama_compute::cpu::CpuExecutor;
+use wollama_compute::plan as ir;
+
+use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
+use crate::bindings::Guest;
+use crate::host::{HostState, ModelFile};
+use crate::{EngineOptions, Error, Event, Message, MetaValue, ModelInfo, Request, Result, Runtime};
+
+/// Where the time of the steps so far went: the executor's kernels, and everything else
+/// (guest scheduling, sampling, detokenizing, and the boundary crossings).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimes {
+    pub steps: u64,
+    pub kernel: Duration,
+    pub total: Duration,
+}
+
+pub struct Session {
+    store: Store<HostState>,
+    guest: Guest,
+    model: ResourceAny,
+    engine: Option<ResourceAny>,
+    times: StepTimes,
+}
+
+impl Session {
+    pub(crate) fn open(rt: &Runtime, path: &Path, executor: Arc<CpuExecutor>) -> Result<Session> {
+        let file = File::open(path).map_err(|e| Error::Io(format!("opening {}: {e}", path.display())))?;
+        // SAFETY: model files are treated as immutable while loaded; the store replaces blobs
+        // by rename, never in place.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io(format!("mapping {}: {e}", path.display())))?;
+        let state = HostState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            executor,
+            plans: Vec::new(),
+        };
+        let mut store = Store::new(&rt.engine, state);
+        let guest = Guest::instantiate(&mut store, &rt.component, &rt.linker)?;
+        let file_res = store
+            .data_mut()
+            .table
+            .push(ModelFile { path: path.to_path_buf(), map: Arc::new(map) })
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let model = guest.wollama_engine_runtime().model().call_open(&mut store, file_res)??;
+        Ok(Session { store, guest, model, engine: None, times: StepTimes::default() })
+    }
+
+    pub fn info(&mut self) -> Result<ModelInfo> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_info(&mut self.store, self.model)?)
+    }
+
+    pub fn metadata(&mut self) -> Result<Vec<(String, MetaValue)>> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_metadata(&mut self.store, self.model)?)
+    }
+
+    pub fn tokenize(&mut self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_tokenize(&mut self.store, self.model, text, add_special, parse_special)?)
+    }
+
+    pub fn detokenize(&mut self, ids: &[u32]) -> Result<String> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_detokenize(&mut self.store, self.model, ids)?)
+    }
+
+    pub fn render_chat(&mut self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_render_chat(&mut self.store, self.model, messages, add_generation_prompt)??)
+    }
+
+    /// Builds the forward plan and KV cache. Unsupported tensor types fail here.
+    pub fn start_engine(&mut self, options: EngineOptions) -> Result<()> {
+        let g = self.guest.wollama_engine_runtime();
+        let engine = g.engine().call_create(&mut self.store, self.model, options)??;
+        if let Some(old) = self.engine.replace(engine) {
+            old.resource_drop(&mut self.store)?;
+        }
+        Ok(())
+    }
+
+    fn engine(&self) -> Result<ResourceAny> {
+        self.engine.ok_or_else(|| Error::Invalid("the engine is not started".into()))
+    }
+
+    pub fn submit(&mut self, req: &Request) -> Result<u64> {
+        let e = self.engine()?;
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.engine().call_submit(&mut self.store, e, req)??)
+    }
+
+    pub fn cancel(&mut self, id: u64) -> Result<()> {
+        let e = self.engine()?;
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.engine().call_cancel(&mut self.store, e, id)?)
+    }
+
+    /// One turn of the loop: ask the guest for a batch, run it, hand back the candidates.
+    /// Returns the events, or None when the engine is idle.
+    pub fn step(&mut self) -> Result<Option<Vec<Event>>> {
+        let start = Instant::now();
+        let e = self.engine()?;
+        let (batch, mut events) = self.guest.wollama_engine_runtime().engine().call_next(&mut self.store, e)?;
+        let Some(batch) = batch else {
+            return Ok(if events.is_empty() { None } else { Some(events) });
+        };
+        let kernel_start = Instant::now();
+        let rows = self.run(batch);
+        let kernel = kernel_start.elapsed();
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(message) => {
+                // The pass failed: its requests fail with the reason; the engine goes on.
+                events.extend(self.guest.wollama_engine_runtime().engine().call_abort(&mut self.store, e, &message)?);
+                return Ok(Some(events));
+            }
+        };
+        events.extend(self.guest.wollama_engine_runtime().engine().call_complete(&mut self.store, e, &rows)?);
+        self.times.steps += 1;
+        self.times.kernel += kernel;
+        self.times.total += start.elapsed();
+        Ok(Some(events))
+    }
+
+    fn run(&mut self, b: Batch) -> std::result::Result<Vec<Candidates>, String> {
+        let plan = self
+            .store
+            .data_mut()
+            .plans
+            .get_mut(b.plan as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| format!("the guest named plan {}, which does not exist", b.plan))?;
+        let batch = ir::Batch {
+            tokens: b.tokens,
+            positions: b.positions,
+            seqs: b.seqs,
+            write_cells: b.write_cells,
+            cell_pos: b.cell_pos,
+            cell_seqs: b.cell_seqs,
+            copies: b.copies,
+            logit_rows: b.logit_rows,
+            bias: b.bias,
+            top_k: b.top_k,
+        };
+        let out = plan.run(&batch).map_err(|e| e.to_string())?;
+        Ok(out.into_iter().map(|c| Candidates { ids: c.ids, logits: c.logits }).collect())
+    }
+
+    pub fn times(&self) -> StepTimes {
+        self.times
+    }
+
+    pub fn reset_times(&mut self) {
+        self.times = StepTimes::default();
+    }
+}

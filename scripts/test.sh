@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need, fetches and verifies the test models, builds
+# the guest component and the host, then runs the Rust and Node suites under cargo-nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
+
+bash scripts/deps.sh
+bash scripts/fetch-models.sh smollm2 gemma3 >/dev/null
+(cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+cargo build --release --workspace --all-targets
+cargo nextest run --release --workspace --no-fail-fast

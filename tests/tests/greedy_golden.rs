@@ -1,0 +1,58 @@
+//! Greedy decoding through the component equals llama.cpp's, token for token, up to the first
+//! step where llama.cpp's own top-1/top-2 margin is below 0.1 (there a different but correct
+//! summation order may pick the other token).
+
+use wollama_tests::*;
+
+const NEAR_TIE: f64 = 0.1;
+
+#[test]
+fn smollm2_greedy_matches_llama_cpp_up_to_the_first_near_tie() {
+    let g = golden("smollm2");
+    let mut s = open("smollm2", 2);
+    start(&mut s, 1, 2048);
+    let mut report = Vec::new();
+    for case in g["greedy"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["generated_ids"]);
+        let margins: Vec<f64> =
+            case["top1_minus_top2_margin_per_step"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let checked = margins.iter().position(|&m| m < NEAR_TIE).unwrap_or(want.len());
+        let out = run_all(&mut s, &[request(prompt, greedy(), want.len() as i32)]).remove(0);
+        let first_diff = out.ids.iter().zip(&want).position(|(a, b)| a != b);
+        report.push(format!(
+            "{name}: first near-tie at step {checked}, first divergence at {}",
+            first_diff.map_or("none".to_string(), |d| d.to_string())
+        ));
+        assert_eq!(
+            &out.ids[..checked.min(out.ids.len())],
+            &want[..checked],
+            "{name}: greedy ids differ before the first near-tie (step {checked})"
+        );
+        assert!(out.ids.len() >= checked, "{name}: stopped after {} tokens", out.ids.len());
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[test]
+fn the_golden_chat_prompts_render_and_tokenize_exactly() {
+    let g = golden("smollm2");
+    let mut s = open("smollm2", 1);
+    for case in g["greedy"].as_array().unwrap() {
+        let Some(msgs) = case["messages"].as_array() else { continue };
+        if msgs.is_empty() {
+            continue;
+        }
+        let msgs: Vec<wollama_runtime::Message> = msgs
+            .iter()
+            .map(|m| wollama_runtime::Message {
+                role: m["role"].as_str().unwrap().into(),
+                content: m["content"].as_str().unwrap().into(),
+            })
+            .collect();
+        let text = s.render_chat(&msgs, true).unwrap();
+        assert_eq!(text, case["prompt_text"].as_str().unwrap());
+        assert_eq!(s.tokenize(&text, true, true).unwrap(), ids(&case["prompt_ids"]));
+    }
+}
