@@ -285,9 +285,9 @@ fn read_vocab(g: &Gguf) -> Result<Vocab, String> {
     let mut ids = FxMap::with_capacity_and_hasher(n, Default::default());
     for (i, t) in tokens.iter().enumerate() {
         let text = if t.is_empty() { format!("[EMPTY_{i}]") } else { t.clone() };
-        if ids.insert(text.clone(), i as u32).is_some() {
-            return Err(format!("duplicate token {text:?} in the vocabulary"));
-        }
+        // Tokens that are not UTF-8 were read lossily and may now coincide; the first keeps the
+        // text (llama.cpp, which keeps raw bytes, never sees such duplicates).
+        ids.entry(text.clone()).or_insert(i as u32);
         texts.push(text);
     }
     Ok(Vocab { texts, ids, scores: scores[..n].to_vec(), attrs })
