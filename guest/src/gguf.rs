@@ -239,7 +239,7 @@ impl<'a, S: ByteSource + ?Sized> Cursor<'a, S> {
     fn count(&mut self, min_elem_bytes: u64, what: &str) -> Result<u64> {
         let n = self.u64()?;
         if n.saturating_mul(min_elem_bytes) > self.remaining() {
-            return invalid(format!("{what}: count {n} exceeds the file"));
+            return invalid(format!("truncated or corrupt: {what} {n} exceeds the file"));
         }
         Ok(n)
     }

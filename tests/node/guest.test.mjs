@@ -4,8 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -20,8 +19,11 @@ let runtime;
 let File;
 
 before(async () => {
-  const out = mkdtempSync(join(tmpdir(), 'wollama-jco-'));
-  const jco = join(here, 'node_modules/@bytecodealliance/jco/src/jco.js');
+  // Inside this folder, so the generated glue resolves the preview2 shim from node_modules.
+  const out = join(here, 'out');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  const jco = join(here, 'node_modules/@bytecodealliance/jco/dist/jco.js');
   execFileSync(process.execPath, [
     jco, 'transpile', need('WOLLAMA_COMPONENT'), '-o', out, '--name', 'guest',
     '--map', `wollama:engine/model-file=${pathToFileURL(join(here, 'host/model-file.js'))}`,

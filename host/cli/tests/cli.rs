@@ -73,7 +73,7 @@ fn greedy_generate_prints_llama_cpp_text_where_there_is_no_near_tie() {
         let out = wollama()
             .args(["generate", "--gguf"])
             .arg(model_path("smollm2"))
-            .args(["--temperature", "0", "--num-predict", "64", "--prompt"])
+            .args(["--temperature", "0", "--repeat-penalty", "1", "--num-predict", "64", "--prompt"])
             .arg(case["prompt_text"].as_str().unwrap())
             .output()
             .unwrap();
