@@ -12,6 +12,18 @@ use super::weights::{View, Weight};
 /// that claiming a chunk costs nothing next to computing it.
 const COLS_PER_CHUNK: usize = 16;
 
+/// Below this many multiply-adds a matmul runs on the calling thread: waking a worker
+/// costs more than it saves.
+const PARALLEL_MIN_MACS: usize = 256 * 1024;
+
+fn run_chunks(pool: &Pool, chunks: usize, macs: usize, task: &(dyn Fn(usize) + Sync)) {
+    if macs < PARALLEL_MIN_MACS {
+        (0..chunks).for_each(task);
+    } else {
+        pool.run(chunks, task);
+    }
+}
+
 pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32]) {
     match w {
         Weight::F32(v) => mm(pool, v, x, rows, y),
@@ -51,7 +63,7 @@ fn mm<T: GgmlType>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f3
     let yp = SyncPtr(y.as_mut_ptr());
     let chunks = n.div_ceil(COLS_PER_CHUNK);
     let q = &q;
-    pool.run(chunks, &|c| {
+    run_chunks(pool, chunks, rows * n * k, &|c| {
         let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
         for r in 0..rows {
             let act = &q[r * qb..(r + 1) * qb];
@@ -74,11 +86,20 @@ fn mm_q4_1(pool: &Pool, w: &View<q4_1::BlockQ4_1>, x: &[f32], rows: usize, y: &m
     }
     let yp = SyncPtr(y.as_mut_ptr());
     let q = &q;
-    pool.run(n.div_ceil(COLS_PER_CHUNK), &|c| {
+    run_chunks(pool, n.div_ceil(COLS_PER_CHUNK), rows * n * k, &|c| {
         let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
         for r in 0..rows {
             let act = &q[r * qb..(r + 1) * qb];
-            for j in cols.clone() {
+            let mut j = cols.start;
+            while j + 4 <= cols.end {
+                let v = q4_1::vec_dot_4([w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], act);
+                for (i, x) in v.into_iter().enumerate() {
+                    // SAFETY: columns j..j+4 belong to this chunk alone.
+                    unsafe { *yp.get().add(r * n + j + i) = x };
+                }
+                j += 4;
+            }
+            for j in j..cols.end {
                 // SAFETY: column j belongs to this chunk alone.
                 unsafe { *yp.get().add(r * n + j) = q4_1::vec_dot(w.row(j), act) };
             }

@@ -4,7 +4,7 @@
 //! Idle workers spin briefly (consecutive kernels of one forward pass follow each other
 //! within microseconds) and then sleep on a condition variable.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,7 +53,17 @@ struct State {
 pub struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// Contention guard: while set, jobs run on the calling thread alone (see `run`).
+    /// Nanoseconds since `born` until which jobs run solo (0 = not solo).
+    solo_until: AtomicU64,
+    strikes: AtomicU32,
+    born: Instant,
 }
+
+/// Jobs whose straggler wait exceeded their own work, in a row, before going solo.
+const STRIKES: u32 = 3;
+/// How long to run solo before trying the workers again.
+const SOLO: Duration = Duration::from_millis(50);
 
 /// How long an idle worker spins before sleeping.
 const SPIN: Duration = Duration::from_micros(200);
@@ -74,7 +84,7 @@ impl Pool {
                     .expect("spawning a compute thread")
             })
             .collect();
-        Pool { shared, workers }
+        Pool { shared, workers, solo_until: AtomicU64::new(0), strikes: AtomicU32::new(0), born: Instant::now() }
     }
 
     pub fn threads(&self) -> usize {
@@ -86,7 +96,7 @@ impl Pool {
         if n == 0 {
             return;
         }
-        if self.workers.is_empty() || n == 1 {
+        if self.workers.is_empty() || n == 1 || self.solo() {
             (0..n).for_each(task);
             return;
         }
@@ -100,7 +110,9 @@ impl Pool {
             self.shared.epoch.fetch_add(1, Ordering::Release);
         }
         self.shared.wake.notify_all();
+        let start = Instant::now();
         job.work();
+        let worked = start.elapsed();
         let mut spins = 0u32;
         while job.done.load(Ordering::Acquire) < n {
             spins += 1;
@@ -110,6 +122,32 @@ impl Pool {
                 // A worker holding a chunk may be waiting for a core: let it run.
                 std::thread::yield_now();
             }
+        }
+        self.judge(worked, start.elapsed() - worked);
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.born.elapsed().as_nanos() as u64
+    }
+
+    fn solo(&self) -> bool {
+        let until = self.solo_until.load(Ordering::Relaxed);
+        until != 0 && self.now_ns() < until
+    }
+
+    /// When another process holds a core, a worker that claimed a chunk can sit descheduled
+    /// for a whole time slice while the caller waits: that is how a fixed-size pool collapses.
+    /// If waiting for stragglers keeps costing more than the work itself, run solo for a
+    /// while, then probe again; one thread is never slower than one thread.
+    fn judge(&self, worked: Duration, waited: Duration) {
+        if waited > worked + Duration::from_micros(50) {
+            let s = self.strikes.fetch_add(1, Ordering::Relaxed) + 1;
+            if s >= STRIKES {
+                self.solo_until.store(self.now_ns() + SOLO.as_nanos() as u64, Ordering::Relaxed);
+                self.strikes.store(0, Ordering::Relaxed);
+            }
+        } else {
+            self.strikes.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -165,7 +203,6 @@ impl<T> SyncPtr<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn every_chunk_runs_once_for_any_thread_count() {

@@ -70,6 +70,20 @@ pub fn vec_dot(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     vec_dot_scalar(x, y)
 }
 
+/// Four weight rows against one activation row: each result is bit-identical to `vec_dot`
+/// (every row keeps its own accumulators), but the activation is loaded once per block and
+/// the four dependency chains overlap.
+pub fn vec_dot_4(x: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            return unsafe { avx2::vec_dot_4(x, y) };
+        }
+    }
+    x.map(|r| vec_dot_scalar(r, y))
+}
+
 /// The same arithmetic as the AVX2 path, lane by lane.
 pub fn vec_dot_scalar(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     let mut acc = [0f32; 8];
@@ -119,11 +133,39 @@ mod avx2 {
             let quads = _mm256_madd_epi16(pairs, ones);
             acc = _mm256_fmadd_ps(d0d1, _mm256_cvtepi32_ps(quads), acc);
         }
+        hsum(acc) + summs
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(acc: __m256) -> f32 {
         let hi = _mm256_extractf128_ps(acc, 1);
         let r = _mm_add_ps(hi, _mm256_castps256_ps128(acc));
         let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
         let r = _mm_add_ss(r, _mm_movehdup_ps(r));
-        _mm_cvtss_f32(r) + summs
+        _mm_cvtss_f32(r)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn vec_dot_4(x: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        let low = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        for (b, by) in y.iter().enumerate() {
+            let qy = _mm256_loadu_si256(by.qs.as_ptr() as *const __m256i);
+            let (dy, sy) = (by.d.to_f32(), by.s.to_f32());
+            for r in 0..4 {
+                let bx = x[r].get_unchecked(b);
+                summs[r] += bx.m.to_f32() * sy;
+                let d0d1 = _mm256_set1_ps(bx.d.to_f32() * dy);
+                let packed = _mm_loadu_si128(bx.qs.as_ptr() as *const __m128i);
+                let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+                let qx = _mm256_and_si256(both, low);
+                let quads = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), ones);
+                acc[r] = _mm256_fmadd_ps(d0d1, _mm256_cvtepi32_ps(quads), acc[r]);
+            }
+        }
+        [hsum(acc[0]) + summs[0], hsum(acc[1]) + summs[1], hsum(acc[2]) + summs[2], hsum(acc[3]) + summs[3]]
     }
 }
 
@@ -162,6 +204,10 @@ mod tests {
             let a = vec_dot(&wq, &xq);
             let b = vec_dot_scalar(&wq, &xq);
             assert_eq!(a.to_bits(), b.to_bits(), "k={k}");
+            let others: Vec<Vec<BlockQ4_1>> = (0..3).map(|i| q4_1_of(&rand(k, 20 + i))).collect();
+            let four = vec_dot_4([&wq, &others[0], &others[1], &others[2]], &xq);
+            assert_eq!(four[0].to_bits(), a.to_bits(), "k={k}: 4-row kernel differs");
+            assert_eq!(four[2].to_bits(), vec_dot(&others[1], &xq).to_bits());
             let mut wd = vec![0f32; k];
             dequantize_q4_1(&wq, &mut wd);
             let want: f32 = wd.iter().zip(&x).map(|(a, b)| a * b).sum();
