@@ -3,6 +3,7 @@
 //! component glue in `component.rs` only exists on wasm32.
 pub mod engine;
 pub mod gguf;
+pub mod gotemplate;
 pub mod graph;
 pub mod loaded;
 pub mod model;
