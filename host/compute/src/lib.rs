@@ -1,4 +1,6 @@
 //! Tensor executors for wollama's forward plans: `plan` is the host-side mirror of the WIT
-//! compute records; `cpu` compiles and runs plans on the CPU with candle's quant kernels.
+//! compute records; `cpu` compiles and runs plans on the CPU (candle's ggml block types over
+//! the mapped model file, ggml-exact kernels where candle's arithmetic differs, its own
+//! work-claiming thread pool).
 pub mod cpu;
 pub mod plan;

@@ -1,108 +1,188 @@
-//! y = x · Wᵀ for every weight type. The activation rows are quantized once to the type's
-//! dot-product partner (Q8_0, Q8_1, Q8_K, f16, ...) exactly as ggml does, then candle's
-//! `vec_dot` kernels run over chunks of weight rows (output columns) in parallel.
+//! y = x · Wᵀ for every supported weight type.
+//!
+//! Each activation row is quantized once to the weight type's dot-product partner (Q8_0,
+//! Q8_1, Q8_K, f16, bf16 or f32, exactly as ggml picks it), then tiles of (activation rows ×
+//! output columns) are spread over the pool. Inside a tile the weight rows of a column strip
+//! stay in L1 while up to four activation rows at a time stream past them, so a multi-row batch
+//! reads each weight once per strip rather than once per row.
 
-use candle_core::quantized::k_quants::GgmlType;
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
+};
+use half::{bf16, f16};
 
-use super::kernels::q4_1;
 use super::pool::{Pool, SyncPtr};
-use super::weights::{View, Weight};
+use super::quant;
+use super::weights::{with_view, View, Weight};
 
-/// Output columns per parallel chunk: small enough to balance two threads, large enough
-/// that claiming a chunk costs nothing next to computing it.
-const COLS_PER_CHUNK: usize = 16;
+/// The per-type kernel: candle's by default, ggml-exact replacements where candle differs.
+pub trait Kernel: GgmlType {
+    /// Quantizes one activation row to the dot-product partner type.
+    fn quantize(x: &[f32], out: &mut [Self::VecDotType]) {
+        Self::VecDotType::from_float(x, out)
+    }
 
-/// Below this many multiply-adds a matmul runs on the calling thread: waking a worker
-/// costs more than it saves.
-const PARALLEL_MIN_MACS: usize = 256 * 1024;
+    /// Dot products of C weight rows with R activation rows: out[c][r] = w[c] · a[r].
+    fn dots<const C: usize, const R: usize>(k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
+        w.map(|w| a.map(|a| Self::vec_dot(k, w, a)))
+    }
+}
 
-fn run_chunks(pool: &Pool, chunks: usize, macs: usize, task: &(dyn Fn(usize) + Sync)) {
-    if macs < PARALLEL_MIN_MACS {
-        (0..chunks).for_each(task);
+impl Kernel for f32 {}
+impl Kernel for f16 {}
+impl Kernel for bf16 {}
+
+impl Kernel for BlockQ4_0 {
+    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
+        quant::quantize_q8_0(x, out)
+    }
+}
+impl Kernel for BlockQ5_0 {
+    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
+        quant::quantize_q8_0(x, out)
+    }
+}
+impl Kernel for BlockQ8_0 {
+    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
+        quant::quantize_q8_0(x, out)
+    }
+    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
+        quant::dot_q8_0(w, a)
+    }
+}
+impl Kernel for BlockQ4_1 {
+    fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
+        quant::quantize_q8_1(x, out)
+    }
+    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
+        quant::dot_q4_1(w, a)
+    }
+}
+impl Kernel for BlockQ5_1 {
+    fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
+        quant::quantize_q8_1(x, out)
+    }
+}
+macro_rules! k_quant_kernel {
+    ($($t:ty),*) => {$(
+        impl Kernel for $t {
+            fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8K]) {
+                quant::quantize_q8k(x, out)
+            }
+        }
+    )*};
+}
+k_quant_kernel!(BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K);
+
+/// Bytes of quantized activations a matmul with this weight needs for `rows` rows.
+pub fn scratch_bytes(w: &Weight, rows: usize) -> usize {
+    with_view!(w, v, T => rows * v.blocks_per_row() * std::mem::size_of::<<T as GgmlType>::VecDotType>())
+}
+
+/// Weight bytes per tile strip: sized to stay in L1 next to the activation rows.
+const STRIP_BYTES: usize = 16 * 1024;
+/// Activation rows per tile (bounded so a tile's rows stay in L2).
+const ROW_TILE: usize = 64;
+/// Smallest tile worth a separate claim, in weight blocks × rows (~2-4 µs of work).
+const MIN_TILE_WORK: usize = 2048;
+
+/// y[rows, n] = x[rows, k] · Wᵀ. `scratch` holds the quantized activations (8-byte words,
+/// sized at compile time by `scratch_bytes`).
+pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut Vec<u64>) {
+    with_view!(w, v, T => mm::<T>(pool, v, x, rows, y, scratch))
+}
+
+fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut Vec<u64>) {
+    type A<T> = <T as GgmlType>::VecDotType;
+    let (k, n) = (w.k, w.rows);
+    if rows == 0 || n == 0 {
+        return;
+    }
+    assert!(x.len() >= rows * k && y.len() >= rows * n, "matmul buffers too small");
+    let qb = w.blocks_per_row();
+    let words = (rows * qb * std::mem::size_of::<A<T>>()).div_ceil(8);
+    if scratch.len() < words {
+        scratch.resize(words, 0);
+    }
+    assert!(std::mem::align_of::<A<T>>() <= 8);
+    // SAFETY: the buffer holds at least rows*qb blocks, is 8-aligned, and every block type is
+    // plain data valid for any bit pattern (we overwrite all of it before reading).
+    let acts: &mut [A<T>] = unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr() as *mut A<T>, rows * qb) };
+    if rows >= 8 {
+        let ap = SyncPtr::new(acts);
+        pool.run(rows, &|r, _| {
+            // SAFETY: chunk r writes only activation row r.
+            let dst = unsafe { ap.slice(r * qb, qb) };
+            T::quantize(&x[r * k..(r + 1) * k], dst);
+        });
     } else {
-        pool.run(chunks, task);
-    }
-}
-
-pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32]) {
-    match w {
-        Weight::F32(v) => mm(pool, v, x, rows, y),
-        Weight::F16(v) => mm(pool, v, x, rows, y),
-        Weight::Bf16(v) => mm(pool, v, x, rows, y),
-        Weight::Q4_0(v) => mm(pool, v, x, rows, y),
-        Weight::Q4_1(v) => mm_q4_1(pool, v, x, rows, y),
-        Weight::Q5_0(v) => mm(pool, v, x, rows, y),
-        Weight::Q5_1(v) => mm(pool, v, x, rows, y),
-        Weight::Q8_0(v) => mm(pool, v, x, rows, y),
-        Weight::Q2K(v) => mm(pool, v, x, rows, y),
-        Weight::Q3K(v) => mm(pool, v, x, rows, y),
-        Weight::Q4K(v) => mm(pool, v, x, rows, y),
-        Weight::Q5K(v) => mm(pool, v, x, rows, y),
-        Weight::Q6K(v) => mm(pool, v, x, rows, y),
-    }
-}
-
-fn mm<T: GgmlType>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]) {
-    let (k, n) = (w.k, w.rows);
-    debug_assert!(x.len() >= rows * k && y.len() >= rows * n);
-    let qb = k / T::VecDotType::BLCK_SIZE;
-    let mut q = vec![T::VecDotType::zeros(); rows * qb];
-    {
-        let qp = SyncPtr(q.as_mut_ptr());
-        let quantize = |r: usize| {
-            // SAFETY: each task writes only row r of q.
-            let dst = unsafe { std::slice::from_raw_parts_mut(qp.get().add(r * qb), qb) };
-            T::VecDotType::from_float(&x[r * k..(r + 1) * k], dst);
-        };
-        if rows >= 8 {
-            pool.run(rows, &quantize);
-        } else {
-            (0..rows).for_each(quantize);
+        for (r, dst) in acts.chunks_exact_mut(qb).enumerate() {
+            T::quantize(&x[r * k..(r + 1) * k], dst);
         }
     }
-    let yp = SyncPtr(y.as_mut_ptr());
-    let chunks = n.div_ceil(COLS_PER_CHUNK);
-    let q = &q;
-    run_chunks(pool, chunks, rows * n * k, &|c| {
-        let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
-        for r in 0..rows {
-            let act = &q[r * qb..(r + 1) * qb];
-            for j in cols.clone() {
-                let v = T::vec_dot(k, w.row(j), act);
-                // SAFETY: column j belongs to this chunk alone.
-                unsafe { *yp.get().add(r * n + j) = v };
-            }
-        }
-    });
-}
+    let acts: &[A<T>] = acts;
 
-/// Q4_1 with the ggml-exact kernels of `kernels::q4_1`.
-fn mm_q4_1(pool: &Pool, w: &View<q4_1::BlockQ4_1>, x: &[f32], rows: usize, y: &mut [f32]) {
-    let (k, n) = (w.k, w.rows);
-    let qb = k / q4_1::QK;
-    let mut q = vec![q4_1::BlockQ8_1::ZERO; rows * qb];
-    for r in 0..rows {
-        q4_1::quantize_q8_1(&x[r * k..(r + 1) * k], &mut q[r * qb..(r + 1) * qb]);
-    }
-    let yp = SyncPtr(y.as_mut_ptr());
-    let q = &q;
-    run_chunks(pool, n.div_ceil(COLS_PER_CHUNK), rows * n * k, &|c| {
-        let cols = c * COLS_PER_CHUNK..((c + 1) * COLS_PER_CHUNK).min(n);
-        for r in 0..rows {
-            let act = &q[r * qb..(r + 1) * qb];
-            let mut j = cols.start;
-            while j + 4 <= cols.end {
-                let v = q4_1::vec_dot_4([w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], act);
-                for (i, x) in v.into_iter().enumerate() {
-                    // SAFETY: columns j..j+4 belong to this chunk alone.
-                    unsafe { *yp.get().add(r * n + j + i) = x };
+    // Tiling: row tiles of up to ROW_TILE rows, column chunks sized so that there are a few
+    // chunks per thread (load balance) but each is worth claiming.
+    let threads = pool.threads();
+    let row_tiles = rows.div_ceil(ROW_TILE);
+    let tile_rows = rows.div_ceil(row_tiles);
+    let min_cols = MIN_TILE_WORK.div_ceil(qb * tile_rows).max(1);
+    let want_chunks = (threads * 8).div_ceil(row_tiles);
+    let cols = n.div_ceil(want_chunks).max(min_cols).min(n);
+    let col_chunks = n.div_ceil(cols);
+    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).clamp(1, cols);
+
+    let yp = SyncPtr::new(y);
+    pool.run(row_tiles * col_chunks, &|task, _| {
+        let (rt, cc) = (task / col_chunks, task % col_chunks);
+        let (r0, r1) = (rt * tile_rows, ((rt + 1) * tile_rows).min(rows));
+        let (c0, c1) = (cc * cols, ((cc + 1) * cols).min(n));
+        let act = |r: usize| &acts[r * qb..(r + 1) * qb];
+        // SAFETY (all writes below): element (r, j) belongs to exactly one tile.
+        let put = |r: usize, j: usize, v: f32| unsafe { yp.write(r * n + j, v) };
+        let mut s0 = c0;
+        while s0 < c1 {
+            let s1 = (s0 + strip).min(c1);
+            let mut r = r0;
+            // 2 weight rows × 4 activation rows per kernel call, then the leftovers.
+            while r + 4 <= r1 {
+                let a = [act(r), act(r + 1), act(r + 2), act(r + 3)];
+                let mut j = s0;
+                while j + 2 <= s1 {
+                    let d = T::dots(k, [w.row(j), w.row(j + 1)], a);
+                    for (c, col) in d.iter().enumerate() {
+                        for (i, &v) in col.iter().enumerate() {
+                            put(r + i, j + c, v);
+                        }
+                    }
+                    j += 2;
                 }
-                j += 4;
+                if j < s1 {
+                    for (i, &v) in T::dots(k, [w.row(j)], a)[0].iter().enumerate() {
+                        put(r + i, j, v);
+                    }
+                }
+                r += 4;
             }
-            for j in j..cols.end {
-                // SAFETY: column j belongs to this chunk alone.
-                unsafe { *yp.get().add(r * n + j) = q4_1::vec_dot(w.row(j), act) };
+            // Single rows (decode): 4 weight rows per call for independent accumulations.
+            while r < r1 {
+                let a = [act(r)];
+                let mut j = s0;
+                while j + 4 <= s1 {
+                    let d = T::dots(k, [w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], a);
+                    for (c, col) in d.iter().enumerate() {
+                        put(r, j + c, col[0]);
+                    }
+                    j += 4;
+                }
+                while j < s1 {
+                    put(r, j, T::dots(k, [w.row(j)], a)[0][0]);
+                    j += 1;
+                }
+                r += 1;
             }
+            s0 = s1;
         }
     });
 }

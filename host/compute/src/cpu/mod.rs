@@ -1,14 +1,16 @@
-//! The CPU executor: compiles a guest's plan against the mapped model file (every weight
-//! and op checked once), then runs batches with preallocated, liveness-shared buffers.
+//! The CPU executor: compiles a guest's plan against the mapped model file (every weight and
+//! node checked once, buffers and the KV cache allocated once), then runs batches on its own
+//! thread pool with candle's block types and ggml-exact kernels.
 
 mod attention;
-pub mod kernels;
 mod matmul;
 mod ops;
 mod pool;
+mod quant;
 mod topk;
 mod weights;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use memmap2::Mmap;
@@ -16,327 +18,93 @@ use memmap2::Mmap;
 use crate::plan::{Batch, Candidates, Op, PlanSpec};
 use attention::KvLayer;
 pub use pool::Pool;
-pub use weights::{type_name, Weight};
+use pool::{PerThread, SyncPtr};
+pub use weights::type_name;
+use weights::{Use, Weight};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComputeError {
+    /// The plan needs something this executor cannot do (e.g. a weight type).
     #[error("{0}")]
     Unsupported(String),
+    /// The plan or batch is malformed.
     #[error("{0}")]
     Invalid(String),
 }
 
+fn invalid<T>(msg: impl Into<String>) -> Result<T, ComputeError> {
+    Err(ComputeError::Invalid(msg.into()))
+}
+
+/// Owns the thread pool that every plan compiled by it runs on.
 pub struct CpuExecutor {
     pool: Arc<Pool>,
 }
 
 impl CpuExecutor {
+    /// A pool of `threads` participants (the calling thread counts as one); at least 1.
     pub fn new(threads: usize) -> Self {
-        CpuExecutor { pool: Arc::new(Pool::new(threads.max(1))) }
+        CpuExecutor {
+            pool: Arc::new(Pool::new(threads.max(1))),
+        }
     }
 
     pub fn threads(&self) -> usize {
         self.pool.threads()
     }
 
+    /// Validates `spec` against the mapped file and prepares it to run: binds every weight
+    /// (bounds, block shape, type support for its use), infers and checks every node's
+    /// width, allocates activation buffers for `max_rows` and the f16 KV cache.
     pub fn compile(&self, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
         CpuPlan::compile(Arc::clone(&self.pool), file, spec)
     }
 }
 
+// The runtime keeps plans in its wasm host state and shares the executor across threads.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send::<CpuPlan>();
+    send_sync::<CpuExecutor>();
+};
+
 /// Per node, fixed at compile time.
 #[derive(Debug, Clone, Copy)]
 struct NodeInfo {
     width: usize,
-    /// Rows are the batch's logit rows (after SelectRows) rather than all its tokens.
+    /// Its rows are the batch's logit rows (it comes after SelectRows), not its tokens.
     selected: bool,
+    /// Needed for the logits or for a KV-cache write.
+    live: bool,
+    /// Activation buffer (shared with nodes whose lifetimes do not overlap).
     slot: usize,
 }
 
 pub struct CpuPlan {
     pool: Arc<Pool>,
     spec: PlanSpec,
+    /// Matrices (Matmul, Embed) as typed views of the file.
     weights: Vec<Option<Weight>>,
-    /// Small vector weights (norms, biases) dequantized once.
+    /// Vectors (MulWeight, AddWeight) converted to f32 once.
     vectors: Vec<Option<Vec<f32>>>,
     nodes: Vec<NodeInfo>,
-    kv: Vec<KvLayer>,
     slots: Vec<Vec<f32>>,
+    kv: Vec<KvLayer>,
     vocab: u32,
-    rope_cache: Vec<f32>,
-    topk_idx: Vec<u32>,
+    /// Token ids must be below this (the smallest embedding matrix's row count).
+    token_space: u32,
+    matmul_scratch: Vec<u64>,
+    rope_cache: PerThread<Vec<f32>>,
+    attention_scratch: PerThread<attention::Scratch>,
+    /// (a biased logit row, index scratch) per thread.
+    topk_scratch: PerThread<(Vec<f32>, Vec<u32>)>,
 }
 
-fn invalid<T>(msg: String) -> Result<T, ComputeError> {
-    Err(ComputeError::Invalid(msg))
-}
-
-impl CpuPlan {
-    fn compile(pool: Arc<Pool>, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
-        let mut weights: Vec<Option<Weight>> = vec![None; spec.weights.len()];
-        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; spec.weights.len()];
-        let n = spec.nodes.len();
-        if n == 0 || spec.logits >= n {
-            return invalid("the plan has no logits node".into());
-        }
-        let mut bind = |w: usize, as_vector: bool| -> Result<(usize, usize), ComputeError> {
-            let desc = spec.weights.get(w).ok_or_else(|| ComputeError::Invalid(format!("weight {w} does not exist")))?;
-            if weights[w].is_none() {
-                weights[w] = Some(Weight::bind(&file, desc)?);
-            }
-            let wt = weights[w].as_ref().expect("bound above");
-            if as_vector && vectors[w].is_none() {
-                vectors[w] = Some(wt.to_f32_vec());
-            }
-            Ok(wt.dims())
-        };
-
-        let mut info: Vec<NodeInfo> = Vec::with_capacity(n);
-        for (i, op) in spec.nodes.iter().enumerate() {
-            let src = |j: usize| -> Result<NodeInfo, ComputeError> {
-                if j >= i {
-                    return invalid(format!("node {i} reads node {j}, which is not an earlier node"));
-                }
-                Ok(info[j])
-            };
-            let same = |a: NodeInfo, b: NodeInfo| -> Result<(), ComputeError> {
-                if a.width != b.width || a.selected != b.selected {
-                    return invalid(format!("node {i} combines nodes of different shapes"));
-                }
-                Ok(())
-            };
-            let (width, selected) = match *op {
-                Op::Embed(w) => (bind(w, false)?.0, false),
-                Op::Matmul(x, w) => {
-                    let x = src(x)?;
-                    let (k, rows) = bind(w, false)?;
-                    if k != x.width {
-                        return invalid(format!(
-                            "node {i}: weight {} has rows of {k} but the input is {} wide",
-                            spec.weights[w].name, x.width
-                        ));
-                    }
-                    (rows, x.selected)
-                }
-                Op::RmsNorm(x, _, group) => {
-                    let x = src(x)?;
-                    if group != 0 && x.width % group as usize != 0 {
-                        return invalid(format!("node {i}: group {group} does not divide width {}", x.width));
-                    }
-                    (x.width, x.selected)
-                }
-                Op::LayerNorm(x, _) | Op::Scale(x, _) | Op::Gelu(x) | Op::Softcap(x, _) => {
-                    let x = src(x)?;
-                    (x.width, x.selected)
-                }
-                Op::MulWeight(x, w) | Op::AddWeight(x, w) => {
-                    let x = src(x)?;
-                    let (k, rows) = bind(w, true)?;
-                    if x.width % (k * rows) != 0 {
-                        return invalid(format!(
-                            "node {i}: weight {} ({} values) does not broadcast over width {}",
-                            spec.weights[w].name,
-                            k * rows,
-                            x.width
-                        ));
-                    }
-                    (x.width, x.selected)
-                }
-                Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => {
-                    let (a, b) = (src(a)?, src(b)?);
-                    same(a, b)?;
-                    (a.width, a.selected)
-                }
-                Op::Rope(r) => {
-                    let x = src(r.x)?;
-                    if r.head_dim == 0 || x.width % r.head_dim as usize != 0 || r.n_rot > r.head_dim || r.n_rot % 2 != 0 {
-                        return invalid(format!("node {i}: rope does not fit width {}", x.width));
-                    }
-                    (x.width, x.selected)
-                }
-                Op::Attention(a) => {
-                    let (q, k, v) = (src(a.q)?, src(a.k)?, src(a.v)?);
-                    let kv_width = spec.kv.widths.get(a.layer as usize).copied().unwrap_or(0) as usize;
-                    let hd = a.head_dim as usize;
-                    if a.n_kv_head == 0
-                        || a.n_head % a.n_kv_head != 0
-                        || q.width != a.n_head as usize * hd
-                        || k.width != a.n_kv_head as usize * hd
-                        || v.width != k.width
-                        || kv_width != k.width
-                        || q.selected
-                        || k.selected
-                        || v.selected
-                    {
-                        return invalid(format!("node {i}: attention shapes do not agree with KV layer {}", a.layer));
-                    }
-                    (q.width, false)
-                }
-                Op::SelectRows(x) => {
-                    let x = src(x)?;
-                    if x.selected {
-                        return invalid(format!("node {i} selects rows twice"));
-                    }
-                    (x.width, true)
-                }
-            };
-            info.push(NodeInfo { width, selected, slot: usize::MAX });
-        }
-
-        // Buffers: a node's slot is reused once its last reader has run.
-        let mut last_use = vec![None::<usize>; n];
-        for (i, op) in spec.nodes.iter().enumerate() {
-            for j in sources(op) {
-                last_use[j] = Some(i);
-            }
-        }
-        last_use[spec.logits] = Some(n);
-        let mut free: Vec<usize> = Vec::new();
-        let mut n_slots = 0;
-        for i in 0..n {
-            info[i].slot = free.pop().unwrap_or_else(|| {
-                n_slots += 1;
-                n_slots - 1
-            });
-            let mut srcs = sources(&spec.nodes[i]);
-            srcs.sort_unstable();
-            srcs.dedup();
-            for j in srcs {
-                if last_use[j] == Some(i) {
-                    free.push(info[j].slot);
-                }
-            }
-            if last_use[i].is_none() {
-                free.push(info[i].slot);
-            }
-        }
-
-        let vocab = info[spec.logits].width as u32;
-        if !info[spec.logits].selected {
-            return invalid("the logits node must come after select-rows".into());
-        }
-        let kv = spec.kv.widths.iter().map(|&w| KvLayer::new(spec.kv.cells as usize, w as usize)).collect();
-        Ok(CpuPlan {
-            pool,
-            weights,
-            vectors,
-            nodes: info,
-            kv,
-            slots: vec![Vec::new(); n_slots],
-            vocab,
-            rope_cache: Vec::new(),
-            topk_idx: Vec::new(),
-            spec,
-        })
-    }
-
-    pub fn vocab(&self) -> u32 {
-        self.vocab
-    }
-
-    pub fn run(&mut self, b: &Batch) -> Result<Vec<Candidates>, ComputeError> {
-        b.validate(&self.spec, self.vocab_for_tokens()).map_err(ComputeError::Invalid)?;
-        for &(src, dst) in &b.copies {
-            for layer in &mut self.kv {
-                layer.copy_cell(src as usize, dst as usize);
-            }
-        }
-        let rows = b.tokens.len();
-        let lrows = b.logit_rows.len();
-        for i in 0..self.spec.nodes.len() {
-            let node = self.nodes[i];
-            let nrows = if node.selected { lrows } else { rows };
-            let mut out = std::mem::take(&mut self.slots[node.slot]);
-            if out.len() < nrows * node.width {
-                out.resize(nrows * node.width, 0.0);
-            }
-            self.eval(i, b, nrows, &mut out[..nrows * node.width]);
-            self.slots[node.slot] = out;
-        }
-        let logits = &self.slots[self.nodes[self.spec.logits].slot];
-        let v = self.vocab as usize;
-        let mut out = Vec::with_capacity(lrows);
-        let mut row = vec![0f32; v];
-        for (r, bias) in b.bias.iter().enumerate() {
-            row.copy_from_slice(&logits[r * v..(r + 1) * v]);
-            topk::apply_bias(&mut row, bias);
-            out.push(topk::top_k(&row, b.top_k as usize, &mut self.topk_idx));
-        }
-        Ok(out)
-    }
-
-    /// Token ids must index the embedding matrix.
-    fn vocab_for_tokens(&self) -> u32 {
-        self.spec
-            .nodes
-            .iter()
-            .find_map(|op| match op {
-                Op::Embed(w) => self.weights[*w].as_ref().map(|w| w.dims().1 as u32),
-                _ => None,
-            })
-            .unwrap_or(u32::MAX)
-    }
-
-    fn input(&self, j: usize) -> &[f32] {
-        &self.slots[self.nodes[j].slot]
-    }
-
-    fn eval(&mut self, i: usize, b: &Batch, rows: usize, out: &mut [f32]) {
-        let width = self.nodes[i].width;
-        let n = rows * width;
-        match self.spec.nodes[i] {
-            Op::Embed(w) => {
-                let wt = self.weights[w].as_ref().expect("bound");
-                for (r, &t) in b.tokens.iter().enumerate() {
-                    wt.row_to_f32(t as usize, &mut out[r * width..(r + 1) * width]);
-                }
-            }
-            Op::Matmul(x, w) => {
-                let wt = self.weights[w].as_ref().expect("bound");
-                matmul::matmul(&self.pool, wt, self.input(x), rows, out);
-            }
-            Op::RmsNorm(x, eps, group) => ops::rms_norm(self.input(x), out, width, rows, eps, group as usize),
-            Op::LayerNorm(x, eps) => ops::layer_norm(self.input(x), out, width, rows, eps),
-            Op::MulWeight(x, w) => {
-                ops::broadcast(self.input(x), self.vectors[w].as_ref().expect("bound"), out, n, |a, b| a * b)
-            }
-            Op::AddWeight(x, w) => {
-                ops::broadcast(self.input(x), self.vectors[w].as_ref().expect("bound"), out, n, |a, b| a + b)
-            }
-            Op::Add(a, c) => zip(self.input(a), self.input(c), out, |x, y| x + y),
-            Op::Mul(a, c) => zip(self.input(a), self.input(c), out, |x, y| x * y),
-            Op::SwiGlu(a, c) => zip(self.input(a), self.input(c), out, |x, y| ops::silu(x) * y),
-            Op::GeGlu(a, c) => zip(self.input(a), self.input(c), out, |x, y| ops::gelu(x) * y),
-            Op::Scale(x, s) => map(self.input(x), out, |v| v * s),
-            Op::Gelu(x) => map(self.input(x), out, ops::gelu),
-            Op::Softcap(x, cap) => map(self.input(x), out, |v| cap * (v / cap).tanh()),
-            Op::Rope(r) => {
-                out.copy_from_slice(&self.input(r.x)[..n]);
-                let mut cache = std::mem::take(&mut self.rope_cache);
-                ops::rope(out, width, rows, &b.positions, &r, &mut cache);
-                self.rope_cache = cache;
-            }
-            Op::Attention(a) => {
-                let layer = a.layer as usize;
-                let mut kv = std::mem::replace(&mut self.kv[layer], KvLayer::new(0, 0));
-                kv.write(b, self.input(a.k), self.input(a.v));
-                attention::attend(&self.pool, &a, b, &kv, self.input(a.q), out);
-                self.kv[layer] = kv;
-            }
-            Op::SelectRows(x) => {
-                let src = self.input(x);
-                for (r, &from) in b.logit_rows.iter().enumerate() {
-                    let f = from as usize;
-                    out[r * width..(r + 1) * width].copy_from_slice(&src[f * width..(f + 1) * width]);
-                }
-            }
-        }
-    }
-}
-
-fn sources(op: &Op) -> Vec<usize> {
+/// The nodes an op reads.
+fn sources(op: &Op) -> ([usize; 3], usize) {
     match *op {
-        Op::Embed(_) => vec![],
+        Op::Embed(_) => ([0; 3], 0),
         Op::Matmul(x, _)
         | Op::RmsNorm(x, _, _)
         | Op::LayerNorm(x, _)
@@ -345,21 +113,510 @@ fn sources(op: &Op) -> Vec<usize> {
         | Op::Scale(x, _)
         | Op::Gelu(x)
         | Op::SelectRows(x)
-        | Op::Softcap(x, _) => vec![x],
-        Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => vec![a, b],
-        Op::Rope(r) => vec![r.x],
-        Op::Attention(a) => vec![a.q, a.k, a.v],
+        | Op::Softcap(x, _) => ([x, 0, 0], 1),
+        Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => ([a, b, 0], 2),
+        Op::Rope(r) => ([r.x, 0, 0], 1),
+        Op::Attention(a) => ([a.q, a.k, a.v], 3),
     }
 }
 
-fn zip(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = f(x, y);
+fn srcs(op: &Op) -> impl Iterator<Item = usize> {
+    let (s, n) = sources(op);
+    s.into_iter().take(n)
+}
+
+impl CpuPlan {
+    fn compile(pool: Arc<Pool>, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
+        let n = spec.nodes.len();
+        if n == 0 || spec.logits >= n {
+            return invalid(format!(
+                "the logits node {} is not one of the plan's {n} nodes",
+                spec.logits
+            ));
+        }
+        if spec.max_rows == 0 || spec.max_rows > 1 << 20 {
+            return invalid(format!("max_rows {} is out of range", spec.max_rows));
+        }
+        let max_rows = spec.max_rows as usize;
+        // Every listed weight of a type we run must lie inside the file with a sensible
+        // shape; one of another type is reported (by name and type) if a node uses it.
+        for w in spec.weights.iter().filter(|w| weights::supported(w.ggml_type)) {
+            weights::check_desc(file.len(), w)?;
+        }
+
+        let mut weights: Vec<Option<Weight>> = vec![None; spec.weights.len()];
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; spec.weights.len()];
+        let mut matrix = |i: usize, w: usize| -> Result<(usize, usize), ComputeError> {
+            let Some(desc) = spec.weights.get(w) else {
+                return invalid(format!(
+                    "node {i} uses weight {w}, but the plan lists {}",
+                    spec.weights.len()
+                ));
+            };
+            if weights[w].is_none() {
+                weights[w] = Some(Weight::bind(&file, desc, Use::Matrix)?);
+            }
+            Ok(weights[w].as_ref().expect("bound").dims())
+        };
+        let mut vector = |i: usize, w: usize| -> Result<usize, ComputeError> {
+            let Some(desc) = spec.weights.get(w) else {
+                return invalid(format!(
+                    "node {i} uses weight {w}, but the plan lists {}",
+                    spec.weights.len()
+                ));
+            };
+            if vectors[w].is_none() {
+                vectors[w] = Some(Weight::bind(&file, desc, Use::Vector)?.to_f32_vec());
+            }
+            Ok(vectors[w].as_ref().expect("bound").len())
+        };
+
+        let mut info: Vec<NodeInfo> = Vec::with_capacity(n);
+        let mut token_space = u32::MAX;
+        let (mut max_rot, mut max_head_dim) = (0usize, 0usize);
+        for (i, op) in spec.nodes.iter().enumerate() {
+            for j in srcs(op) {
+                if j >= i {
+                    return invalid(format!(
+                        "node {i} ({op:?}) reads node {j}, which is not an earlier node"
+                    ));
+                }
+            }
+            let src = |j: usize| info[j];
+            let same = |a: NodeInfo, b: NodeInfo| -> Result<(), ComputeError> {
+                if a.width != b.width || a.selected != b.selected {
+                    return invalid(format!(
+                        "node {i} ({op:?}) combines a [{}{}] and a [{}{}] activation",
+                        if a.selected { "logit rows, " } else { "rows, " },
+                        a.width,
+                        if b.selected { "logit rows, " } else { "rows, " },
+                        b.width
+                    ));
+                }
+                Ok(())
+            };
+            let (width, selected) = match *op {
+                Op::Embed(w) => {
+                    let (k, rows) = matrix(i, w)?;
+                    token_space = token_space.min(rows.min(u32::MAX as usize) as u32);
+                    (k, false)
+                }
+                Op::Matmul(x, w) => {
+                    let x = src(x);
+                    let (k, rows) = matrix(i, w)?;
+                    if k != x.width {
+                        return invalid(format!(
+                            "node {i}: weight {} has rows of {k} but its input is {} wide",
+                            spec.weights[w].name, x.width
+                        ));
+                    }
+                    (rows, x.selected)
+                }
+                Op::RmsNorm(x, _, group) => {
+                    let x = src(x);
+                    if group != 0 && x.width % group as usize != 0 {
+                        return invalid(format!(
+                            "node {i}: rms-norm group {group} does not divide width {}",
+                            x.width
+                        ));
+                    }
+                    (x.width, x.selected)
+                }
+                Op::LayerNorm(x, _) | Op::Scale(x, _) | Op::Gelu(x) => (src(x).width, src(x).selected),
+                Op::Softcap(x, cap) => {
+                    if cap.is_nan() || cap <= 0.0 {
+                        return invalid(format!("node {i}: softcap {cap} must be positive"));
+                    }
+                    (src(x).width, src(x).selected)
+                }
+                Op::MulWeight(x, w) | Op::AddWeight(x, w) => {
+                    let x = src(x);
+                    let len = vector(i, w)?;
+                    if x.width % len != 0 {
+                        return invalid(format!(
+                            "node {i}: weight {} ({len} values) does not broadcast over width {}",
+                            spec.weights[w].name, x.width
+                        ));
+                    }
+                    (x.width, x.selected)
+                }
+                Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => {
+                    let (a, b) = (src(a), src(b));
+                    same(a, b)?;
+                    (a.width, a.selected)
+                }
+                Op::Rope(r) => {
+                    let x = src(r.x);
+                    let hd = r.head_dim as usize;
+                    if hd == 0 || x.width % hd != 0 || r.n_rot > r.head_dim || r.n_rot % 2 != 0 {
+                        return invalid(format!(
+                            "node {i}: rope with head_dim {} and n_rot {} does not fit width {}",
+                            r.head_dim, r.n_rot, x.width
+                        ));
+                    }
+                    if r.freq_base.is_nan() || r.freq_base <= 0.0 || !r.freq_scale.is_finite() {
+                        return invalid(format!("node {i}: rope frequency base/scale out of range"));
+                    }
+                    if x.selected {
+                        return invalid(format!("node {i}: rope needs the batch's positions, not logit rows"));
+                    }
+                    max_rot = max_rot.max(r.n_rot as usize);
+                    (x.width, false)
+                }
+                Op::Attention(a) => {
+                    let (q, k, v) = (src(a.q), src(a.k), src(a.v));
+                    let layer = a.layer as usize;
+                    let Some(&kv_width) = spec.kv.widths.get(layer) else {
+                        return invalid(format!(
+                            "node {i}: attention uses KV layer {layer}, but the cache has {}",
+                            spec.kv.widths.len()
+                        ));
+                    };
+                    let hd = a.head_dim as usize;
+                    if hd == 0 || a.n_head == 0 || a.n_kv_head == 0 || a.n_head % a.n_kv_head != 0 {
+                        return invalid(format!(
+                            "node {i}: attention with {} heads over {} KV heads of {hd}",
+                            a.n_head, a.n_kv_head
+                        ));
+                    }
+                    let (qw, kw) = (a.n_head as usize * hd, a.n_kv_head as usize * hd);
+                    if q.width != qw || k.width != kw || v.width != kw || kv_width as usize != kw {
+                        return invalid(format!(
+                            "node {i}: attention widths q {} k {} v {} cache {kv_width} do not match \
+                             {} heads and {} KV heads of {hd}",
+                            q.width, k.width, v.width, a.n_head, a.n_kv_head
+                        ));
+                    }
+                    if q.selected || k.selected || v.selected {
+                        return invalid(format!("node {i}: attention needs all of the batch's rows"));
+                    }
+                    if !a.scale.is_finite() || a.softcap.is_nan() || a.softcap < 0.0 {
+                        return invalid(format!("node {i}: attention scale or softcap out of range"));
+                    }
+                    max_head_dim = max_head_dim.max(hd);
+                    (qw, false)
+                }
+                Op::SelectRows(x) => {
+                    let x = src(x);
+                    if x.selected {
+                        return invalid(format!("node {i} selects rows twice"));
+                    }
+                    (x.width, true)
+                }
+            };
+            info.push(NodeInfo {
+                width,
+                selected,
+                live: false,
+                slot: usize::MAX,
+            });
+        }
+
+        // Liveness: what the logits need, plus every attention node (it writes the cache).
+        let mut need = vec![false; n];
+        need[spec.logits] = true;
+        for i in (0..n).rev() {
+            if matches!(spec.nodes[i], Op::Attention(_)) {
+                need[i] = true;
+            }
+            if need[i] {
+                for j in srcs(&spec.nodes[i]) {
+                    need[j] = true;
+                }
+            }
+        }
+        // Buffers: a node takes a free slot before its inputs' slots are released, so an
+        // output never aliases an input; a slot is freed after its node's last reader.
+        let mut last_use = vec![0usize; n];
+        for i in (0..n).filter(|&i| need[i]) {
+            last_use[i] = i;
+            for j in srcs(&spec.nodes[i]) {
+                last_use[j] = i;
+            }
+        }
+        last_use[spec.logits] = usize::MAX;
+        let mut free: Vec<usize> = Vec::new();
+        let mut slot_len: Vec<usize> = Vec::new();
+        for i in 0..n {
+            if !need[i] {
+                continue;
+            }
+            let len = max_rows * info[i].width;
+            // Best fit among free slots: the smallest one that is large enough, else the largest.
+            let pick = free
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| slot_len[s] >= len)
+                .min_by_key(|(_, &s)| slot_len[s])
+                .or_else(|| free.iter().enumerate().max_by_key(|(_, &s)| slot_len[s]))
+                .map(|(at, _)| at);
+            let slot = match pick {
+                Some(at) => free.swap_remove(at),
+                None => {
+                    slot_len.push(0);
+                    slot_len.len() - 1
+                }
+            };
+            slot_len[slot] = slot_len[slot].max(len);
+            info[i].slot = slot;
+            info[i].live = true;
+            let (s, m) = sources(&spec.nodes[i]);
+            for (t, &j) in s[..m].iter().enumerate() {
+                if last_use[j] == i && !s[..t].contains(&j) {
+                    free.push(info[j].slot);
+                }
+            }
+            if last_use[i] == i {
+                free.push(slot);
+            }
+        }
+
+        let vocab = info[spec.logits].width;
+        if vocab > u32::MAX as usize {
+            return invalid("the logits are too wide");
+        }
+        let cells = spec.kv.cells as usize;
+        let kv_bytes = spec.kv.widths.iter().try_fold(0usize, |acc, &w| {
+            cells
+                .checked_mul(w as usize)
+                .and_then(|c| c.checked_mul(4))
+                .and_then(|c| acc.checked_add(c))
+        });
+        if kv_bytes.is_none_or(|b| b > isize::MAX as usize / 2) {
+            return invalid(format!(
+                "a KV cache of {cells} cells over {:?} is too large",
+                spec.kv.widths
+            ));
+        }
+        let mut matmul_scratch = 0usize;
+        for (i, op) in spec.nodes.iter().enumerate() {
+            if let (Op::Matmul(_, w), true) = (op, info[i].live) {
+                let bytes = matmul::scratch_bytes(weights[*w].as_ref().expect("bound"), max_rows);
+                matmul_scratch = matmul_scratch.max(bytes.div_ceil(8));
+            }
+        }
+        let threads = pool.threads();
+        Ok(CpuPlan {
+            weights,
+            vectors,
+            nodes: info,
+            slots: slot_len.iter().map(|&l| vec![0f32; l]).collect(),
+            kv: spec
+                .kv
+                .widths
+                .iter()
+                .map(|&w| KvLayer::new(cells, w as usize))
+                .collect(),
+            vocab: vocab as u32,
+            token_space,
+            matmul_scratch: vec![0u64; matmul_scratch],
+            rope_cache: PerThread::new(threads, || vec![0f32; max_rot]),
+            attention_scratch: PerThread::new(threads, || attention::Scratch::new(cells, max_head_dim)),
+            topk_scratch: PerThread::new(threads, || (vec![0f32; vocab], Vec::new())),
+            pool,
+            spec,
+        })
+    }
+
+    /// Width of the logits node.
+    pub fn vocab(&self) -> u32 {
+        self.vocab
+    }
+
+    pub fn spec(&self) -> &PlanSpec {
+        &self.spec
+    }
+
+    /// Runs one forward pass and returns the top-k candidates of every logit row.
+    pub fn run(&mut self, b: &Batch) -> Result<Vec<Candidates>, ComputeError> {
+        b.validate(&self.spec, self.token_space)
+            .map_err(ComputeError::Invalid)?;
+        if b.logit_rows.len() > self.spec.max_rows as usize {
+            return invalid(format!(
+                "{} logit rows exceed the plan's {} rows",
+                b.logit_rows.len(),
+                self.spec.max_rows
+            ));
+        }
+        for &(src, dst) in &b.copies {
+            if src != dst {
+                for layer in &mut self.kv {
+                    layer.copy_cell(src as usize, dst as usize);
+                }
+            }
+        }
+        let (rows, lrows) = (b.tokens.len(), b.logit_rows.len());
+        for i in 0..self.spec.nodes.len() {
+            let node = self.nodes[i];
+            if !node.live {
+                continue;
+            }
+            let nrows = if node.selected { lrows } else { rows };
+            let mut out = std::mem::take(&mut self.slots[node.slot]);
+            self.eval(i, b, nrows, &mut out[..nrows * node.width]);
+            self.slots[node.slot] = out;
+        }
+        Ok(self.candidates(b))
+    }
+
+    /// Bias and top-k of each logit row, rows spread over the pool.
+    fn candidates(&self, b: &Batch) -> Vec<Candidates> {
+        let node = self.nodes[self.spec.logits];
+        let logits = &self.slots[node.slot];
+        let v = self.vocab as usize;
+        let mut out = vec![Candidates::default(); b.logit_rows.len()];
+        let op = SyncPtr::new(&mut out);
+        let scratch = &self.topk_scratch;
+        self.pool.run(b.logit_rows.len(), &|r, thread| {
+            let src = if node.selected { r } else { b.logit_rows[r] as usize };
+            // SAFETY: one chunk per thread at a time; chunk r writes only out[r].
+            let (row, idx) = unsafe { scratch.get(thread) };
+            row.copy_from_slice(&logits[src * v..(src + 1) * v]);
+            topk::apply_bias(row, &b.bias[r]);
+            unsafe { op.write(r, topk::top_k(row, b.top_k as usize, idx)) };
+        });
+        out
+    }
+
+    fn input(&self, j: usize, rows: usize) -> &[f32] {
+        let node = self.nodes[j];
+        &self.slots[node.slot][..rows * node.width]
+    }
+
+    fn eval(&mut self, i: usize, b: &Batch, rows: usize, out: &mut [f32]) {
+        let width = self.nodes[i].width;
+        let pool = &*self.pool;
+        match self.spec.nodes[i] {
+            Op::Embed(w) => {
+                let wt = self.weights[w].as_ref().expect("bound at compile");
+                par_rows(pool, rows, width, out, &|r, o| {
+                    for (t, o) in b.tokens[r].iter().zip(o.chunks_exact_mut(width)) {
+                        wt.row_to_f32(*t as usize, o);
+                    }
+                });
+            }
+            Op::Matmul(x, w) => {
+                let wt = self.weights[w].as_ref().expect("bound at compile");
+                let x = &self.slots[self.nodes[x].slot][..rows * self.nodes[x].width];
+                matmul::matmul(pool, wt, x, rows, out, &mut self.matmul_scratch);
+            }
+            Op::RmsNorm(x, eps, group) => {
+                let g = if group == 0 { width } else { group as usize };
+                let x = self.input(x, rows);
+                par_rows(pool, rows, width, out, &|r, o| {
+                    ops::rms_norm(&x[r.start * width..r.end * width], o, g, eps)
+                });
+            }
+            Op::LayerNorm(x, eps) => {
+                let x = self.input(x, rows);
+                par_rows(pool, rows, width, out, &|r, o| {
+                    ops::layer_norm(&x[r.start * width..r.end * width], o, width, eps)
+                });
+            }
+            Op::MulWeight(x, w) => {
+                let (x, w) = (
+                    self.input(x, rows),
+                    self.vectors[w].as_deref().expect("bound at compile"),
+                );
+                par_rows(pool, rows, width, out, &|r, o| {
+                    ops::broadcast(&x[r.start * width..r.end * width], w, o, |a, b| a * b)
+                });
+            }
+            Op::AddWeight(x, w) => {
+                let (x, w) = (
+                    self.input(x, rows),
+                    self.vectors[w].as_deref().expect("bound at compile"),
+                );
+                par_rows(pool, rows, width, out, &|r, o| {
+                    ops::broadcast(&x[r.start * width..r.end * width], w, o, |a, b| a + b)
+                });
+            }
+            Op::Add(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| x + y),
+            Op::Mul(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| x * y),
+            Op::SwiGlu(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| {
+                ops::silu(x) * y
+            }),
+            Op::GeGlu(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| {
+                ops::gelu(x) * y
+            }),
+            Op::Scale(x, s) => map(pool, self.input(x, rows), out, width, |v| v * s),
+            Op::Gelu(x) => map(pool, self.input(x, rows), out, width, ops::gelu),
+            Op::Softcap(x, cap) => {
+                // ggml: scale by 1/cap, tanh, scale by cap.
+                let inv = 1.0 / cap;
+                map(pool, self.input(x, rows), out, width, |v| (v * inv).tanh() * cap)
+            }
+            Op::Rope(r) => {
+                let x = self.input(r.x, rows);
+                let cache = &self.rope_cache;
+                par_rows_t(pool, rows, width, out, &|rr, o, thread| {
+                    o.copy_from_slice(&x[rr.start * width..rr.end * width]);
+                    // SAFETY: one chunk per thread at a time.
+                    let c = unsafe { cache.get(thread) };
+                    ops::rope(o, width, &b.positions[rr], &r, c);
+                });
+            }
+            Op::Attention(a) => {
+                let kv = &mut self.kv[a.layer as usize];
+                let node = |j: usize| &self.slots[self.nodes[j].slot][..rows * self.nodes[j].width];
+                kv.write(b, node(a.k), node(a.v));
+                attention::attend(pool, &a, b, kv, node(a.q), out, &self.attention_scratch);
+            }
+            Op::SelectRows(x) => {
+                let x = self.input(x, b.tokens.len());
+                for (o, &from) in out.chunks_exact_mut(width).zip(&b.logit_rows) {
+                    let f = from as usize;
+                    o.copy_from_slice(&x[f * width..(f + 1) * width]);
+                }
+            }
+        }
     }
 }
 
-fn map(a: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
-    for (o, &x) in out.iter_mut().zip(a) {
-        *o = f(x);
+/// Work below this many elements runs on the calling thread alone.
+const PAR_MIN_ELEMS: usize = 1 << 15;
+
+/// Runs `f(rows, out_rows)` over row ranges of `out` ([rows, width]), split over the pool when
+/// the op is big enough to be worth it.
+fn par_rows(pool: &Pool, rows: usize, width: usize, out: &mut [f32], f: &(dyn Fn(Range<usize>, &mut [f32]) + Sync)) {
+    par_rows_t(pool, rows, width, out, &|r, o, _| f(r, o))
+}
+
+/// A row-range body that also gets the pool thread number (for per-thread scratch).
+type RowsFn<'a> = dyn Fn(Range<usize>, &mut [f32], usize) + Sync + 'a;
+
+fn par_rows_t(pool: &Pool, rows: usize, width: usize, out: &mut [f32], f: &RowsFn) {
+    if rows * width < PAR_MIN_ELEMS || rows < 2 || pool.threads() == 1 {
+        f(0..rows, &mut out[..rows * width], 0);
+        return;
     }
+    let chunks = (pool.threads() * 4).min(rows);
+    let per = rows.div_ceil(chunks);
+    let chunks = rows.div_ceil(per);
+    let op = SyncPtr::new(out);
+    pool.run(chunks, &|c, thread| {
+        let r = c * per..((c + 1) * per).min(rows);
+        // SAFETY: chunks cover disjoint row ranges.
+        let o = unsafe { op.slice(r.start * width, r.len() * width) };
+        f(r, o, thread);
+    });
+}
+
+fn zip(pool: &Pool, a: &[f32], b: &[f32], out: &mut [f32], width: usize, f: impl Fn(f32, f32) -> f32 + Sync) {
+    let rows = out.len() / width.max(1);
+    par_rows(pool, rows, width, out, &|r, o| {
+        let (a, b) = (&a[r.start * width..r.end * width], &b[r.start * width..r.end * width]);
+        for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    });
+}
+
+fn map(pool: &Pool, a: &[f32], out: &mut [f32], width: usize, f: impl Fn(f32) -> f32 + Sync) {
+    let rows = out.len() / width.max(1);
+    par_rows(pool, rows, width, out, &|r, o| {
+        for (o, &x) in o.iter_mut().zip(&a[r.start * width..r.end * width]) {
+            *o = f(x);
+        }
+    });
 }

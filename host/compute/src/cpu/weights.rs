@@ -1,56 +1,66 @@
-//! Weights as typed views into the mapped model file: one variant per ggml type, each a
-//! slice of candle's block type, so kernels are chosen once at compile time of the plan.
+//! Weights as typed views into the mapped model file, one variant per supported ggml type:
+//! each is a slice of candle's block type over the file's bytes (no copy), so the kernel is
+//! chosen once, when the plan is compiled.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{
-    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
 };
 use half::{bf16, f16};
 use memmap2::Mmap;
 
-use super::kernels::q4_1::{self, BlockQ4_1};
 use super::ComputeError;
 use crate::plan::WeightDesc;
 
-/// ggml type ids and names, for error messages.
-pub fn type_name(t: u32) -> String {
-    let name = match t {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        6 => "Q5_0",
-        7 => "Q5_1",
-        8 => "Q8_0",
-        9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        16 => "IQ2_XXS",
-        17 => "IQ2_XS",
-        18 => "IQ3_XXS",
-        19 => "IQ1_S",
-        20 => "IQ4_NL",
-        21 => "IQ3_S",
-        22 => "IQ2_S",
-        23 => "IQ4_XS",
-        24 => "I8",
-        25 => "I16",
-        26 => "I32",
-        27 => "I64",
-        28 => "F64",
-        29 => "IQ1_M",
-        30 => "BF16",
-        other => return format!("type {other}"),
-    };
-    name.to_string()
+/// Every ggml type id: (name, elements per block, bytes per block).
+pub fn type_info(t: u32) -> Option<(&'static str, usize, usize)> {
+    Some(match t {
+        0 => ("F32", 1, 4),
+        1 => ("F16", 1, 2),
+        2 => ("Q4_0", 32, 18),
+        3 => ("Q4_1", 32, 20),
+        6 => ("Q5_0", 32, 22),
+        7 => ("Q5_1", 32, 24),
+        8 => ("Q8_0", 32, 34),
+        9 => ("Q8_1", 32, 36),
+        10 => ("Q2_K", 256, 84),
+        11 => ("Q3_K", 256, 110),
+        12 => ("Q4_K", 256, 144),
+        13 => ("Q5_K", 256, 176),
+        14 => ("Q6_K", 256, 210),
+        15 => ("Q8_K", 256, 292),
+        16 => ("IQ2_XXS", 256, 66),
+        17 => ("IQ2_XS", 256, 74),
+        18 => ("IQ3_XXS", 256, 98),
+        19 => ("IQ1_S", 256, 50),
+        20 => ("IQ4_NL", 32, 18),
+        21 => ("IQ3_S", 256, 110),
+        22 => ("IQ2_S", 256, 82),
+        23 => ("IQ4_XS", 256, 136),
+        24 => ("I8", 1, 1),
+        25 => ("I16", 1, 2),
+        26 => ("I32", 1, 4),
+        27 => ("I64", 1, 8),
+        28 => ("F64", 1, 8),
+        29 => ("IQ1_M", 256, 56),
+        30 => ("BF16", 1, 2),
+        34 => ("TQ1_0", 256, 54),
+        35 => ("TQ2_0", 256, 66),
+        39 => ("MXFP4", 32, 17),
+        _ => return None,
+    })
 }
 
-/// A weight the CPU executor can run, as rows of blocks.
+/// The ggml name of a type id, for error messages.
+pub fn type_name(t: u32) -> String {
+    type_info(t)
+        .map(|i| i.0.to_string())
+        .unwrap_or_else(|| format!("unknown type {t}"))
+}
+
+/// A weight the CPU executor can run.
 #[derive(Clone)]
 pub enum Weight {
     F32(View<f32>),
@@ -68,64 +78,132 @@ pub enum Weight {
     Q6K(View<BlockQ6K>),
 }
 
-/// `rows` rows of `k` elements, stored as blocks of T in the mapped file (no copy).
+/// Runs `$body` with `$v` bound to the weight's typed view and `$t` to its block type.
+macro_rules! with_view {
+    ($w:expr, $v:ident, $t:ident => $body:expr) => {
+        match $w {
+            Weight::F32($v) => {
+                #[allow(dead_code)]
+                type $t = f32;
+                $body
+            }
+            Weight::F16($v) => {
+                #[allow(dead_code)]
+                type $t = half::f16;
+                $body
+            }
+            Weight::Bf16($v) => {
+                #[allow(dead_code)]
+                type $t = half::bf16;
+                $body
+            }
+            Weight::Q4_0($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ4_0;
+                $body
+            }
+            Weight::Q4_1($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ4_1;
+                $body
+            }
+            Weight::Q5_0($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ5_0;
+                $body
+            }
+            Weight::Q5_1($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ5_1;
+                $body
+            }
+            Weight::Q8_0($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ8_0;
+                $body
+            }
+            Weight::Q2K($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ2K;
+                $body
+            }
+            Weight::Q3K($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ3K;
+                $body
+            }
+            Weight::Q4K($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ4K;
+                $body
+            }
+            Weight::Q5K($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ5K;
+                $body
+            }
+            Weight::Q6K($v) => {
+                #[allow(dead_code)]
+                type $t = candle_core::quantized::k_quants::BlockQ6K;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_view;
+
+/// `rows` rows of `k` elements stored as blocks of `T` in the mapped file.
 pub struct View<T> {
     map: Arc<Mmap>,
     offset: usize,
     pub rows: usize,
     pub k: usize,
-    /// Elements per block of T.
-    block: usize,
-    _t: std::marker::PhantomData<T>,
+    _t: PhantomData<T>,
 }
 
 impl<T> Clone for View<T> {
     fn clone(&self) -> Self {
-        View { map: Arc::clone(&self.map), offset: self.offset, rows: self.rows, k: self.k, block: self.block, _t: Default::default() }
+        View {
+            map: Arc::clone(&self.map),
+            offset: self.offset,
+            rows: self.rows,
+            k: self.k,
+            _t: PhantomData,
+        }
     }
 }
 
-impl<T> View<T> {
-    fn new(map: &Arc<Mmap>, w: &WeightDesc) -> Result<Self, ComputeError>
-    where
-        T: GgmlType,
-    {
-        Self::with_block(map, w, T::BLCK_SIZE)
-    }
-
-    fn with_block(map: &Arc<Mmap>, w: &WeightDesc, block: usize) -> Result<Self, ComputeError> {
-        let k = w.shape[0] as usize;
-        let rows = w.shape[1..].iter().product::<u64>() as usize;
-        if k % block != 0 {
+impl<T: GgmlType> View<T> {
+    fn new(map: &Arc<Mmap>, w: &WeightDesc, k: usize, rows: usize) -> Result<Self, ComputeError> {
+        debug_assert_eq!(k % T::BLCK_SIZE, 0, "checked by the caller");
+        let ptr = map.as_ptr() as usize + w.offset as usize;
+        if !ptr.is_multiple_of(std::mem::align_of::<T>()) {
             return Err(ComputeError::Invalid(format!(
-                "tensor {}: row length {k} is not a multiple of the {} block size {}",
+                "tensor {} at offset {} is not aligned for {}",
                 w.name,
-                type_name(w.ggml_type),
-                block
+                w.offset,
+                type_name(w.ggml_type)
             )));
         }
-        let bytes = rows * (k / block) * std::mem::size_of::<T>();
-        let offset = w.offset as usize;
-        if offset.checked_add(bytes).is_none_or(|end| end > map.len()) {
-            return Err(ComputeError::Invalid(format!(
-                "tensor {} ({bytes} bytes at offset {offset}) lies past the end of the file",
-                w.name
-            )));
-        }
-        if (map.as_ptr() as usize + offset) % std::mem::align_of::<T>() != 0 {
-            return Err(ComputeError::Invalid(format!("tensor {} is misaligned in the file", w.name)));
-        }
-        Ok(View { map: Arc::clone(map), offset, rows, k, block, _t: Default::default() })
+        Ok(View {
+            map: Arc::clone(map),
+            offset: w.offset as usize,
+            rows,
+            k,
+            _t: PhantomData,
+        })
     }
 
     pub fn blocks_per_row(&self) -> usize {
-        self.k / self.block
+        self.k / T::BLCK_SIZE
     }
 
-    /// All blocks. SAFETY of the cast: bounds and alignment were checked in `new`, the map
-    /// is read-only and lives as long as `self`, and every block type is plain data.
+    /// All blocks of the tensor.
     pub fn blocks(&self) -> &[T] {
         let n = self.rows * self.blocks_per_row();
+        // SAFETY: `bind` checked that these bytes lie inside the map and that the pointer is
+        // aligned for T; the map is read-only and outlives `self` (we hold an Arc); every
+        // block type is plain old data for which any bit pattern is a value.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.offset) as *const T, n) }
     }
 
@@ -135,89 +213,113 @@ impl<T> View<T> {
     }
 }
 
-impl Weight {
-    pub fn bind(map: &Arc<Mmap>, w: &WeightDesc) -> Result<Weight, ComputeError> {
-        if w.shape.is_empty() || w.shape.iter().any(|&d| d == 0) {
-            return Err(ComputeError::Invalid(format!("tensor {} has an empty shape {:?}", w.name, w.shape)));
+/// (row length, rows, bytes) of a described tensor after checking its shape against the
+/// type's block size and its bytes against the file; None for a type we know nothing about.
+pub fn check_desc(file_len: usize, w: &WeightDesc) -> Result<(usize, usize), ComputeError> {
+    let invalid = |m: String| Err(ComputeError::Invalid(format!("tensor {}: {m}", w.name)));
+    let Some((name, blck, bytes)) = type_info(w.ggml_type) else {
+        return Err(ComputeError::Unsupported(format!(
+            "tensor {} has unknown ggml type {}, which the CPU executor cannot run",
+            w.name, w.ggml_type
+        )));
+    };
+    if w.shape.is_empty() || w.shape.len() > 4 || w.shape.contains(&0) {
+        return invalid(format!("shape {:?} is empty or has more than 4 dimensions", w.shape));
+    }
+    let k = w.shape[0];
+    if !k.is_multiple_of(blck as u64) {
+        return invalid(format!(
+            "row length {k} is not a multiple of the {name} block size {blck}"
+        ));
+    }
+    let rows = w.shape[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    let size = rows
+        .and_then(|r| r.checked_mul(k / blck as u64))
+        .and_then(|b| b.checked_mul(bytes as u64));
+    let (Some(rows), Some(size)) = (rows, size) else {
+        return invalid(format!("shape {:?} is too large", w.shape));
+    };
+    match w.offset.checked_add(size) {
+        Some(end) if end <= file_len as u64 => {}
+        _ => {
+            return invalid(format!(
+                "{size} bytes at offset {} run past the end of the file ({file_len} bytes)",
+                w.offset
+            ))
         }
+    }
+    if rows > usize::MAX as u64 / 2 || k > u32::MAX as u64 {
+        return invalid(format!("shape {:?} is too large", w.shape));
+    }
+    Ok((k as usize, rows as usize))
+}
+
+/// Types the executor runs (as matrices; vectors are F32, F16 or BF16).
+pub fn supported(t: u32) -> bool {
+    matches!(t, 0 | 1 | 2 | 3 | 6 | 7 | 8 | 10..=14 | 30)
+}
+
+/// What a weight is used for; decides which types are acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Matmul or Embed: every type with a dot product and a dequantizer.
+    Matrix,
+    /// MulWeight / AddWeight: a float vector.
+    Vector,
+}
+
+impl Weight {
+    /// Binds a described tensor for `use_`, after `check_desc`.
+    pub fn bind(map: &Arc<Mmap>, w: &WeightDesc, use_: Use) -> Result<Weight, ComputeError> {
+        let unsupported = || {
+            let what = match use_ {
+                Use::Matrix => "",
+                Use::Vector => " as a norm/bias vector",
+            };
+            Err(ComputeError::Unsupported(format!(
+                "tensor {} has type {}, which the CPU executor cannot run{what}",
+                w.name,
+                type_name(w.ggml_type)
+            )))
+        };
+        if !supported(w.ggml_type) || (use_ == Use::Vector && !matches!(w.ggml_type, 0 | 1 | 30)) {
+            return unsupported();
+        }
+        let (k, rows) = check_desc(map.len(), w)?;
         Ok(match w.ggml_type {
-            0 => Weight::F32(View::new(map, w)?),
-            1 => Weight::F16(View::new(map, w)?),
-            30 => Weight::Bf16(View::new(map, w)?),
-            2 => Weight::Q4_0(View::new(map, w)?),
-            3 => Weight::Q4_1(View::with_block(map, w, q4_1::QK)?),
-            6 => Weight::Q5_0(View::new(map, w)?),
-            7 => Weight::Q5_1(View::new(map, w)?),
-            8 => Weight::Q8_0(View::new(map, w)?),
-            10 => Weight::Q2K(View::new(map, w)?),
-            11 => Weight::Q3K(View::new(map, w)?),
-            12 => Weight::Q4K(View::new(map, w)?),
-            13 => Weight::Q5K(View::new(map, w)?),
-            14 => Weight::Q6K(View::new(map, w)?),
-            t => {
-                return Err(ComputeError::Unsupported(format!(
-                    "tensor {} has type {}, which the CPU executor cannot run",
-                    w.name,
-                    type_name(t)
-                )))
-            }
+            0 => Weight::F32(View::new(map, w, k, rows)?),
+            1 => Weight::F16(View::new(map, w, k, rows)?),
+            30 => Weight::Bf16(View::new(map, w, k, rows)?),
+            2 => Weight::Q4_0(View::new(map, w, k, rows)?),
+            3 => Weight::Q4_1(View::new(map, w, k, rows)?),
+            6 => Weight::Q5_0(View::new(map, w, k, rows)?),
+            7 => Weight::Q5_1(View::new(map, w, k, rows)?),
+            8 => Weight::Q8_0(View::new(map, w, k, rows)?),
+            10 => Weight::Q2K(View::new(map, w, k, rows)?),
+            11 => Weight::Q3K(View::new(map, w, k, rows)?),
+            12 => Weight::Q4K(View::new(map, w, k, rows)?),
+            13 => Weight::Q5K(View::new(map, w, k, rows)?),
+            14 => Weight::Q6K(View::new(map, w, k, rows)?),
+            _ => return unsupported(),
         })
     }
 
     /// (row length k, number of rows).
     pub fn dims(&self) -> (usize, usize) {
-        macro_rules! d {
-            ($v:expr) => {
-                ($v.k, $v.rows)
-            };
-        }
-        match self {
-            Weight::F32(v) => d!(v),
-            Weight::F16(v) => d!(v),
-            Weight::Bf16(v) => d!(v),
-            Weight::Q4_0(v) => d!(v),
-            Weight::Q4_1(v) => d!(v),
-            Weight::Q5_0(v) => d!(v),
-            Weight::Q5_1(v) => d!(v),
-            Weight::Q8_0(v) => d!(v),
-            Weight::Q2K(v) => d!(v),
-            Weight::Q3K(v) => d!(v),
-            Weight::Q4K(v) => d!(v),
-            Weight::Q5K(v) => d!(v),
-            Weight::Q6K(v) => d!(v),
-        }
+        with_view!(self, v, T => (v.k, v.rows))
     }
 
-    /// Dequantizes row `r` into `out` (length k).
+    /// Dequantizes row `r` into `out` (length k), as ggml's get_rows does.
     pub fn row_to_f32(&self, r: usize, out: &mut [f32]) {
-        macro_rules! deq {
-            ($v:expr, $t:ty) => {
-                <$t as GgmlType>::to_float($v.row(r), out)
-            };
-        }
-        match self {
-            Weight::F32(v) => out.copy_from_slice(v.row(r)),
-            Weight::F16(v) => out.iter_mut().zip(v.row(r)).for_each(|(o, x)| *o = x.to_f32()),
-            Weight::Bf16(v) => out.iter_mut().zip(v.row(r)).for_each(|(o, x)| *o = x.to_f32()),
-            Weight::Q4_0(v) => deq!(v, BlockQ4_0),
-            Weight::Q4_1(v) => q4_1::dequantize_q4_1(v.row(r), out),
-            Weight::Q5_0(v) => deq!(v, BlockQ5_0),
-            Weight::Q5_1(v) => deq!(v, BlockQ5_1),
-            Weight::Q8_0(v) => deq!(v, BlockQ8_0),
-            Weight::Q2K(v) => deq!(v, BlockQ2K),
-            Weight::Q3K(v) => deq!(v, BlockQ3K),
-            Weight::Q4K(v) => deq!(v, BlockQ4K),
-            Weight::Q5K(v) => deq!(v, BlockQ5K),
-            Weight::Q6K(v) => deq!(v, BlockQ6K),
-        }
+        with_view!(self, v, T => <T as GgmlType>::to_float(v.row(r), out))
     }
 
     /// The whole tensor as f32 (small vectors: norms, biases).
     pub fn to_f32_vec(&self) -> Vec<f32> {
         let (k, rows) = self.dims();
         let mut out = vec![0f32; k * rows];
-        for r in 0..rows {
-            self.row_to_f32(r, &mut out[r * k..(r + 1) * k]);
+        for (r, o) in out.chunks_exact_mut(k).enumerate() {
+            self.row_to_f32(r, o);
         }
         out
     }

@@ -1,0 +1,408 @@
+//! Activation quantizers and dot products that reproduce ggml-cpu's x86 arithmetic exactly.
+//!
+//! candle's block types are used as storage (they are `repr(C)` mirrors of ggml's), but for
+//! the types SmolLM2-class models use, candle's arithmetic differs from ggml's in ways that
+//! show up in greedy decodes: its Q8_0/Q8_1 quantizers round half away from zero and divide by
+//! d instead of multiplying by 127/amax, its Q8_1 sum is formed in f16, and its Q4_1·Q8_1 dot
+//! product has no SIMD path at all. This module follows ggml's AVX2 code (`quantize_row_q8_0`,
+//! `quantize_row_q8_1`, `quantize_row_q8_K_ref`, `ggml_vec_dot_q4_1_q8_1`,
+//! `ggml_vec_dot_q8_0_q8_0`), including the order of the float accumulation.
+
+use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8K, BlockQ8_0, BlockQ8_1};
+use half::f16;
+
+/// Field-level mirrors of candle's blocks (whose fields are crate-private); same layout.
+#[repr(C)]
+pub struct Q4_1 {
+    pub d: f16,
+    pub m: f16,
+    pub qs: [u8; 16],
+}
+#[repr(C)]
+pub struct Q8_0 {
+    pub d: f16,
+    pub qs: [i8; 32],
+}
+#[repr(C)]
+pub struct Q8_1 {
+    pub d: f16,
+    pub s: f16,
+    pub qs: [i8; 32],
+}
+#[repr(C)]
+pub struct Q8K {
+    pub d: f32,
+    pub qs: [i8; 256],
+    pub bsums: [i16; 16],
+}
+
+macro_rules! same_layout {
+    ($a:ty, $b:ty) => {
+        const _: () = assert!(
+            std::mem::size_of::<$a>() == std::mem::size_of::<$b>()
+                && std::mem::align_of::<$a>() == std::mem::align_of::<$b>()
+        );
+    };
+}
+same_layout!(Q4_1, BlockQ4_1);
+same_layout!(Q8_0, BlockQ8_0);
+same_layout!(Q8_1, BlockQ8_1);
+same_layout!(Q8K, BlockQ8K);
+
+/// Views candle blocks as their mirrors.
+pub trait Mirror: Sized {
+    type M;
+    fn mirror(s: &[Self]) -> &[Self::M] {
+        // SAFETY: `same_layout!` checked size and alignment; both are repr(C) plain data
+        // with identical field order.
+        unsafe { std::slice::from_raw_parts(s.as_ptr() as *const Self::M, s.len()) }
+    }
+    fn mirror_mut(s: &mut [Self]) -> &mut [Self::M] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut Self::M, s.len()) }
+    }
+}
+impl Mirror for BlockQ4_1 {
+    type M = Q4_1;
+}
+impl Mirror for BlockQ8_0 {
+    type M = Q8_0;
+}
+impl Mirror for BlockQ8_1 {
+    type M = Q8_1;
+}
+impl Mirror for BlockQ8K {
+    type M = Q8K;
+}
+
+#[inline]
+fn amax32(x: &[f32]) -> f32 {
+    x.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+/// ggml's `_mm256_round_ps(v, _MM_ROUND_NEAREST)` + `_mm256_cvtps_epi32` + saturating packs.
+#[inline]
+fn to_i8(v: f32) -> i8 {
+    v.round_ties_even().clamp(-128.0, 127.0) as i8
+}
+
+/// quantize_row_q8_0 (AVX2 path): d = amax/127, q = round_even(x * 127/amax).
+pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+    for (xs, b) in x.chunks_exact(32).zip(BlockQ8_0::mirror_mut(y)) {
+        let amax = amax32(xs);
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        b.d = f16::from_f32(d);
+        for (q, &v) in b.qs.iter_mut().zip(xs) {
+            *q = to_i8(v * id);
+        }
+    }
+}
+
+/// quantize_row_q8_1 (AVX2 path): as Q8_0, plus s = d * Σq rounded to f16 once.
+pub fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
+    for (xs, b) in x.chunks_exact(32).zip(BlockQ8_1::mirror_mut(y)) {
+        let amax = amax32(xs);
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        b.d = f16::from_f32(d);
+        let mut sum = 0i32;
+        for (q, &v) in b.qs.iter_mut().zip(xs) {
+            *q = to_i8(v * id);
+            sum += *q as i32;
+        }
+        b.s = f16::from_f32(d * sum as f32);
+    }
+}
+
+/// quantize_row_q8_K_ref: scale from the signed value of largest magnitude, round half to
+/// even (ggml's nearest_int), clamp at 127, 16-element block sums.
+pub fn quantize_q8k(x: &[f32], y: &mut [BlockQ8K]) {
+    for (xs, b) in x.chunks_exact(256).zip(BlockQ8K::mirror_mut(y)) {
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in xs {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            b.d = 0.0;
+            b.qs.fill(0);
+            b.bsums.fill(0);
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in b.qs.iter_mut().zip(xs) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (s, qs) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+            *s = qs.iter().map(|&q| q as i16).sum();
+        }
+        b.d = 1.0 / iscale;
+    }
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Dot products of C weight rows with R activation rows (ggml_vec_dot_q4_1_q8_1 for each
+/// pair): every weight block is unpacked once and every activation block loaded once per tile,
+/// and the C×R independent accumulations keep the FMA pipes busy. Each result is exactly the
+/// single-pair result (same per-pair operation order as ggml).
+pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[BlockQ8_1]; R]) -> [[f32; R]; C] {
+    let w = w.map(BlockQ4_1::mirror);
+    let a = a.map(BlockQ8_1::mirror);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { x86::dot_q4_1(w, a) };
+    }
+    w.map(|w| {
+        a.map(|a| {
+            let mut sum = 0f32;
+            for (x, y) in w.iter().zip(a) {
+                let mut si = 0i32;
+                for j in 0..16 {
+                    si += (x.qs[j] & 0xf) as i32 * y.qs[j] as i32 + (x.qs[j] >> 4) as i32 * y.qs[j + 16] as i32;
+                }
+                sum += si as f32 * (x.d.to_f32() * y.d.to_f32()) + x.m.to_f32() * y.s.to_f32();
+            }
+            sum
+        })
+    })
+}
+
+/// Dot products of C weight rows with R activation rows, Q8_0 · Q8_0 (ggml_vec_dot_q8_0_q8_0).
+pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
+    let w = w.map(BlockQ8_0::mirror);
+    let a = a.map(BlockQ8_0::mirror);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { x86::dot_q8_0(w, a) };
+    }
+    w.map(|w| {
+        a.map(|a| {
+            let mut sum = 0f32;
+            for (x, y) in w.iter().zip(a) {
+                let si: i32 = x.qs.iter().zip(&y.qs).map(|(&p, &q)| p as i32 * q as i32).sum();
+                sum += si as f32 * (x.d.to_f32() * y.d.to_f32());
+            }
+            sum
+        })
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Q4_1, Q8_0, Q8_1};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum_float_8(x: __m256) -> f32 {
+        let res = _mm256_extractf128_ps(x, 1);
+        let res = _mm_add_ps(res, _mm256_castps256_ps128(x));
+        let res = _mm_add_ps(res, _mm_movehl_ps(res, res));
+        let res = _mm_add_ss(res, _mm_movehdup_ps(res));
+        _mm_cvtss_f32(res)
+    }
+
+    /// u8 × i8 products summed in groups of four consecutive bytes, as 8 floats. The i16
+    /// intermediate cannot saturate for our operands (|x| ≤ 127, |y| ≤ 127 or x ≤ 15), so
+    /// this equals ggml's VNNI `dpbusd` variant too.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn mul_sum_us8_pairs_float(ax: __m256i, sy: __m256i) -> __m256 {
+        let dot = _mm256_maddubs_epi16(ax, sy);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn bytes_from_nibbles_32(qs: &[u8; 16]) -> __m256i {
+        // SAFETY: 16 readable bytes.
+        let tmp = unsafe { _mm_loadu_si128(qs.as_ptr() as *const __m128i) };
+        let bytes = _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4));
+        _mm256_and_si256(_mm256_set1_epi8(0xf), bytes)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load32(q: &[i8; 32]) -> __m256i {
+        // SAFETY: 32 readable bytes.
+        unsafe { _mm256_loadu_si256(q.as_ptr() as *const __m256i) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[Q4_1]; C], a: [&[Q8_1]; R]) -> [[f32; R]; C] {
+        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        let mut summs = [[0f32; R]; C];
+        let nb = w[0].len();
+        for i in 0..nb {
+            let ys: [&Q8_1; R] = std::array::from_fn(|r| &a[r][i]);
+            let qy: [__m256i; R] = std::array::from_fn(|r| load32(&ys[r].qs));
+            let dy: [f32; R] = std::array::from_fn(|r| ys[r].d.to_f32());
+            let sy: [f32; R] = std::array::from_fn(|r| ys[r].s.to_f32());
+            for c in 0..C {
+                let x = &w[c][i];
+                let d0 = x.d.to_f32();
+                let m = x.m.to_f32();
+                let qx = bytes_from_nibbles_32(&x.qs);
+                for r in 0..R {
+                    summs[c][r] += m * sy[r];
+                    let d0d1 = _mm256_set1_ps(d0 * dy[r]);
+                    let xy = mul_sum_us8_pairs_float(qx, qy[r]);
+                    acc[c][r] = _mm256_fmadd_ps(d0d1, xy, acc[c][r]);
+                }
+            }
+        }
+        let mut out = [[0f32; R]; C];
+        for c in 0..C {
+            for r in 0..R {
+                out[c][r] = hsum_float_8(acc[c][r]) + summs[c][r];
+            }
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[Q8_0]; C], a: [&[Q8_0]; R]) -> [[f32; R]; C] {
+        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        let nb = w[0].len();
+        for i in 0..nb {
+            let qy: [__m256i; R] = std::array::from_fn(|r| load32(&a[r][i].qs));
+            let dy: [f32; R] = std::array::from_fn(|r| a[r][i].d.to_f32());
+            for c in 0..C {
+                let x = &w[c][i];
+                let d0 = x.d.to_f32();
+                let qx = load32(&x.qs);
+                // |x| and sign-applied y, as ggml's mul_sum_i8_pairs_float.
+                let ax = _mm256_sign_epi8(qx, qx);
+                for r in 0..R {
+                    let d = _mm256_set1_ps(d0 * dy[r]);
+                    let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(qy[r], qx));
+                    acc[c][r] = _mm256_fmadd_ps(d, q, acc[c][r]);
+                }
+            }
+        }
+        let mut out = [[0f32; R]; C];
+        for c in 0..C {
+            for r in 0..R {
+                out[c][r] = hsum_float_8(acc[c][r]);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::{BlockQ4_1, GgmlType};
+
+    fn rand(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantizers_round_half_to_even_like_ggml() {
+        // amax 127 makes id exactly 1, so x * id keeps the .5 ties.
+        let mut x = vec![0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = -2.5;
+        x[3] = 3.5;
+        let mut b = vec![BlockQ8_0::zeros(); 1];
+        quantize_q8_0(&x, &mut b);
+        let m = &BlockQ8_0::mirror(&b)[0];
+        assert_eq!(&m.qs[..4], &[127, 2, -2, 4]);
+        assert_eq!(m.d.to_f32(), 1.0);
+        let mut b1 = vec![BlockQ8_1::zeros(); 1];
+        quantize_q8_1(&x, &mut b1);
+        let m1 = &BlockQ8_1::mirror(&b1)[0];
+        assert_eq!(m1.s.to_f32(), 131.0);
+        let mut xk = vec![0f32; 256];
+        xk[0] = 127.0;
+        xk[1] = 2.5;
+        let mut bk = vec![BlockQ8K::zeros(); 1];
+        quantize_q8k(&xk, &mut bk);
+        let mk = &BlockQ8K::mirror(&bk)[0];
+        // The largest magnitude maps to -127 (ggml's sign convention), d = 1/iscale.
+        assert_eq!((mk.qs[0], mk.qs[1], mk.d), (-127, -2, -1.0));
+        assert_eq!(mk.bsums[0], -129);
+    }
+
+    #[test]
+    fn simd_dots_equal_the_scalar_definition() {
+        let k = 32 * 18;
+        let w = rand(k, 3);
+        let mut w41 = vec![BlockQ4_1::zeros(); k / 32];
+        BlockQ4_1::from_float(&w, &mut w41);
+        let mut w80 = vec![BlockQ8_0::zeros(); k / 32];
+        BlockQ8_0::from_float(&w, &mut w80);
+        let acts: Vec<Vec<f32>> = (0..4).map(|r| rand(k, 10 + r)).collect();
+        let q81: Vec<Vec<BlockQ8_1>> = acts
+            .iter()
+            .map(|a| {
+                let mut b = vec![BlockQ8_1::zeros(); k / 32];
+                quantize_q8_1(a, &mut b);
+                b
+            })
+            .collect();
+        let q80: Vec<Vec<BlockQ8_0>> = acts
+            .iter()
+            .map(|a| {
+                let mut b = vec![BlockQ8_0::zeros(); k / 32];
+                quantize_q8_0(a, &mut b);
+                b
+            })
+            .collect();
+        // Two weight rows (the second a shifted copy) × four activation rows.
+        let w41b: Vec<BlockQ4_1> = w41.iter().rev().cloned().collect();
+        let w80b: Vec<BlockQ8_0> = w80.iter().rev().cloned().collect();
+        let tile = dot_q4_1([&w41[..], &w41b], [&q81[0][..], &q81[1], &q81[2], &q81[3]]);
+        for r in 0..4 {
+            for (c, w) in [&w41, &w41b].into_iter().enumerate() {
+                assert_eq!(
+                    dot_q4_1([&w[..]], [&q81[r][..]])[0][0],
+                    tile[c][r],
+                    "pairs share nothing"
+                );
+                // Same integers as candle's scalar kernel; only the float summation order differs.
+                let s = BlockQ4_1::vec_dot_unopt(k, w, &q81[r]);
+                assert!(
+                    (s - tile[c][r]).abs() < 1e-3 * s.abs().max(1.0),
+                    "{s} vs {}",
+                    tile[c][r]
+                );
+            }
+        }
+        let tile = dot_q8_0([&w80[..], &w80b, &w80, &w80b], [&q80[0][..], &q80[1], &q80[2], &q80[3]]);
+        for r in 0..4 {
+            for (c, w) in [&w80, &w80b, &w80, &w80b].into_iter().enumerate() {
+                // candle's AVX kernel is ggml's: identical bits.
+                assert_eq!(BlockQ8_0::vec_dot(k, w, &q80[r]), tile[c][r]);
+            }
+        }
+    }
+}
