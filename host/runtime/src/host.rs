@@ -1,6 +1,5 @@
 //! The host side of the WIT imports: model files (memory-mapped) and plan compilation.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use memmap2::Mmap;
@@ -14,7 +13,6 @@ use types::EngineError;
 
 /// A model file the guest reads metadata from; the executor maps weights from the same map.
 pub struct ModelFile {
-    pub path: PathBuf,
     pub map: Arc<Mmap>,
 }
 

@@ -52,7 +52,7 @@ impl Session {
         let file_res = store
             .data_mut()
             .table
-            .push(ModelFile { path: path.to_path_buf(), map: Arc::new(map) })
+            .push(ModelFile { map: Arc::new(map) })
             .map_err(|e| Error::Engine(e.to_string()))?;
         let model = guest.wollama_engine_runtime().model().call_open(&mut store, file_res)??;
         Ok(Session { store, guest, model, engine: None, times: StepTimes::default() })
