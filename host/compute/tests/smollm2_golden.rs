@@ -262,8 +262,8 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
     let mut worst_logit = 0f64;
     let (mut sum_diff, mut n_diff) = (0f64, 0usize);
     let mut report = Vec::new();
-    let started = std::time::Instant::now();
-    let mut steps = 0;
+    let (mut prefill, mut prefill_tokens) = (std::time::Duration::ZERO, 0);
+    let (mut decode, mut steps) = (std::time::Duration::ZERO, 0);
     for case in golden["greedy"].as_array().unwrap() {
         let ids = |v: &serde_json::Value| -> Vec<u32> {
             v.as_array()
@@ -284,9 +284,11 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
         let checked = margins.iter().position(|&m| m < 0.1).unwrap_or(want.len());
         let mut plan = exec.compile(Arc::clone(&map), llama_plan(&g, 64, 256)).unwrap();
         let mut got = Vec::new();
+        let t = std::time::Instant::now();
         let mut c = forward(&mut plan, &prompt, 0, 5);
+        prefill += t.elapsed();
+        prefill_tokens += prompt.len();
         for (step, pos) in (prompt.len()..).enumerate().take(want.len()) {
-            steps += 1;
             // Compare the top-5 logits while we are still on llama.cpp's path.
             if got == want[..step] {
                 for pair in top5[step].as_array().unwrap() {
@@ -300,7 +302,10 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
             }
             let next = c.ids[0];
             got.push(next);
+            let t = std::time::Instant::now();
             c = forward(&mut plan, &[next], pos, 5);
+            decode += t.elapsed();
+            steps += 1;
         }
         let diverged = got.iter().zip(&want).position(|(a, b)| a != b);
         report.push(format!(
@@ -317,9 +322,11 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
     }
     let mean = sum_diff / n_diff.max(1) as f64;
     eprintln!(
-        "{}\ntop-5 logits vs llama.cpp: mean |diff| {mean:.4}, worst {worst_logit:.4}; {steps} steps in {:?}",
+        "{}\ntop-5 logits vs llama.cpp: mean |diff| {mean:.4}, worst {worst_logit:.4}\n\
+         {threads} thread(s): prefill {:.0} tokens/s, decode {:.2} ms/token",
         report.join("\n"),
-        started.elapsed()
+        prefill_tokens as f64 / prefill.as_secs_f64(),
+        decode.as_secs_f64() * 1e3 / steps as f64
     );
     // Activation quantization makes the model chaotic at the 0.1-logit scale: moving one
     // Q8 rounding decision anywhere upstream (a different exp, a different f16 summation

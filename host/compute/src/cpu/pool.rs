@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,13 +44,15 @@ struct Shared {
 }
 
 impl Shared {
-    /// Claims and runs chunks of whatever job is current until none are left.
-    fn work(&self, thread: usize) {
+    /// Claims and runs chunks of whatever job is current until none are left; returns how
+    /// many it ran.
+    fn work(&self, thread: usize) -> usize {
+        let mut ran = 0;
         loop {
             let c = self.claim.load(Ordering::Acquire);
             let (n, i) = ((c >> 32) as usize, (c & 0xffff_ffff) as usize);
             if i >= n {
-                return;
+                return ran;
             }
             if self
                 .claim
@@ -66,6 +68,7 @@ impl Shared {
                 self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
             }
             self.done.fetch_add(1, Ordering::AcqRel);
+            ran += 1;
         }
     }
 }
@@ -78,13 +81,10 @@ pub struct Pool {
     /// Contention guard (see `judge`): jobs run on the caller alone until this many
     /// nanoseconds after `born` (0 = never).
     solo_until: AtomicU64,
-    strikes: AtomicU32,
+    /// Moving average of what sharing saved per job, in ns (negative: it cost).
+    benefit: AtomicI64,
     born: Instant,
 }
-
-/// Consecutive jobs whose wait for other threads' chunks exceeded the caller's own work
-/// before the pool runs solo for a while.
-const STRIKES: u32 = 3;
 /// How long a solo spell lasts before the workers are tried again.
 const SOLO: Duration = Duration::from_millis(50);
 
@@ -115,7 +115,7 @@ impl Pool {
             workers,
             running: Mutex::new(()),
             solo_until: AtomicU64::new(0),
-            strikes: AtomicU32::new(0),
+            benefit: AtomicI64::new(0),
             born: Instant::now(),
         }
     }
@@ -150,7 +150,7 @@ impl Pool {
             s.wake.notify_all();
         }
         let start = Instant::now();
-        s.work(0);
+        let mine = s.work(0);
         let worked = start.elapsed();
         // Every chunk is claimed; wait for those still running elsewhere. A worker holding one
         // may be waiting for a core, so stop spinning soon and yield to it.
@@ -163,7 +163,7 @@ impl Pool {
                 std::thread::yield_now();
             }
         }
-        self.judge(worked, start.elapsed() - worked);
+        self.judge(n, mine, worked, start.elapsed());
         // No claim can succeed any more (next == n), so nothing reads `task_ref` after this.
         if let Some(p) = s.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
             resume_unwind(p);
@@ -177,18 +177,22 @@ impl Pool {
 
     /// When other processes hold the cores, a worker that claimed a chunk can sit
     /// descheduled for a whole time slice while the caller waits for it, and spinning
-    /// workers take time from the caller. If waiting for other threads keeps costing more
-    /// than the caller's own share of the work, run jobs on the caller alone for a while
-    /// (the workers go to sleep), then try them again.
-    fn judge(&self, worked: Duration, waited: Duration) {
-        if waited > worked + Duration::from_micros(50) {
-            if self.strikes.fetch_add(1, Ordering::Relaxed) + 1 >= STRIKES {
-                let until = self.born.elapsed() + SOLO;
-                self.solo_until.store(until.as_nanos() as u64, Ordering::Relaxed);
-                self.strikes.store(0, Ordering::Relaxed);
-            }
+    /// workers take time from the caller: sharing a job can cost more than it saves. Each
+    /// job estimates what it would have taken on the caller alone (the caller's time per
+    /// chunk × all chunks) against what it took; while the moving average of the difference
+    /// is negative, jobs run on the caller alone for a spell (the workers go to sleep), then
+    /// sharing is tried again.
+    fn judge(&self, chunks: usize, mine: usize, worked: Duration, total: Duration) {
+        let solo_estimate = worked.as_nanos() as i64 * chunks as i64 / mine.max(1) as i64;
+        let saved = solo_estimate - total.as_nanos() as i64;
+        let avg = self.benefit.load(Ordering::Relaxed);
+        let avg = avg - avg / 4 + saved / 4;
+        if avg < 0 {
+            let until = self.born.elapsed() + SOLO;
+            self.solo_until.store(until.as_nanos() as u64, Ordering::Relaxed);
+            self.benefit.store(0, Ordering::Relaxed);
         } else {
-            self.strikes.store(0, Ordering::Relaxed);
+            self.benefit.store(avg, Ordering::Relaxed);
         }
     }
 }
@@ -354,7 +358,10 @@ mod tests {
         let pool = Pool::new(2);
         // The caller's chunk ends as soon as a worker has taken the other one, which takes
         // long: the caller waits longer than it works, every time.
-        for _ in 0..STRIKES {
+        for _ in 0..3 {
+            if pool.solo() {
+                break;
+            }
             let taken = AtomicBool::new(false);
             pool.run(2, &|_, thread| {
                 if thread == 0 {
@@ -368,7 +375,10 @@ mod tests {
                 }
             });
         }
-        assert!(pool.solo(), "three slow jobs in a row should make the pool run solo");
+        assert!(
+            pool.solo(),
+            "jobs that cost more shared than alone should make the pool run solo"
+        );
         let t = AtomicUsize::new(0);
         pool.run(8, &|_, thread| {
             t.fetch_max(thread, Ordering::Relaxed);
