@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Instant;
-use wollama_guest::gguf::{native::FileSource, Gguf};
+use wollama_guest::gguf::{self, native::FileSource, Gguf};
 use wollama_guest::tokenizer::{StreamDecoder, Tokenizer};
 
 struct Model {
@@ -163,7 +163,7 @@ fn smollm2_metadata_and_eog() {
     assert_eq!(tok.token_text(2), Some("<|im_end|>"));
     assert_eq!(tok.token_text(49152), None);
     // <|endoftext|>, <|im_end|>, and <reponame> (llama.cpp's FIM "repo" token, which it also
-    // counts as end of generation)
+    // counts as end of generation): the set llama.cpp b11434 prints for this model
     assert_eq!(tok.eog_ids(), vec![0, 2, 4]);
     assert!(tok.is_eog(2) && tok.is_eog(0) && !tok.is_eog(1) && !tok.is_eog(198));
     assert_eq!(tok.token_bytes(2, false), b"");
@@ -177,8 +177,9 @@ fn gemma3_metadata_and_eog() {
     let (tok, _) = load(&GEMMA3);
     assert_eq!(tok.vocab_size(), 262144);
     assert_eq!((tok.bos(), tok.eos(), tok.add_bos()), (Some(2), Some(1), true));
-    let eog = tok.eog_ids();
-    assert!(eog.contains(&1) && eog.contains(&106), "{eog:?}");
+    // as llama.cpp b11434 lists them (it also makes </s> a control token in this vocabulary)
+    assert_eq!(tok.eog_ids(), vec![1, 106, 212]);
+    assert_eq!(tok.token_bytes(212, false), b"");
     assert_eq!(tok.token_text(106), Some("<end_of_turn>"));
     // byte tokens give their byte; characters outside the vocabulary fall back to them
     assert_eq!(tok.token_bytes(248, false), b"\n");
@@ -186,6 +187,137 @@ fn gemma3_metadata_and_eog() {
     let ids = tok.encode("\u{1FAE8}", false, false);
     assert_eq!(ids, "\u{1FAE8}".bytes().map(|b| 238 + b as u32).collect::<Vec<_>>());
     assert_eq!(tok.decode(&ids), "\u{1FAE8}");
+}
+
+/// The other pre-tokenizers, on SmolLM2's vocabulary with `tokenizer.ggml.pre` swapped: ids from
+/// llama.cpp b11434's llama-tokenize on the same metadata (--no-bos).
+#[test]
+fn other_pre_tokenizers_match_llama_cpp() {
+    const TEXT: &str = "Hello  world!\n\n  It's 2024-11-24, IT'S 1234567 ½ café e\u{301} 日本語 🙂 $5+3<=>~|x`y\t\tdone... we'll\r\n  end  ";
+    const EXPECTED: &[(&str, &[u32])] = &[
+        (
+            "chatglm-bpe",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "dbrx",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "deepseek-coder",
+            &[
+                19556, 216, 905, 17, 198, 198, 216, 657, 23, 99, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627,
+                23, 67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 216, 23274, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392, 23,
+                764, 201, 198, 216, 1112, 256,
+            ],
+        ),
+        (
+            "default",
+            &[
+                19556, 216, 905, 17, 8866, 657, 23, 99, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23, 67,
+                216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179, 120,
+                248, 47526, 216, 20, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392, 23,
+                764, 23799, 1112, 256,
+            ],
+        ),
+        (
+            "falcon",
+            &[
+                19556, 216, 905, 17, 8866, 657, 23, 99, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23, 67,
+                216, 33, 34, 35, 36, 37, 38, 39, 3351, 138, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179, 120,
+                248, 47526, 216, 20, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392, 23,
+                764, 23799, 1112, 256,
+            ],
+        ),
+        (
+            "gpt-2",
+            &[
+                19556, 216, 905, 17, 8866, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23, 67,
+                216, 33, 34, 35, 36, 37, 38, 39, 3351, 138, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179, 120,
+                248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392, 3060,
+                23799, 1112, 256,
+            ],
+        ),
+        (
+            "gpt-4o",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "llama-bpe",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "poro-chat",
+            &[
+                19556, 216, 905, 17, 8866, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23, 67,
+                216, 33, 34, 35, 36, 37, 38, 39, 3351, 138, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179, 120,
+                248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 1656, 22744, 2026, 392, 3060, 23799,
+                1112, 256,
+            ],
+        ),
+        (
+            "qwen2",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "tekken",
+            &[
+                19556, 216, 905, 17, 1116, 216, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23,
+                67, 216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179,
+                120, 248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 197, 197, 22744, 2026, 392,
+                3060, 2738, 216, 1112, 256,
+            ],
+        ),
+        (
+            "viking",
+            &[
+                19556, 216, 905, 17, 8866, 657, 506, 216, 34, 32, 34, 36, 29, 33, 33, 29, 34, 36, 28, 9627, 23, 67,
+                216, 33, 34, 35, 36, 37, 38, 39, 216, 16738, 37366, 297, 151, 219, 17097, 241, 115, 40993, 179, 120,
+                248, 47526, 1885, 37, 27, 35, 44, 45, 46, 110, 108, 104, 80, 105, 1656, 22744, 2026, 392, 3060, 23799,
+                1112, 256,
+            ],
+        ),
+    ];
+    let path = model_path(&SMOLLM2);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("test model {} is missing ({e}): run `scripts/fetch-models.sh smollm2`", path.display())
+    });
+    let base = Gguf::parse(&FileSource(file)).expect("the test model parses");
+    for &(pre, want) in EXPECTED {
+        let mut g = base.clone();
+        g.metadata.insert("tokenizer.ggml.pre".into(), gguf::Value::Str(pre.into()));
+        let tok = Tokenizer::from_gguf(&g).unwrap_or_else(|e| panic!("{pre}: {e}"));
+        assert_eq!(tok.encode(TEXT, false, true), want, "pre-tokenizer {pre}");
+    }
+    let mut g = base.clone();
+    g.metadata.insert("tokenizer.ggml.pre".into(), gguf::Value::Str("no-such-pre".into()));
+    assert!(Tokenizer::from_gguf(&g).err().unwrap().contains("no-such-pre"));
 }
 
 /// Byte-level pieces of emoji arrive one invalid fragment at a time; the stream decoder must

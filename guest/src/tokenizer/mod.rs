@@ -17,6 +17,7 @@ use special::{Fragment, Specials};
 use spm::Spm;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// llama.cpp's token attributes (`llama_token_attr`).
 pub(crate) mod attr {
@@ -87,10 +88,11 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// The token table: texts, scores and attributes by id, and ids by text.
+/// The token table: texts, scores and attributes by id, and ids by text. The two indexes share
+/// each text (a quarter of a million of them for Gemma).
 pub(crate) struct Vocab {
-    texts: Vec<String>,
-    ids: FxMap<String, u32>,
+    texts: Vec<Arc<str>>,
+    ids: FxMap<Arc<str>, u32>,
     scores: Vec<f32>,
     attrs: Vec<u16>,
 }
@@ -284,7 +286,7 @@ fn read_vocab(g: &Gguf) -> Result<Vocab, String> {
     let mut texts = Vec::with_capacity(n);
     let mut ids = FxMap::with_capacity_and_hasher(n, Default::default());
     for (i, t) in tokens.iter().enumerate() {
-        let text = if t.is_empty() { format!("[EMPTY_{i}]") } else { t.clone() };
+        let text: Arc<str> = if t.is_empty() { format!("[EMPTY_{i}]").into() } else { t.as_str().into() };
         // Tokens that are not UTF-8 were read lossily and may now coincide; the first keeps the
         // text (llama.cpp, which keeps raw bytes, never sees such duplicates).
         ids.entry(text.clone()).or_insert(i as u32);
@@ -471,7 +473,7 @@ impl Tokenizer {
     }
 
     pub fn token_text(&self, id: u32) -> Option<&str> {
-        self.vocab.texts.get(id as usize).map(String::as_str)
+        self.vocab.texts.get(id as usize).map(|t| &**t)
     }
 
     pub fn add_bos(&self) -> bool {
@@ -559,7 +561,7 @@ fn mark_special_tokens(vocab: &mut Vocab, slots: &mut Slots) -> Vec<u32> {
 fn phi3_rstrip(vocab: &mut Vocab) {
     let special = attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN;
     for id in 0..vocab.len() {
-        let text = vocab.texts[id].as_str();
+        let text = &*vocab.texts[id];
         let a = &mut vocab.attrs[id];
         if *a & special != 0 || text == "</s>" {
             *a |= attr::RSTRIP;
