@@ -514,15 +514,17 @@ fn step(tokens: &[u32], start: i32, all_logits: bool, prior: usize) -> Batch {
 }
 
 #[test]
-fn prefill_equals_token_by_token_decode_bitwise() {
+fn prefill_agrees_with_token_by_token_decode() {
+    // Not bit for bit: like ggml, attention sums in one order for a single-row batch and in
+    // tinyBLAS's order for larger ones; everything else is per row.
     let prompt = [5u32, 17, 42, 99, 3, 150, 7];
     let mut plan = decoder(2, 8);
     let batch_rows = full_rows(&plan.run(&step(&prompt, 0, true, 0)).unwrap(), 200);
     let mut plan = decoder(2, 8);
     for (i, &t) in prompt.iter().enumerate() {
         let row = full_rows(&plan.run(&step(&[t], i as i32, false, i)).unwrap(), 200).remove(0);
-        // Per-row kernels give each row the same arithmetic whatever the batch holds.
-        assert_eq!(row, batch_rows[i], "position {i}");
+        let e = rel_err(&row, &batch_rows[i]);
+        assert!(e < 1e-3, "position {i}: {e}");
     }
 }
 

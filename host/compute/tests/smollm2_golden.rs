@@ -1,7 +1,9 @@
-//! End to end without the guest: SmolLM2-135M Q4_1 (when the test model has been fetched by
-//! scripts/fetch-models.sh) run through a llama plan built here the way the guest builds it,
-//! greedy-decoded from llama.cpp's prompt ids and compared with llama.cpp's generated ids and
-//! top-5 logits (tests/golden/smollm2.json). Skips, saying so, when the model is absent.
+//! End to end without the guest: SmolLM2-135M Q4_1 (fetched by scripts/fetch-models.sh) run
+//! through a llama plan built here the way the guest builds it, greedy-decoded from
+//! llama.cpp's prompt ids and compared with llama.cpp's generated ids and top-5 logits
+//! (tests/golden/smollm2.json). The executor reproduces ggml-cpu's arithmetic (quantizers,
+//! dot products, summation orders, vector exp, rope rounding), so every token and every
+//! recorded logit (4 decimals) must match — not merely up to the first near-tie.
 
 mod common;
 
@@ -274,14 +276,7 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
         };
         let prompt = ids(&case["prompt_ids"]);
         let want = ids(&case["generated_ids"]);
-        let margins: Vec<f64> = case["top1_minus_top2_margin_per_step"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_f64().unwrap())
-            .collect();
         let top5 = case["top5_logits_per_step"].as_array().unwrap();
-        let checked = margins.iter().position(|&m| m < 0.1).unwrap_or(want.len());
         let mut plan = exec.compile(Arc::clone(&map), llama_plan(&g, 64, 256)).unwrap();
         let mut got = Vec::new();
         let t = std::time::Instant::now();
@@ -308,17 +303,7 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
             steps += 1;
         }
         let diverged = got.iter().zip(&want).position(|(a, b)| a != b);
-        report.push(format!(
-            "{}: near-tie at {checked}, divergence at {diverged:?}",
-            case["name"]
-        ));
-        assert_eq!(
-            &got[..checked],
-            &want[..checked],
-            "{}: {}",
-            case["name"],
-            report.last().unwrap()
-        );
+        report.push(format!("{}: first divergence at {diverged:?}", case["name"]));
     }
     let mean = sum_diff / n_diff.max(1) as f64;
     eprintln!(
@@ -328,11 +313,17 @@ fn smollm2_greedy_and_logits_match_llama_cpp() {
         prefill_tokens as f64 / prefill.as_secs_f64(),
         decode.as_secs_f64() * 1e3 / steps as f64
     );
-    // Activation quantization makes the model chaotic at the 0.1-logit scale: moving one
-    // Q8 rounding decision anywhere upstream (a different exp, a different f16 summation
-    // order) shifts logits by a few tenths. A real bug moves them by units.
+    // Activation quantization makes the model chaotic at the 0.1-logit scale: a single
+    // different rounding anywhere upstream (libm's exp for ggml's, another f16 summation
+    // order, an unfused rope product) shifts logits by tenths and flips near-ties. Equal
+    // arithmetic leaves only the golden file's 4-decimal rounding.
     assert!(
-        mean < 0.3 && worst_logit < 1.5,
+        report.iter().all(|r| r.ends_with("None")),
+        "greedy decodes diverge from llama.cpp's:\n{}",
+        report.join("\n")
+    );
+    assert!(
+        worst_logit < 2e-4,
         "logits differ from llama.cpp's: mean {mean}, worst {worst_logit}"
     );
 }

@@ -1,11 +1,13 @@
 //! Attention over the f16 KV cache, following ggml's non-flash path (llama.cpp's default
 //! f16 cache): q is rounded to f16 and dotted with f16 K in f32, the scores are scaled (and
-//! soft-capped), the softmax runs in f32 with its sum in f64, and the probabilities are rounded
-//! to f16 before the weighted sum of f16 V rows, accumulated in f32. Which cells a row sees
-//! comes from the batch's cell table (which already includes this batch's own cells).
+//! soft-capped), the softmax uses ggml's vector exp with its sum in f64, and the probabilities
+//! are rounded to f16 before the weighted sum of f16 V rows, accumulated in f32 — every sum in
+//! ggml's order (see `ggml_math`). Which cells a row sees comes from the batch's cell table
+//! (which already includes this batch's own cells).
 
-use candle_core::quantized::k_quants::GgmlType;
 use half::f16;
+
+use super::ggml_math::{dot_f16_tiny, dot_f16_vec, expf, reduce16, reduce4x16};
 
 use super::pool::{PerThread, Pool, SyncPtr};
 use crate::plan::{Attention, Batch};
@@ -52,7 +54,8 @@ pub struct Scratch {
     cells: Vec<u32>,
     scores: Vec<f32>,
     q: Vec<f16>,
-    v: Vec<f32>,
+    /// V accumulators: [4 × 16 lanes][head_dim] (decode) or [16 lanes][head_dim] (prefill).
+    acc: Vec<f32>,
 }
 
 impl Scratch {
@@ -61,12 +64,17 @@ impl Scratch {
             cells: vec![0; cells],
             scores: vec![0.0; cells],
             q: vec![f16::ZERO; head_dim],
-            v: vec![0.0; head_dim],
+            acc: vec![0.0; 64 * head_dim],
         }
     }
 }
 
 /// out[rows, n_head * head_dim] = softmax(scale · q·Kᵀ) · V over the cells each row sees.
+///
+/// ggml runs the two products as f16 matmuls whose summation order depends on the batch:
+/// one column (decode) goes through `ggml_vec_dot_f16`, two or more through tinyBLAS. Both
+/// orders are reproduced here, with K/V lanes assigned by absolute cell index as in ggml's
+/// cache, so a batch gives llama.cpp's bits whatever its size.
 pub fn attend(
     pool: &Pool,
     a: &Attention,
@@ -81,6 +89,9 @@ pub fn attend(
     let rows = b.tokens.len();
     let qw = nh * hd;
     let kw = kv.width;
+    // tinyBLAS handles the prefill products (it needs ≥ 2 columns, and rows in fours).
+    let tiny_kq = rows >= 2;
+    let tiny_kqv = rows >= 2 && hd % 4 == 0;
     let op = SyncPtr::new(out);
     pool.run(rows * nh, &|task, thread| {
         let (r, h) = (task / nh, task % nh);
@@ -98,7 +109,12 @@ pub fn attend(
                 continue;
             }
             let kr = &kv.k[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            let mut sc = <f16 as GgmlType>::vec_dot(hd, kr, &s.q[..hd]) * a.scale;
+            let dot = if tiny_kq {
+                dot_f16_tiny(kr, &s.q[..hd])
+            } else {
+                dot_f16_vec(kr, &s.q[..hd])
+            };
+            let mut sc = dot * a.scale;
             if a.softcap != 0.0 {
                 sc = a.softcap * (sc / a.softcap).tanh();
             }
@@ -113,26 +129,49 @@ pub fn attend(
         if n == 0 {
             return;
         }
+        // ggml_vec_soft_max_f32: exp per 16-cell block, each block reduced in f32 and summed
+        // in f64 (masked cells add exact zeros, blocks without visible cells add nothing).
         let mut sum = 0f64;
-        for sc in &mut s.scores[..n] {
-            *sc = (*sc - max).exp();
-            sum += *sc as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        for (&c, &p) in s.cells[..n].iter().zip(&s.scores[..n]) {
-            let p = f16::from_f32(p * inv).to_f32();
-            if p == 0.0 {
-                continue;
+        let mut lanes = [0f32; 16];
+        let mut block = s.cells[0] / 16;
+        for i in 0..n {
+            let c = s.cells[i];
+            if c / 16 != block {
+                sum += reduce16(&lanes) as f64;
+                lanes = [0.0; 16];
+                block = c / 16;
             }
+            let e = expf(s.scores[i] - max);
+            s.scores[i] = e;
+            lanes[c as usize % 16] = e;
+        }
+        sum += reduce16(&lanes) as f64;
+        let inv = (1.0 / sum) as f32;
+        // V: the probabilities rounded to f16; lane (and accumulator) by cell index.
+        let (ways, acc) = if tiny_kqv {
+            (16, &mut s.acc[..16 * hd])
+        } else {
+            (64, &mut s.acc[..64 * hd])
+        };
+        acc.fill(0.0);
+        for (&c, &e) in s.cells[..n].iter().zip(&s.scores[..n]) {
+            let p = f16::from_f32(e * inv).to_f32();
             let c = c as usize;
             let vr = &kv.v[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            {
-                use half::slice::HalfFloatSliceExt;
-                vr.convert_to_f32_slice(&mut s.v[..hd]);
+            let slot = &mut acc[(c % ways) * hd..(c % ways + 1) * hd];
+            for (o, v) in slot.iter_mut().zip(vr) {
+                *o = v.to_f32().mul_add(p, *o);
             }
-            for (o, &v) in dst.iter_mut().zip(&s.v[..hd]) {
-                *o += p * v;
-            }
+        }
+        for (d, o) in dst.iter_mut().enumerate() {
+            *o = if tiny_kqv {
+                reduce16(&std::array::from_fn(|l| acc[l * hd + d]))
+            } else {
+                // Slot c % 64 is accumulator (c / 16) % 4, lane c % 16.
+                let lanes: [[f32; 16]; 4] =
+                    std::array::from_fn(|j| std::array::from_fn(|l| acc[(16 * j + l) * hd + d]));
+                reduce4x16(&lanes) as f32
+            };
         }
     });
 }

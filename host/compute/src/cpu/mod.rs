@@ -3,6 +3,7 @@
 //! thread pool with candle's block types and ggml-exact kernels.
 
 mod attention;
+mod ggml_math;
 mod matmul;
 mod ops;
 mod pool;
@@ -533,9 +534,26 @@ impl CpuPlan {
             }
             Op::Add(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| x + y),
             Op::Mul(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| x * y),
-            Op::SwiGlu(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| {
-                ops::silu(x) * y
-            }),
+            Op::SwiGlu(a, c) => {
+                // ggml: vector SiLU (its own exp) over whole 16-blocks of each row, libm after.
+                let (x, g) = (self.input(a, rows), self.input(c, rows));
+                let simd = width - width % 16;
+                par_rows(pool, rows, width, out, &|r, o| {
+                    let (x, g) = (&x[r.start * width..r.end * width], &g[r.start * width..r.end * width]);
+                    for ((o, x), g) in o
+                        .chunks_exact_mut(width)
+                        .zip(x.chunks_exact(width))
+                        .zip(g.chunks_exact(width))
+                    {
+                        for i in 0..simd {
+                            o[i] = ggml_math::silu(x[i]) * g[i];
+                        }
+                        for i in simd..width {
+                            o[i] = ggml_math::silu_libm(x[i]) * g[i];
+                        }
+                    }
+                });
+            }
             Op::GeGlu(a, c) => zip(pool, self.input(a, rows), self.input(c, rows), out, width, |x, y| {
                 ops::gelu(x) * y
             }),
