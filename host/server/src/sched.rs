@@ -1,0 +1,238 @@
+//! Loaded models: one engine thread per model, kept resident for its keep_alive after the
+//! last request, reloaded when a load-time option (num_ctx) changes, and unloaded on
+//! `keep_alive: 0`, expiry, or `stop`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use wollama_runtime::{EngineOptions, Runner};
+
+use crate::error::{ApiError, ApiResult};
+use crate::keep_alive::KeepAlive;
+
+#[derive(Debug, Clone)]
+pub struct SchedConfig {
+    pub threads: usize,
+    pub default_keep_alive: KeepAlive,
+    /// Sequences decoded together per model (OLLAMA_NUM_PARALLEL).
+    pub num_parallel: u32,
+}
+
+/// What identifies a load: the file and the load-time options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    /// Full model name (registry.ollama.ai/library/x:latest): the key in /api/ps.
+    pub name: String,
+    pub display: String,
+    pub digest: String,
+    pub gguf: PathBuf,
+    pub file_size: u64,
+    pub num_ctx: u32,
+    pub num_batch: u32,
+}
+
+struct State {
+    active: usize,
+    keep_alive: KeepAlive,
+    /// When the model unloads if still idle; None while requests are running or forever.
+    expires_at: Option<SystemTime>,
+    /// Bumped on every release, so an older expiry timer knows it is stale.
+    generation: u64,
+}
+
+pub struct Loaded {
+    pub spec: LoadSpec,
+    pub runner: Runner,
+    state: Mutex<State>,
+}
+
+impl Loaded {
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        let st = self.state.lock().unwrap();
+        match (st.active, st.keep_alive) {
+            (_, None) => None,
+            (0, _) => st.expires_at,
+            (_, Some(k)) => Some(SystemTime::now() + k),
+        }
+    }
+
+    /// Bytes the model holds: the mapped file plus the KV cache (f16 K and V per cell).
+    pub fn size(&self) -> u64 {
+        let info = &self.runner.loaded;
+        let kv_per_cell: u64 = info
+            .metadata
+            .iter()
+            .find(|(k, _)| k.ends_with(".block_count"))
+            .and_then(|(_, v)| match v {
+                wollama_runtime::MetaValue::Uint(n) => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(0)
+            * kv_width(&info.metadata)
+            * 2
+            * 2;
+        self.spec.file_size + kv_per_cell * info.options.ctx_cells as u64
+    }
+}
+
+fn kv_width(meta: &[(String, wollama_runtime::MetaValue)]) -> u64 {
+    let get = |suffix: &str| {
+        meta.iter().find(|(k, _)| k.ends_with(suffix)).and_then(|(_, v)| match v {
+            wollama_runtime::MetaValue::Uint(n) => Some(*n),
+            _ => None,
+        })
+    };
+    let heads = get(".attention.head_count").unwrap_or(1).max(1);
+    let kv_heads = get(".attention.head_count_kv").unwrap_or(heads);
+    let head_dim = get(".attention.key_length").unwrap_or(get(".embedding_length").unwrap_or(0) / heads);
+    kv_heads * head_dim
+}
+
+pub struct Scheduler {
+    cfg: SchedConfig,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Serialises loads so two requests for one model load it once.
+    loading: tokio::sync::Mutex<()>,
+}
+
+/// A running request's hold on a model; releasing it starts the keep_alive clock.
+pub struct Lease {
+    pub model: Arc<Loaded>,
+    sched: Arc<Scheduler>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.sched.release(&self.model);
+    }
+}
+
+impl Scheduler {
+    pub fn new(cfg: SchedConfig) -> Arc<Scheduler> {
+        Arc::new(Scheduler { cfg, loaded: Mutex::new(HashMap::new()), loading: tokio::sync::Mutex::new(()) })
+    }
+
+    pub fn default_keep_alive(&self) -> KeepAlive {
+        self.cfg.default_keep_alive
+    }
+
+    /// The model, loaded (or reloaded with new load-time options) and held for a request.
+    pub async fn acquire(self: &Arc<Self>, spec: &LoadSpec, keep_alive: Option<KeepAlive>) -> ApiResult<Lease> {
+        let _guard = self.loading.lock().await;
+        let existing = self.loaded.lock().unwrap().get(&spec.name).cloned();
+        let model = match existing {
+            Some(m) if m.spec == *spec => m,
+            other => {
+                if other.is_some() {
+                    self.unload(&spec.name);
+                }
+                let threads = self.cfg.threads;
+                let options = EngineOptions {
+                    max_slots: self.cfg.num_parallel.clamp(1, 64),
+                    ctx_cells: spec.num_ctx * self.cfg.num_parallel.max(1),
+                    batch_tokens: spec.num_batch.max(1),
+                };
+                let path = spec.gguf.clone();
+                let runner = tokio::task::spawn_blocking(move || Runner::start(path, threads, options))
+                    .await
+                    .map_err(|e| ApiError::internal(format!("loading the model: {e}")))?
+                    .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
+                let m = Arc::new(Loaded {
+                    spec: spec.clone(),
+                    runner,
+                    state: Mutex::new(State {
+                        active: 0,
+                        keep_alive: self.cfg.default_keep_alive,
+                        expires_at: None,
+                        generation: 0,
+                    }),
+                });
+                self.loaded.lock().unwrap().insert(spec.name.clone(), Arc::clone(&m));
+                m
+            }
+        };
+        {
+            let mut st = model.state.lock().unwrap();
+            st.active += 1;
+            if let Some(k) = keep_alive {
+                st.keep_alive = k;
+            }
+        }
+        Ok(Lease { model, sched: Arc::clone(self) })
+    }
+
+    fn release(self: &Arc<Self>, model: &Arc<Loaded>) {
+        let (generation, keep_alive) = {
+            let mut st = model.state.lock().unwrap();
+            st.active -= 1;
+            if st.active > 0 {
+                return;
+            }
+            st.generation += 1;
+            st.expires_at = st.keep_alive.map(|k| SystemTime::now() + k);
+            (st.generation, st.keep_alive)
+        };
+        let Some(k) = keep_alive else { return };
+        let sched = Arc::clone(self);
+        let name = model.spec.name.clone();
+        let expire = move || sched.expire(&name, generation);
+        if k.is_zero() {
+            expire();
+        } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                tokio::time::sleep(k).await;
+                expire();
+            });
+        }
+    }
+
+    /// Unloads a model whose idle period from release `generation` ran out.
+    fn expire(&self, name: &str, generation: u64) {
+        let mut map = self.loaded.lock().unwrap();
+        let stale = map.get(name).is_some_and(|m| {
+            let st = m.state.lock().unwrap();
+            st.active == 0 && st.generation == generation
+        });
+        if stale {
+            let m = map.remove(name);
+            drop(map);
+            drop_in_background(m);
+        }
+    }
+
+    /// Unloads now if idle; a busy model unloads when its last request ends.
+    pub fn unload(&self, name: &str) -> bool {
+        let mut map = self.loaded.lock().unwrap();
+        let Some(m) = map.get(name).cloned() else { return false };
+        let mut st = m.state.lock().unwrap();
+        if st.active == 0 {
+            drop(st);
+            let m = map.remove(name);
+            drop(map);
+            drop_in_background(m);
+        } else {
+            st.keep_alive = Some(Duration::ZERO);
+        }
+        true
+    }
+
+    pub fn is_loaded(&self, name: &str) -> bool {
+        self.loaded.lock().unwrap().contains_key(name)
+    }
+
+    /// Loaded models, longest remaining time first (forever first).
+    pub fn list(&self) -> Vec<Arc<Loaded>> {
+        let mut v: Vec<Arc<Loaded>> = self.loaded.lock().unwrap().values().cloned().collect();
+        v.sort_by_key(|m| std::cmp::Reverse(m.expires_at().map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()).unwrap_or(Duration::MAX)));
+        v
+    }
+}
+
+/// Joining an engine thread can wait for a step; never do it on an async worker.
+fn drop_in_background(m: Option<Arc<Loaded>>) {
+    if let Some(m) = m {
+        std::thread::spawn(move || drop(m));
+    }
+}

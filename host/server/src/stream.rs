@@ -1,0 +1,177 @@
+//! Runs one request on a loaded model and turns the engine's events into Ollama's chunk
+//! sequence, streamed as NDJSON or collected into one response.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use wollama_runtime::{Event, Request};
+
+use crate::error::{ApiError, ApiResult};
+use crate::sched::Lease;
+
+/// One piece of a running generation.
+pub enum Piece {
+    Text { token: u32, text: String },
+    Done { reason: String, prompt_tokens: u32, eval_tokens: u32 },
+    Failed(String),
+}
+
+/// Metrics of a finished request, in Ollama's units (nanoseconds).
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pub total: Duration,
+    pub load: Duration,
+    pub prompt_eval_count: u32,
+    pub prompt_eval: Duration,
+    pub eval_count: u32,
+    pub eval: Duration,
+}
+
+impl Metrics {
+    pub fn write(&self, obj: &mut Map<String, Value>) {
+        let ns = |d: Duration| Value::from(d.as_nanos() as u64);
+        // Zero-valued metrics are omitted, as Go's omitempty does.
+        let mut put = |k: &str, v: Value, zero: bool| {
+            if !zero {
+                obj.insert(k.into(), v);
+            }
+        };
+        put("total_duration", ns(self.total), self.total.is_zero());
+        put("load_duration", ns(self.load), self.load.is_zero());
+        put("prompt_eval_count", self.prompt_eval_count.into(), self.prompt_eval_count == 0);
+        put("prompt_eval_duration", ns(self.prompt_eval), self.prompt_eval.is_zero());
+        put("eval_count", self.eval_count.into(), self.eval_count == 0);
+        put("eval_duration", ns(self.eval), self.eval.is_zero());
+    }
+}
+
+/// A submitted request: its pieces arrive on `rx`; dropping it cancels the generation.
+pub struct Running {
+    pub rx: mpsc::UnboundedReceiver<Piece>,
+    pub lease: Lease,
+    pub started: Instant,
+    pub submitted: Instant,
+    pub load: Duration,
+}
+
+pub fn submit(lease: Lease, req: Request, started: Instant) -> ApiResult<Running> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sink = Box::new(move |ev: Event| {
+        let piece = match ev {
+            Event::Token((_, token, text)) => Piece::Text { token, text },
+            Event::Done((_, f)) => {
+                Piece::Done { reason: f.reason, prompt_tokens: f.prompt_tokens, eval_tokens: f.eval_tokens }
+            }
+            Event::Failed((_, m)) => Piece::Failed(m),
+        };
+        tx.send(piece).is_ok()
+    });
+    let load = started.elapsed();
+    lease.model.runner.submit(req, sink)?;
+    Ok(Running { rx, lease, started, submitted: Instant::now(), load })
+}
+
+/// How a route shapes its chunks.
+pub trait Shape: Send + 'static {
+    /// A chunk carrying generated text.
+    fn text_chunk(&mut self, text: &str) -> Value;
+    /// The final chunk (done: true) with the reason; metrics are added after.
+    fn final_chunk(&mut self, reason: &str, tokens: &[u32]) -> Value;
+    /// Non-streamed: the whole text in one final object.
+    fn whole(&mut self, text: &str, reason: &str, tokens: &[u32]) -> Value;
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Streams NDJSON chunks; an error after the first chunk becomes a final `{"error"}` line.
+pub fn ndjson(mut run: Running, mut shape: impl Shape) -> Response {
+    let stream = async_stream(move |tx: mpsc::Sender<Value>| async move {
+        let mut tokens = Vec::new();
+        let mut first = None;
+        while let Some(piece) = run.rx.recv().await {
+            match piece {
+                Piece::Text { token, text } => {
+                    first.get_or_insert_with(Instant::now);
+                    tokens.push(token);
+                    if tx.send(shape.text_chunk(&text)).await.is_err() {
+                        return; // client gone: dropping `run` cancels the generation
+                    }
+                }
+                Piece::Done { reason, prompt_tokens, eval_tokens } => {
+                    let mut chunk = shape.final_chunk(&reason, &tokens);
+                    metrics(&run, first, prompt_tokens, eval_tokens).write(chunk.as_object_mut().expect("object"));
+                    let _ = tx.send(chunk).await;
+                    return;
+                }
+                Piece::Failed(m) => {
+                    let _ = tx.send(json!({ "error": m })).await;
+                    return;
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(stream.map(|v| {
+        let mut line = serde_json::to_vec(&v).expect("JSON");
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(line)
+    }));
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// Collects the whole generation into one response object.
+pub async fn collect(mut run: Running, mut shape: impl Shape) -> ApiResult<Value> {
+    let mut tokens = Vec::new();
+    let mut text = String::new();
+    let mut first = None;
+    while let Some(piece) = run.rx.recv().await {
+        match piece {
+            Piece::Text { token, text: t } => {
+                first.get_or_insert_with(Instant::now);
+                tokens.push(token);
+                text += &t;
+            }
+            Piece::Done { reason, prompt_tokens, eval_tokens } => {
+                let mut v = shape.whole(&text, &reason, &tokens);
+                metrics(&run, first, prompt_tokens, eval_tokens).write(v.as_object_mut().expect("object"));
+                return Ok(v);
+            }
+            Piece::Failed(m) => return Err(ApiError::internal(m)),
+        }
+    }
+    Err(ApiError::internal("the engine stopped before the request finished"))
+}
+
+fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_tokens: u32) -> Metrics {
+    let now = Instant::now();
+    let first = first.unwrap_or(now);
+    Metrics {
+        total: now - run.started,
+        load: run.load,
+        prompt_eval_count: prompt_tokens,
+        prompt_eval: first.saturating_duration_since(run.submitted),
+        eval_count: eval_tokens,
+        eval: now.saturating_duration_since(first),
+    }
+}
+
+/// A stream fed by an async producer through a small channel (backpressure per chunk).
+fn async_stream<F, Fut>(producer: F) -> impl futures::Stream<Item = Value>
+where
+    F: FnOnce(mpsc::Sender<Value>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(producer(tx));
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from(mut rx: mpsc::Receiver<Value>) -> impl futures::Stream<Item = Value> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
