@@ -85,6 +85,8 @@ pub struct Pool {
     benefit: AtomicI64,
     born: Instant,
 }
+/// Average loss per shared job (vs the caller alone) that starts a solo spell.
+const SOLO_LOSS: Duration = Duration::from_micros(20);
 /// How long a solo spell lasts before the workers are tried again.
 const SOLO: Duration = Duration::from_millis(50);
 
@@ -176,18 +178,24 @@ impl Pool {
     }
 
     /// When other processes hold the cores, a worker that claimed a chunk can sit
-    /// descheduled for a whole time slice while the caller waits for it, and spinning
-    /// workers take time from the caller: sharing a job can cost more than it saves. Each
-    /// job estimates what it would have taken on the caller alone (the caller's time per
-    /// chunk × all chunks) against what it took; while the moving average of the difference
-    /// is negative, jobs run on the caller alone for a spell (the workers go to sleep), then
-    /// sharing is tried again.
+    /// descheduled for a whole time slice while the caller waits for it: sharing a job can
+    /// cost more than it saves. Each job where both the caller and others ran chunks compares
+    /// what it would have taken on the caller alone (the caller's time per chunk × all chunks)
+    /// with what it took; a job the caller ran alone costs only its wait (about nothing). While
+    /// the moving average loses more than `SOLO_LOSS` per job, jobs run on the caller alone for
+    /// a spell (the workers go to sleep), then sharing is tried again.
     fn judge(&self, chunks: usize, mine: usize, worked: Duration, total: Duration) {
-        let solo_estimate = worked.as_nanos() as i64 * chunks as i64 / mine.max(1) as i64;
-        let saved = solo_estimate - total.as_nanos() as i64;
+        let total_ns = total.as_nanos() as i64;
+        let saved = if mine == 0 {
+            0 // others ran everything: no estimate of the caller alone, and no harm seen
+        } else if mine == chunks {
+            worked.as_nanos() as i64 - total_ns // nobody helped: minus the wait, if any
+        } else {
+            worked.as_nanos() as i64 * chunks as i64 / mine as i64 - total_ns
+        };
         let avg = self.benefit.load(Ordering::Relaxed);
         let avg = avg - avg / 4 + saved / 4;
-        if avg < 0 {
+        if avg < -(SOLO_LOSS.as_nanos() as i64) {
             let until = self.born.elapsed() + SOLO;
             self.solo_until.store(until.as_nanos() as u64, Ordering::Relaxed);
             self.benefit.store(0, Ordering::Relaxed);
@@ -386,6 +394,20 @@ mod tests {
         assert_eq!(t.load(Ordering::Relaxed), 0, "solo jobs run on the caller");
         std::thread::sleep(SOLO + Duration::from_millis(5));
         assert!(!pool.solo());
+    }
+
+    #[test]
+    fn jobs_the_caller_runs_alone_do_not_count_against_sharing() {
+        let pool = Pool::new(2);
+        // The worker parks; short jobs are then done by the caller before it wakes. That
+        // costs nothing and must not start a solo spell.
+        std::thread::sleep(Duration::from_millis(10));
+        for _ in 0..50 {
+            pool.run(2, &|_, _| {
+                std::hint::black_box(0);
+            });
+            assert!(!pool.solo());
+        }
     }
 
     #[test]
