@@ -89,12 +89,20 @@ pub fn attend(
     let rows = b.tokens.len();
     let qw = nh * hd;
     let kw = kv.width;
-    // tinyBLAS handles the prefill products (it needs ≥ 2 columns, and rows in fours).
-    let tiny_kq = rows >= 2;
-    let tiny_kqv = rows >= 2 && hd % 4 == 0;
+    // ggml picks the order by the batch's row count: tinyBLAS (≥ 2 columns) for a prompt,
+    // ggml_vec_dot_f16 for a single decoded token. We pick it by the rows of the row's own
+    // sequence instead: a lone request gets exactly llama.cpp's arithmetic, and a sequence's
+    // results do not depend on which other requests share the batch.
+    let mut seq_rows = [0u32; 64];
+    for &s in &b.seqs {
+        seq_rows[s as usize] += 1;
+    }
     let op = SyncPtr::new(out);
     pool.run(rows * nh, &|task, thread| {
         let (r, h) = (task / nh, task % nh);
+        let multi = seq_rows[b.seqs[r] as usize] >= 2;
+        let tiny_kq = multi;
+        let tiny_kqv = multi && hd % 4 == 0;
         let kvh = h / group;
         // SAFETY: this thread runs one task at a time.
         let s = unsafe { scratch.get(thread) };
@@ -130,35 +138,35 @@ pub fn attend(
             return;
         }
         // ggml_vec_soft_max_f32: exp per 16-cell block, each block reduced in f32 and summed
-        // in f64 (masked cells add exact zeros, blocks without visible cells add nothing).
+        // in f64. Lanes go by a cell's rank among the cells this row sees, not by its index in
+        // the cache: for one request from an empty cache the two are the same (so this is
+        // llama.cpp's order), and a sequence's result does not depend on where other
+        // sequences put their cells.
         let mut sum = 0f64;
         let mut lanes = [0f32; 16];
-        let mut block = s.cells[0] / 16;
         for i in 0..n {
-            let c = s.cells[i];
-            if c / 16 != block {
+            if i > 0 && i % 16 == 0 {
                 sum += reduce16(&lanes) as f64;
                 lanes = [0.0; 16];
-                block = c / 16;
             }
             let e = expf(s.scores[i] - max);
             s.scores[i] = e;
-            lanes[c as usize % 16] = e;
+            lanes[i % 16] = e;
         }
         sum += reduce16(&lanes) as f64;
         let inv = (1.0 / sum) as f32;
-        // V: the probabilities rounded to f16; lane (and accumulator) by cell index.
+        // V: the probabilities rounded to f16; lane (and accumulator) by rank, as above.
         let (ways, acc) = if tiny_kqv {
             (16, &mut s.acc[..16 * hd])
         } else {
             (64, &mut s.acc[..64 * hd])
         };
         acc.fill(0.0);
-        for (&c, &e) in s.cells[..n].iter().zip(&s.scores[..n]) {
+        for (i, (&c, &e)) in s.cells[..n].iter().zip(&s.scores[..n]).enumerate() {
             let p = f16::from_f32(e * inv).to_f32();
             let c = c as usize;
             let vr = &kv.v[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            let slot = &mut acc[(c % ways) * hd..(c % ways + 1) * hd];
+            let slot = &mut acc[(i % ways) * hd..(i % ways + 1) * hd];
             for (o, v) in slot.iter_mut().zip(vr) {
                 *o = v.to_f32().mul_add(p, *o);
             }
@@ -167,7 +175,7 @@ pub fn attend(
             *o = if tiny_kqv {
                 reduce16(&std::array::from_fn(|l| acc[l * hd + d]))
             } else {
-                // Slot c % 64 is accumulator (c / 16) % 4, lane c % 16.
+                // Slot i % 64 is accumulator (i / 16) % 4, lane i % 16.
                 let lanes: [[f32; 16]; 4] =
                     std::array::from_fn(|j| std::array::from_fn(|l| acc[(16 * j + l) * hd + d]));
                 reduce4x16(&lanes) as f32
