@@ -5,5 +5,24 @@
 pub mod decode;
 pub mod error;
 pub mod keep_alive;
+pub mod routes;
 pub mod sched;
 pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub models: std::path::PathBuf,
+    pub sched: sched::SchedConfig,
+}
+
+/// Serves the API until the listener fails; the caller owns the runtime.
+pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
+    let store = wollama_store::Store::open(&config.models).map_err(std::io::Error::other)?;
+    let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched) });
+    axum::serve(listener, routes::router(state)).await
+}
