@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod generate;
 pub mod keep_alive;
 pub mod routes;
 pub mod sched;

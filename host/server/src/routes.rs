@@ -35,6 +35,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/ps", get(ps))
         .route("/api/copy", post(copy))
         .route("/api/delete", delete(remove))
+        .route("/api/generate", post(crate::generate::generate))
         .with_state(state)
 }
 

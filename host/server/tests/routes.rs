@@ -22,8 +22,24 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16,
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let status = resp[9..12].parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, dechunk(&body));
+    }
     (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
 }
 
 fn start() -> (SocketAddr, tempfile::TempDir) {
@@ -124,4 +140,70 @@ fn root_version_tags_copy_delete() {
     let (st, body) = http(addr, "GET", "/api/ps", None);
     assert_eq!((st, serde_json::from_str::<Value>(&body).unwrap()), (200, json!({"models": []})));
     assert_eq!(http(addr, "GET", "/api/nothing", None).0, 404);
+}
+
+fn err_of(body: &str) -> String {
+    serde_json::from_str::<Value>(body).map(|v| v["error"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+}
+
+#[test]
+fn generate_errors_load_stream_and_unload() {
+    let (addr, _dir) = start();
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"model":""}"#, 404, "model '' not found"),
+        (r#"{"model":"nope","prompt":"hi"}"#, 404, "model 'nope' not found"),
+        (r#"{"model":"smollm2:135m","prompt":"x","raw":true,"system":"s"}"#, 400, "raw mode does not support template, system, or context"),
+        (r#"{"model":"smollm2:135m","keep_alive":"abc"}"#, 400, "time: invalid duration \"abc\""),
+        (r#"{"model":"smollm2:135m","prompt":"x","options":{"temperature":"hot"}}"#, 500, "option \"temperature\" must be of type float32"),
+        (r#"{"model":"smollm2:135m","prompt":5}"#, 400, "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string"),
+    ];
+    for (body, status, err) in cases {
+        let (st, resp) = http(addr, "POST", "/api/generate", Some(body));
+        assert_eq!((st, err_of(&resp).as_str()), (*status, *err), "{body}: {resp}");
+    }
+
+    // Load on an empty prompt; /api/ps then lists the model.
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(r#"{"model":"smollm2:135m"}"#));
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!((st, &v["done_reason"], &v["done"]), (200, &json!("load"), &json!(true)));
+    let ps: Value = serde_json::from_str(&http(addr, "GET", "/api/ps", None).1).unwrap();
+    assert_eq!(ps["models"][0]["name"], "smollm2:135m");
+    assert_eq!(ps["models"][0]["context_length"], 4096);
+
+    // Greedy, not streamed: the context is the golden prompt followed by llama.cpp's tokens.
+    let g = wollama_tests::golden("smollm2");
+    let case = g["greedy"].as_array().unwrap().iter().find(|c| c["name"] == "chat_capital_of_france").unwrap();
+    let body = json!({"model": "smollm2:135m", "prompt": "What is the capital of France?", "stream": false,
+                      "options": {"temperature": 0, "num_predict": 8}});
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(&body.to_string()));
+    assert_eq!(st, 200, "{resp}");
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    let mut want = wollama_tests::ids(&case["prompt_ids"]);
+    want.extend(&wollama_tests::ids(&case["generated_ids"])[..8]);
+    assert_eq!(wollama_tests::ids(&v["context"]), want);
+    assert_eq!((&v["done"], &v["done_reason"], &v["eval_count"]), (&json!(true), &json!("length"), &json!(8)));
+    assert_eq!(v["prompt_eval_count"], json!(case["prompt_ids"].as_array().unwrap().len()));
+    assert!(v["total_duration"].as_u64().unwrap() > 0 && v["eval_duration"].as_u64().unwrap() > 0);
+    let whole = v["response"].as_str().unwrap().to_string();
+    assert!(!whole.is_empty());
+
+    // Streamed: NDJSON chunks whose text adds up to the same response; metrics on the last.
+    let body = json!({"model": "smollm2:135m", "prompt": "What is the capital of France?",
+                      "options": {"temperature": 0, "num_predict": 8}});
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(&body.to_string()));
+    assert_eq!(st, 200);
+    let chunks: Vec<Value> = resp.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(chunks.len() >= 2);
+    let text: String = chunks.iter().map(|c| c["response"].as_str().unwrap()).collect();
+    assert_eq!(text, whole);
+    let last = chunks.last().unwrap();
+    assert_eq!((&last["done"], &last["eval_count"]), (&json!(true), &json!(8)));
+    assert!(chunks[..chunks.len() - 1].iter().all(|c| c["done"] == json!(false) && c.get("eval_count").is_none()));
+
+    // keep_alive 0 with an empty prompt unloads.
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(r#"{"model":"smollm2:135m","keep_alive":0}"#));
+    assert_eq!((st, serde_json::from_str::<Value>(&resp).unwrap()["done_reason"].clone()), (200, json!("unload")));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let ps: Value = serde_json::from_str(&http(addr, "GET", "/api/ps", None).1).unwrap();
+    assert_eq!(ps["models"], json!([]));
 }

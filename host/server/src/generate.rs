@@ -1,0 +1,217 @@
+//! `POST /api/generate`: load/unload on an empty prompt, raw or templated prompts, options,
+//! keep_alive, NDJSON streaming or one response. The prompt is rendered by the guest (the
+//! model's Jinja chat template); Modelfile Go TEMPLATEs are next.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use wollama_runtime::{Message, Request, Sampling};
+use wollama_store::manifest::{MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM};
+use wollama_store::{Digest, ModelName, Options};
+
+use crate::decode::{self, field, get_bool, get_str, Kind};
+use crate::error::{ApiError, ApiResult};
+use crate::keep_alive;
+use crate::routes::Shared;
+use crate::sched::LoadSpec;
+use crate::stream::{self, now_rfc3339, Shape};
+
+const GENERATE: &[decode::Field] = &[
+    field("model", Kind::Str, "string"),
+    field("prompt", Kind::Str, "string"),
+    field("suffix", Kind::Str, "string"),
+    field("system", Kind::Str, "string"),
+    field("template", Kind::Str, "string"),
+    field("context", Kind::List(&Kind::Int), "[]int"),
+    field("stream", Kind::Bool, "bool"),
+    field("raw", Kind::Bool, "bool"),
+    field("format", Kind::Any, "json.RawMessage"),
+    field("keep_alive", Kind::Any, "api.Duration"),
+    field("images", Kind::List(&Kind::Str), "[]api.ImageData"),
+    field("options", Kind::Object, "map[string]interface {}"),
+    field("think", Kind::Any, "api.ThinkValue"),
+    field("truncate", Kind::Bool, "bool"),
+    field("shift", Kind::Bool, "bool"),
+    field("logprobs", Kind::Bool, "bool"),
+    field("top_logprobs", Kind::Int, "int"),
+];
+
+/// What a model in the store brings to a request.
+struct Resolved {
+    spec: LoadSpec,
+    params: Options,
+    system: Option<String>,
+}
+
+fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
+    let name = ModelName::parse(text).map_err(|_| ApiError::bad_request("invalid model name"))?;
+    let name = s.store.canonical_name(&name);
+    let entry = s.store.get(&name).map_err(|_| ApiError::model_not_found(text))?;
+    let layer = entry
+        .manifest
+        .layers_of(MEDIA_TYPE_MODEL)
+        .next()
+        .ok_or_else(|| ApiError::internal(format!("{text} has no model layer")))?;
+    let digest = Digest::parse(&layer.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+    let params = match entry.manifest.layers_of(MEDIA_TYPE_PARAMS).next() {
+        Some(l) => {
+            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+            let bytes = s.store.blobs().read(&d).map_err(|e| ApiError::internal(e.to_string()))?;
+            Options::from_params_json(&bytes).map_err(|e| ApiError::internal(e.to_string()))?.options
+        }
+        None => Options::default(),
+    };
+    let system = match entry.manifest.layers_of(MEDIA_TYPE_SYSTEM).next() {
+        Some(l) => {
+            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+            Some(s.store.read_blob_string(&d).map_err(|e| ApiError::internal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let merged = Options::defaults().merge(&params).merge(opts);
+    Ok(Resolved {
+        spec: LoadSpec {
+            name: name.display_long(),
+            display: name.display_shortest(),
+            digest: entry.digest.clone(),
+            gguf: s.store.blob_path(&digest),
+            file_size: layer.size,
+            num_ctx: merged.num_ctx.unwrap_or(4096).clamp(4, 1 << 20) as u32,
+            num_batch: merged.num_batch.unwrap_or(512).clamp(1, 4096) as u32,
+        },
+        params: merged,
+        system,
+    })
+}
+
+pub fn sampling(o: &Options) -> Sampling {
+    Sampling {
+        temperature: o.temperature.unwrap_or(0.8),
+        top_k: o.top_k.unwrap_or(40).max(0) as u32,
+        top_p: o.top_p.unwrap_or(0.9),
+        min_p: o.min_p.unwrap_or(0.0),
+        typical_p: o.typical_p.unwrap_or(1.0),
+        repeat_penalty: o.repeat_penalty.unwrap_or(1.0),
+        repeat_last_n: o.repeat_last_n.unwrap_or(64) as i32,
+        presence_penalty: o.presence_penalty.unwrap_or(0.0),
+        frequency_penalty: o.frequency_penalty.unwrap_or(0.0),
+        seed: o.seed.filter(|&s| s >= 0).map(|s| s as u64),
+    }
+}
+
+struct GenerateShape {
+    model: String,
+    prompt: Vec<u32>,
+    raw: bool,
+}
+
+impl GenerateShape {
+    fn base(&self, response: &str, done: bool) -> Value {
+        json!({ "model": self.model, "created_at": now_rfc3339(), "response": response, "done": done })
+    }
+    fn finish(&self, mut v: Value, reason: &str, tokens: &[u32]) -> Value {
+        v["done_reason"] = json!(reason);
+        if !self.raw {
+            let mut ctx = self.prompt.clone();
+            ctx.extend_from_slice(tokens);
+            v["context"] = json!(ctx);
+        }
+        v
+    }
+}
+
+impl Shape for GenerateShape {
+    fn text_chunk(&mut self, text: &str) -> Value {
+        self.base(text, false)
+    }
+    fn final_chunk(&mut self, reason: &str, tokens: &[u32]) -> Value {
+        self.finish(self.base("", true), reason, tokens)
+    }
+    fn whole(&mut self, text: &str, reason: &str, tokens: &[u32]) -> Value {
+        self.finish(self.base(text, true), reason, tokens)
+    }
+}
+
+fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
+    match req.get("options").and_then(Value::as_object) {
+        Some(m) => Options::from_map(m).map(|p| p.options).map_err(|e| ApiError::internal(e.to_string())),
+        None => Ok(Options::default()),
+    }
+}
+
+pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
+    let started = Instant::now();
+    let req = decode::decode(&body, "GenerateRequest", GENERATE)?;
+    let model = get_str(&req, "model").unwrap_or("").to_string();
+    if model.is_empty() {
+        return Err(ApiError::model_not_found(""));
+    }
+    let raw = get_bool(&req, "raw").unwrap_or(false);
+    if raw && (req.contains_key("template") || req.contains_key("system") || req.contains_key("context")) {
+        return Err(ApiError::bad_request("raw mode does not support template, system, or context"));
+    }
+    let keep_alive = match req.get("keep_alive") {
+        Some(v) => keep_alive::from_json(v).map_err(ApiError::bad_request)?,
+        None => None,
+    };
+    let opts = options_of(&req)?;
+    let resolved = resolve(&s, &model, &opts)?;
+    let prompt_text = get_str(&req, "prompt").unwrap_or("");
+    let stream = get_bool(&req, "stream").unwrap_or(true);
+
+    if prompt_text.is_empty() {
+        let reason = if keep_alive == Some(Some(std::time::Duration::ZERO)) {
+            s.sched.unload(&resolved.spec.name);
+            "unload"
+        } else {
+            drop(s.sched.acquire(&resolved.spec, keep_alive).await?);
+            "load"
+        };
+        let v = json!({ "model": model, "created_at": now_rfc3339(), "response": "", "done": true, "done_reason": reason });
+        return Ok(Json(v).into_response());
+    }
+
+    let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
+    let runner = &lease.model.runner;
+    let text = if raw {
+        prompt_text.to_string()
+    } else {
+        let system = get_str(&req, "system").map(str::to_string).or(resolved.system.clone());
+        let mut msgs = Vec::new();
+        if let Some(sys) = system {
+            msgs.push(Message { role: "system".into(), content: sys });
+        }
+        msgs.push(Message { role: "user".into(), content: prompt_text.into() });
+        match runner.render_chat(msgs, true) {
+            Ok(t) => t,
+            // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
+            Err(wollama_runtime::Error::Unsupported(_)) => prompt_text.to_string(),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut prompt: Vec<u32> = req
+        .get("context")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).map(|t| t as u32).collect())
+        .unwrap_or_default();
+    prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
+    let o = &resolved.params;
+    let engine_req = Request {
+        prompt: prompt.clone(),
+        sampling: sampling(o),
+        num_predict: o.num_predict.unwrap_or(-1).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        stop: o.stop.clone().unwrap_or_default(),
+        stop_at_eog: true,
+    };
+    let run = stream::submit(lease, engine_req, started)?;
+    let shape = GenerateShape { model, prompt, raw };
+    if stream {
+        Ok(stream::ndjson(run, shape))
+    } else {
+        Ok(Json(stream::collect(run, shape).await?).into_response())
+    }
+}
