@@ -41,13 +41,13 @@ const GENERATE: &[decode::Field] = &[
 ];
 
 /// What a model in the store brings to a request.
-struct Resolved {
-    spec: LoadSpec,
-    params: Options,
-    system: Option<String>,
+pub(crate) struct Resolved {
+    pub spec: LoadSpec,
+    pub params: Options,
+    pub system: Option<String>,
 }
 
-fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
+pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
     let name = ModelName::parse(text).map_err(|_| ApiError::bad_request("invalid model name"))?;
     let name = s.store.canonical_name(&name);
     let entry = s.store.get(&name).map_err(|_| ApiError::model_not_found(text))?;
@@ -103,6 +103,16 @@ pub fn sampling(o: &Options) -> Sampling {
     }
 }
 
+pub(crate) fn engine_request(prompt: Vec<u32>, o: &Options) -> Request {
+    Request {
+        prompt,
+        sampling: sampling(o),
+        num_predict: o.num_predict.unwrap_or(-1).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        stop: o.stop.clone().unwrap_or_default(),
+        stop_at_eog: true,
+    }
+}
+
 struct GenerateShape {
     model: String,
     prompt: Vec<u32>,
@@ -136,7 +146,7 @@ impl Shape for GenerateShape {
     }
 }
 
-fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
+pub(crate) fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
     match req.get("options").and_then(Value::as_object) {
         Some(m) => Options::from_map(m).map(|p| p.options).map_err(|e| ApiError::internal(e.to_string())),
         None => Ok(Options::default()),
@@ -199,14 +209,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         .map(|a| a.iter().filter_map(Value::as_u64).map(|t| t as u32).collect())
         .unwrap_or_default();
     prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
-    let o = &resolved.params;
-    let engine_req = Request {
-        prompt: prompt.clone(),
-        sampling: sampling(o),
-        num_predict: o.num_predict.unwrap_or(-1).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-        stop: o.stop.clone().unwrap_or_default(),
-        stop_at_eog: true,
-    };
+    let engine_req = engine_request(prompt.clone(), &resolved.params);
     let run = stream::submit(lease, engine_req, started)?;
     let shape = GenerateShape { model, prompt, raw };
     if stream {

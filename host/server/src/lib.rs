@@ -2,6 +2,7 @@
 //! decoding with Go's JSON semantics, Ollama's error shape, keep_alive, the scheduler of
 //! loaded models, and NDJSON streaming of engine events. Routes land next.
 
+pub mod chat;
 pub mod decode;
 pub mod error;
 pub mod generate;

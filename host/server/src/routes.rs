@@ -36,6 +36,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/copy", post(copy))
         .route("/api/delete", delete(remove))
         .route("/api/generate", post(crate::generate::generate))
+        .route("/api/chat", post(crate::chat::chat))
         .with_state(state)
 }
 

@@ -207,3 +207,35 @@ fn generate_errors_load_stream_and_unload() {
     let ps: Value = serde_json::from_str(&http(addr, "GET", "/api/ps", None).1).unwrap();
     assert_eq!(ps["models"], json!([]));
 }
+
+#[test]
+fn chat_errors_and_a_greedy_answer_equal_to_llama_cpp() {
+    let (addr, _dir) = start();
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"model":""}"#, 400, "model is required"),
+        (r#"{"model":"a/"}"#, 400, "invalid model name"),
+        (r#"{"model":"nope","messages":[]}"#, 404, "model 'nope' not found"),
+        (r#"{"model":"smollm2:135m","messages":"hi"}"#, 400, "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message"),
+    ];
+    for (body, status, err) in cases {
+        let (st, resp) = http(addr, "POST", "/api/chat", Some(body));
+        assert_eq!((st, err_of(&resp).as_str()), (*status, *err), "{body}: {resp}");
+    }
+    let g = wollama_tests::golden("smollm2");
+    let case = g["greedy"].as_array().unwrap().iter().find(|c| c["name"] == "chat_python_sum").unwrap();
+    let body = json!({"model": "smollm2:135m", "messages": case["messages"], "stream": false,
+                      "options": {"temperature": 0, "num_predict": 10}});
+    let (st, resp) = http(addr, "POST", "/api/chat", Some(&body.to_string()));
+    assert_eq!(st, 200, "{resp}");
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    // The first 10 of llama.cpp's greedy tokens, as text (no near-tie before step 10).
+    let want_text: String = case["generated_text"].as_str().unwrap().to_string();
+    let got = v["message"]["content"].as_str().unwrap();
+    assert!(want_text.starts_with(got) && got.len() >= 10, "{got:?} is not a prefix of {want_text:?}");
+    assert_eq!((&v["message"]["role"], &v["done_reason"], &v["eval_count"]), (&json!("assistant"), &json!("length"), &json!(10)));
+    assert_eq!(v["prompt_eval_count"], json!(case["prompt_ids"].as_array().unwrap().len()));
+
+    let (st, resp) = http(addr, "POST", "/api/chat", Some(r#"{"model":"smollm2:135m","messages":[],"keep_alive":0}"#));
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!((st, &v["done_reason"], &v["message"]["content"]), (200, &json!("unload"), &json!("")));
+}

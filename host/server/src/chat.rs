@@ -1,0 +1,138 @@
+//! `POST /api/chat`: messages rendered by the guest with the model's chat template, the
+//! Modelfile SYSTEM prepended unless the conversation starts with one, load/unload on empty
+//! messages, NDJSON streaming or one response.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use wollama_runtime::Message;
+use wollama_store::ModelName;
+
+use crate::decode::{self, field, get_bool, get_str, Kind};
+use crate::error::{ApiError, ApiResult};
+use crate::generate::{engine_request, options_of, resolve};
+use crate::keep_alive;
+use crate::routes::Shared;
+use crate::stream::{self, now_rfc3339, Shape};
+
+const CHAT: &[decode::Field] = &[
+    field("model", Kind::Str, "string"),
+    field("messages", Kind::List(&Kind::Object), "[]api.Message"),
+    field("stream", Kind::Bool, "bool"),
+    field("format", Kind::Any, "json.RawMessage"),
+    field("keep_alive", Kind::Any, "api.Duration"),
+    field("tools", Kind::Any, "api.Tools"),
+    field("options", Kind::Object, "map[string]interface {}"),
+    field("think", Kind::Any, "api.ThinkValue"),
+    field("truncate", Kind::Bool, "bool"),
+    field("shift", Kind::Bool, "bool"),
+    field("logprobs", Kind::Bool, "bool"),
+    field("top_logprobs", Kind::Int, "int"),
+];
+
+struct ChatShape {
+    model: String,
+}
+
+impl ChatShape {
+    fn chunk(&self, content: &str, done: bool) -> Value {
+        json!({ "model": self.model, "created_at": now_rfc3339(),
+                "message": { "role": "assistant", "content": content }, "done": done })
+    }
+}
+
+impl Shape for ChatShape {
+    fn text_chunk(&mut self, text: &str) -> Value {
+        self.chunk(text, false)
+    }
+    fn final_chunk(&mut self, reason: &str, _tokens: &[u32]) -> Value {
+        let mut v = self.chunk("", true);
+        v["done_reason"] = json!(reason);
+        v
+    }
+    fn whole(&mut self, text: &str, reason: &str, _tokens: &[u32]) -> Value {
+        let mut v = self.chunk(text, true);
+        v["done_reason"] = json!(reason);
+        v
+    }
+}
+
+fn messages_of(v: &[Value]) -> ApiResult<Vec<Message>> {
+    v.iter()
+        .map(|m| {
+            let role = match m.get("role") {
+                Some(Value::String(r)) => r.to_lowercase(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "json: cannot unmarshal {} into Go struct field Message.messages.role of type string",
+                        decode::json_kind(other)
+                    )))
+                }
+            };
+            let content = match m.get("content") {
+                Some(Value::String(c)) => c.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "json: cannot unmarshal {} into Go struct field Message.messages.content of type string",
+                        decode::json_kind(other)
+                    )))
+                }
+            };
+            Ok(Message { role, content })
+        })
+        .collect()
+}
+
+pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
+    let started = Instant::now();
+    let req = decode::decode(&body, "ChatRequest", CHAT)?;
+    let model = get_str(&req, "model").unwrap_or("").to_string();
+    if model.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    ModelName::parse(&model).map_err(|_| ApiError::bad_request("invalid model name"))?;
+    let keep_alive = match req.get("keep_alive") {
+        Some(v) => keep_alive::from_json(v).map_err(ApiError::bad_request)?,
+        None => None,
+    };
+    let opts = options_of(&req)?;
+    let resolved = resolve(&s, &model, &opts)?;
+    let mut messages = messages_of(req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]))?;
+    let stream = get_bool(&req, "stream").unwrap_or(true);
+
+    if messages.is_empty() {
+        let reason = if keep_alive == Some(Some(std::time::Duration::ZERO)) {
+            s.sched.unload(&resolved.spec.name);
+            "unload"
+        } else {
+            drop(s.sched.acquire(&resolved.spec, keep_alive).await?);
+            "load"
+        };
+        let v = json!({ "model": model, "created_at": now_rfc3339(),
+                        "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": reason });
+        return Ok(Json(v).into_response());
+    }
+    if let Some(sys) = &resolved.system {
+        if messages.first().is_none_or(|m| m.role != "system") {
+            messages.insert(0, Message { role: "system".into(), content: sys.clone() });
+        }
+    }
+
+    let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
+    let runner = &lease.model.runner;
+    let text = runner.render_chat(messages, true)?;
+    let prompt = runner.tokenize(&text, true, true)?;
+    let run = stream::submit(lease, engine_request(prompt, &resolved.params), started)?;
+    let shape = ChatShape { model };
+    if stream {
+        Ok(stream::ndjson(run, shape))
+    } else {
+        Ok(Json(stream::collect(run, shape).await?).into_response())
+    }
+}
