@@ -2,6 +2,7 @@
 
 mod bench;
 mod local;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the Ollama API on OLLAMA_HOST (default 127.0.0.1:11434).
+    Serve(serve::ServeArgs),
     /// Print the token ids of TEXT as a JSON array; without TEXT, read one JSON string per
     /// stdin line and print one JSON array per line.
     Tokenize(local::TokenizeArgs),
@@ -34,6 +37,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
         Command::Tokenize(a) => local::tokenize(a),
         Command::Generate(a) => local::generate(a),
         Command::Template(a) => local::template(a),

@@ -1,0 +1,74 @@
+//! `wollama serve`: the Ollama API on OLLAMA_HOST, models from OLLAMA_MODELS.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use wollama_server::{keep_alive, sched::SchedConfig, Config};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Compute threads per loaded model (default: all cores).
+    #[arg(long, env = "WOLLAMA_THREADS")]
+    threads: Option<usize>,
+}
+
+/// OLLAMA_HOST as Ollama reads it: `[scheme://]host[:port]`, default port 11434.
+pub fn parse_host(v: &str) -> Result<SocketAddr> {
+    let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+    let (scheme, rest) = match v.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("http", v),
+    };
+    let rest = rest.trim_end_matches('/');
+    let default_port = match scheme {
+        "https" => 443,
+        "http" if v.contains("://") => 80,
+        _ => 11434,
+    };
+    let with_port = if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        rest.to_string()
+    } else {
+        format!("{}:{default_port}", if rest.is_empty() { "127.0.0.1" } else { rest })
+    };
+    with_port
+        .to_socket_addrs()
+        .with_context(|| format!("OLLAMA_HOST {v:?} is not a host:port"))?
+        .next()
+        .with_context(|| format!("OLLAMA_HOST {v:?} resolves to nothing"))
+}
+
+pub fn run(a: ServeArgs) -> Result<()> {
+    let addr = parse_host(&std::env::var("OLLAMA_HOST").unwrap_or_default())?;
+    let models = std::env::var_os("OLLAMA_MODELS")
+        .map(Into::into)
+        .unwrap_or_else(wollama_store::Store::default_root);
+    let default_keep_alive = std::env::var("OLLAMA_KEEP_ALIVE")
+        .map(|v| keep_alive::from_env(&v))
+        .unwrap_or(Some(Duration::from_secs(300)));
+    let num_parallel = std::env::var("OLLAMA_NUM_PARALLEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1);
+    let threads =
+        a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let config = Config { addr, models: models.clone(), sched: SchedConfig { threads, default_keep_alive, num_parallel } };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        eprintln!("wollama listening on {addr} (models in {})", models.display());
+        wollama_server::serve(listener, config).await.context("serving")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_host_forms() {
+        assert_eq!(parse_host("").unwrap(), "127.0.0.1:11434".parse().unwrap());
+        assert_eq!(parse_host("0.0.0.0").unwrap(), "0.0.0.0:11434".parse().unwrap());
+        assert_eq!(parse_host("127.0.0.1:8080").unwrap(), "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(parse_host("http://127.0.0.1").unwrap(), "127.0.0.1:80".parse().unwrap());
+        assert_eq!(parse_host("\"127.0.0.1:9\"").unwrap(), "127.0.0.1:9".parse().unwrap());
+    }
+}
