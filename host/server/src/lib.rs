@@ -3,6 +3,7 @@
 //! loaded models, and NDJSON streaming of engine events. Routes land next.
 
 pub mod chat;
+pub mod create;
 pub mod decode;
 pub mod error;
 pub mod generate;

@@ -239,3 +239,52 @@ fn chat_errors_and_a_greedy_answer_equal_to_llama_cpp() {
     let v: Value = serde_json::from_str(&resp).unwrap();
     assert_eq!((st, &v["done_reason"], &v["message"]["content"]), (200, &json!("unload"), &json!("")));
 }
+
+/// Uploads the SmolLM2 GGUF as a blob and creates a model from it, as `ollama create` does.
+#[test]
+fn blobs_and_create_then_generate() {
+    let (addr, _dir) = start();
+    let gguf = std::fs::read(wollama_tests::model_path("smollm2")).unwrap();
+    let hex: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&gguf).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let blob = format!("/api/blobs/sha256:{hex}");
+    // The start() store already holds this file: HEAD finds it, POST answers 200.
+    assert_eq!(http(addr, "HEAD", &blob, None).0, 200);
+    let zeros = format!("/api/blobs/sha256:{}", "0".repeat(64));
+    assert_eq!(http(addr, "HEAD", &zeros, None).0, 404);
+    assert_eq!(http(addr, "HEAD", "/api/blobs/sha256:xyz", None).0, 400);
+    let (st, resp) = http(addr, "POST", &zeros, Some("not these bytes"));
+    assert_eq!(st, 400, "{resp}");
+    assert!(err_of(&resp).starts_with("digest mismatch"), "{resp}");
+
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"model":"x"}"#, 400, "neither 'from' or 'files' was specified"),
+        (r#"{"model":"a/","from":"smollm2:135m"}"#, 400, "invalid model name"),
+    ];
+    for (body, status, err) in cases {
+        let (st, resp) = http(addr, "POST", "/api/create", Some(body));
+        assert_eq!((st, err_of(&resp).as_str()), (*status, *err), "{body}: {resp}");
+    }
+    let body = json!({"model": "tiny:chat", "files": {"model.gguf": format!("sha256:{hex}")},
+                      "system": "You are terse.", "parameters": {"temperature": 0, "num_predict": 4}});
+    let (st, resp) = http(addr, "POST", "/api/create", Some(&body.to_string()));
+    assert_eq!(st, 200, "{resp}");
+    let statuses: Vec<String> =
+        resp.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses.first().map(String::as_str), Some("parsing GGUF"));
+    assert_eq!(statuses.last().map(String::as_str), Some("success"));
+    assert!(statuses.iter().any(|s| s == "writing manifest"));
+
+    let (_, tags) = http(addr, "GET", "/api/tags", None);
+    let tags: Value = serde_json::from_str(&tags).unwrap();
+    let m = tags["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny:chat").expect("created").clone();
+    assert_eq!((&m["details"]["family"], &m["details"]["quantization_level"]), (&json!("llama"), &json!("Q4_1")));
+    assert_eq!(m["details"]["parameter_size"], "135M");
+
+    // The Modelfile parameters apply: greedy, 4 tokens.
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(r#"{"model":"tiny:chat","prompt":"Hi","stream":false}"#));
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!((st, &v["eval_count"], &v["done_reason"]), (200, &json!(4), &json!("length")), "{resp}");
+}
