@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
-# Builds everything, fetches the default model (SmolLM2-135M-Instruct Q4_1) and starts
-# wollama. Until the server lands (issue 3) it starts an interactive generation instead.
+# Builds everything, fetches the default model (SmolLM2-135M-Instruct Q4_1), starts
+# `wollama serve` on OLLAMA_HOST (default 127.0.0.1:11434), creates `smollm2:135m` from the
+# fetched GGUF and keeps serving in the foreground (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
+export OLLAMA_HOST=${OLLAMA_HOST:-127.0.0.1:11434}
 
 bash scripts/deps.sh
 model=$(bash scripts/fetch-models.sh smollm2 | awk '{print $2}')
 cargo build --release -p wollama
 bin=$CARGO_TARGET_DIR/release/wollama
-echo "built $bin; model $model" >&2
-exec "$bin" generate --gguf "$model" --chat --prompt "${PROMPT:-What is the capital of France?}" --verbose
+
+"$bin" serve &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 100); do
+  "$bin" list >/dev/null 2>&1 && break
+  kill -0 $server 2>/dev/null || { echo "wollama serve exited" >&2; exit 1; }
+  sleep 0.1
+done
+modelfile=$(mktemp)
+printf 'FROM %s\n' "$model" > "$modelfile"
+"$bin" create smollm2:135m -f "$modelfile"
+rm -f "$modelfile"
+echo "wollama is serving smollm2:135m on http://$OLLAMA_HOST" >&2
+wait $server

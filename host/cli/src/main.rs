@@ -1,7 +1,9 @@
 //! `wollama`: the command-line front end.
 
 mod bench;
+mod client;
 mod local;
+mod remote;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +19,21 @@ struct Cli {
 enum Command {
     /// Serve the Ollama API on OLLAMA_HOST (default 127.0.0.1:11434).
     Serve(serve::ServeArgs),
+    /// Create a model from a Modelfile.
+    Create(remote::CreateArgs),
+    /// Chat with a model (one-shot with a prompt, interactive without).
+    Run(remote::RunArgs),
+    /// List models.
+    #[command(alias = "ls")]
+    List,
+    /// List loaded models.
+    Ps,
+    /// Copy a model.
+    Cp { source: String, destination: String },
+    /// Remove models.
+    Rm { models: Vec<String> },
+    /// Unload a running model.
+    Stop { model: String },
     /// Print the token ids of TEXT as a JSON array; without TEXT, read one JSON string per
     /// stdin line and print one JSON array per line.
     Tokenize(local::TokenizeArgs),
@@ -38,6 +55,13 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Create(a) => remote::create(a),
+        Command::Run(a) => remote::run(a),
+        Command::List => remote::list(),
+        Command::Ps => remote::ps(),
+        Command::Cp { source, destination } => remote::copy(&source, &destination),
+        Command::Rm { models } => remote::remove(&models),
+        Command::Stop { model } => remote::stop(&model),
         Command::Tokenize(a) => local::tokenize(a),
         Command::Generate(a) => local::generate(a),
         Command::Template(a) => local::template(a),

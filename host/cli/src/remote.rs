@@ -1,0 +1,288 @@
+//! Commands that talk HTTP to `wollama serve`, laid out like ollama's.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::client::Client;
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Name of the model to create.
+    name: String,
+    /// The Modelfile (default: ./Modelfile).
+    #[arg(short, long, default_value = "Modelfile")]
+    file: PathBuf,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn expand(base: &Path, p: &str) -> PathBuf {
+    let p = match p.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(rest),
+        None => PathBuf::from(p),
+    };
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+pub fn create(a: CreateArgs) -> Result<()> {
+    let c = Client::from_env()?;
+    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let mf = wollama_store::Modelfile::parse_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let req = mf.to_request().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &req.warnings {
+        eprintln!("{w}");
+    }
+    let base = a.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(a.name));
+    let mut files = Map::new();
+    for from in &req.from {
+        let path = expand(&base, from);
+        if path.is_file() {
+            let hex = sha256_file(&path)?;
+            let blob = format!("/api/blobs/sha256:{hex}");
+            if c.send("HEAD", &blob, 0, &mut std::io::empty())?.status != 200 {
+                eprintln!("copying file sha256:{hex} 100%");
+                let len = std::fs::metadata(&path)?.len();
+                let mut f = std::fs::File::open(&path)?;
+                c.send("POST", &blob, len, &mut f)?.ok()?;
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.gguf".into());
+            files.insert(name, json!(format!("sha256:{hex}")));
+        } else {
+            body.insert("from".into(), json!(from));
+        }
+    }
+    if !files.is_empty() {
+        body.insert("files".into(), Value::Object(files));
+    }
+    if let Some(t) = &req.template {
+        body.insert("template".into(), json!(t));
+    }
+    if let Some(s) = &req.system {
+        body.insert("system".into(), json!(s));
+    }
+    if !req.license.is_empty() {
+        body.insert("license".into(), json!(req.license));
+    }
+    if !req.parameters.is_empty() {
+        body.insert("parameters".into(), Value::Object(req.parameters.clone()));
+    }
+    if !req.messages.is_empty() {
+        body.insert("messages".into(), serde_json::to_value(&req.messages)?);
+    }
+    let resp = c.json("POST", "/api/create", &Value::Object(body))?.ok()?;
+    for line in resp.lines() {
+        let v = line?;
+        if let Some(e) = v["error"].as_str() {
+            bail!("{e}");
+        }
+        if let Some(s) = v["status"].as_str() {
+            eprintln!("{s}");
+        }
+    }
+    Ok(())
+}
+
+/// Decimal units as ollama prints sizes ("92 MB").
+pub fn human_bytes(n: u64) -> String {
+    let units = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")];
+    for (scale, unit) in units {
+        if n as f64 >= scale {
+            let v = n as f64 / scale;
+            return if v >= 10.0 { format!("{v:.0} {unit}") } else { format!("{v:.1} {unit}") };
+        }
+    }
+    format!("{n} B")
+}
+
+fn human_ago(t: SystemTime) -> String {
+    let d = SystemTime::now().duration_since(t).unwrap_or_default().as_secs();
+    let (n, unit) = match d {
+        0..=59 => return "Less than a minute ago".into(),
+        60..=3599 => (d / 60, "minute"),
+        3600..=86399 => (d / 3600, "hour"),
+        86400..=604799 => (d / 86400, "day"),
+        604800..=2_629_799 => (d / 604800, "week"),
+        2_629_800..=31_557_599 => (d / 2_629_800, "month"),
+        _ => (d / 31_557_600, "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+fn parse_time(s: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)
+}
+
+fn table(rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("    ").trim_end());
+    }
+}
+
+pub fn list() -> Result<()> {
+    let v = Client::from_env()?.get("/api/tags")?.ok()?.json()?;
+    let mut rows = vec![vec!["NAME".into(), "ID".into(), "SIZE".into(), "MODIFIED".into()]];
+    for m in v["models"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            m["name"].as_str().unwrap_or("").into(),
+            m["digest"].as_str().unwrap_or("").chars().take(12).collect(),
+            human_bytes(m["size"].as_u64().unwrap_or(0)),
+            m["modified_at"].as_str().and_then(parse_time).map(human_ago).unwrap_or_default(),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}
+
+pub fn ps() -> Result<()> {
+    let v = Client::from_env()?.get("/api/ps")?.ok()?.json()?;
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "ID".into(),
+        "SIZE".into(),
+        "PROCESSOR".into(),
+        "CONTEXT".into(),
+        "UNTIL".into(),
+    ]];
+    for m in v["models"].as_array().into_iter().flatten() {
+        let until = m["expires_at"].as_str().and_then(parse_time).map(|t| {
+            let left = t.duration_since(SystemTime::now()).unwrap_or_default();
+            if left > Duration::from_secs(100 * 365 * 86400) {
+                "Forever".to_string()
+            } else if left.is_zero() {
+                "Stopping...".to_string()
+            } else {
+                let mins = left.as_secs() / 60;
+                if mins == 0 {
+                    "Less than a minute from now".into()
+                } else {
+                    format!("{mins} minute{} from now", if mins == 1 { "" } else { "s" })
+                }
+            }
+        });
+        rows.push(vec![
+            m["name"].as_str().unwrap_or("").into(),
+            m["digest"].as_str().unwrap_or("").chars().take(12).collect(),
+            human_bytes(m["size"].as_u64().unwrap_or(0)),
+            "100% CPU".into(),
+            m["context_length"].to_string(),
+            until.unwrap_or_default(),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}
+
+pub fn copy(src: &str, dst: &str) -> Result<()> {
+    Client::from_env()?.json("POST", "/api/copy", &json!({"source": src, "destination": dst}))?.ok()?;
+    println!("copied '{src}' to '{dst}'");
+    Ok(())
+}
+
+pub fn stop(model: &str) -> Result<()> {
+    let c = Client::from_env()?;
+    let loaded = c.get("/api/ps")?.ok()?.json()?;
+    let found = loaded["models"].as_array().into_iter().flatten().any(|m| {
+        m["name"].as_str().is_some_and(|n| n == model || n == format!("{model}:latest"))
+    });
+    if !found {
+        bail!("couldn't find model \"{model}\" to stop");
+    }
+    c.json("POST", "/api/generate", &json!({"model": model, "keep_alive": 0}))?.ok()?;
+    Ok(())
+}
+
+pub fn remove(models: &[String]) -> Result<()> {
+    let c = Client::from_env()?;
+    for m in models {
+        // Unload first, as ollama does; a model that is not loaded is fine.
+        let _ = c.json("POST", "/api/generate", &json!({"model": m, "keep_alive": 0}));
+        c.json("DELETE", "/api/delete", &json!({"model": m}))?.ok()?;
+        println!("deleted '{m}'");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    model: String,
+    /// One-shot prompt; without it, an interactive chat (/bye to leave).
+    prompt: Vec<String>,
+}
+
+/// Streams one chat turn to stdout; returns the assistant's text.
+fn chat_turn(c: &Client, model: &str, messages: &[Value]) -> Result<String> {
+    let resp = c.json("POST", "/api/chat", &json!({"model": model, "messages": messages}))?.ok()?;
+    let mut out = std::io::stdout().lock();
+    let mut text = String::new();
+    for line in resp.lines() {
+        let v = line?;
+        if let Some(e) = v["error"].as_str() {
+            bail!("{e}");
+        }
+        if let Some(t) = v["message"]["content"].as_str() {
+            out.write_all(t.as_bytes())?;
+            out.flush()?;
+            text += t;
+        }
+    }
+    writeln!(out)?;
+    Ok(text)
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let c = Client::from_env()?;
+    if !a.prompt.is_empty() {
+        chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})])?;
+        return Ok(());
+    }
+    let mut history: Vec<Value> = Vec::new();
+    let stdin = std::io::stdin();
+    loop {
+        eprint!(">>> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/bye" | "/exit" => return Ok(()),
+            "/clear" => {
+                history.clear();
+                eprintln!("Cleared session context");
+                continue;
+            }
+            _ => {}
+        }
+        history.push(json!({"role": "user", "content": line}));
+        let answer = chat_turn(&c, &a.model, &history)?;
+        history.push(json!({"role": "assistant", "content": answer}));
+    }
+}
