@@ -10,6 +10,7 @@ pub mod generate;
 pub mod keep_alive;
 pub mod routes;
 pub mod sched;
+pub mod show;
 pub mod stream;
 
 use std::net::SocketAddr;

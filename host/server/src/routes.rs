@@ -38,6 +38,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/generate", post(crate::generate::generate))
         .route("/api/chat", post(crate::chat::chat))
         .route("/api/create", post(crate::create::create))
+        .route("/api/show", post(crate::show::show))
         .route(
             "/api/blobs/{digest}",
             post(crate::create::post_blob).head(crate::create::head_blob).layer(axum::extract::DefaultBodyLimit::disable()),
