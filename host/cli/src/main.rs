@@ -28,6 +28,8 @@ enum Command {
     List,
     /// List loaded models.
     Ps,
+    /// Show information about a model.
+    Show(remote::ShowArgs),
     /// Copy a model.
     Cp { source: String, destination: String },
     /// Remove models.
@@ -59,6 +61,7 @@ fn main() {
         Command::Run(a) => remote::run(a),
         Command::List => remote::list(),
         Command::Ps => remote::ps(),
+        Command::Show(a) => remote::show(a),
         Command::Cp { source, destination } => remote::copy(&source, &destination),
         Command::Rm { models } => remote::remove(&models),
         Command::Stop { model } => remote::stop(&model),

@@ -286,3 +286,66 @@ pub fn run(a: RunArgs) -> Result<()> {
         history.push(json!({"role": "assistant", "content": answer}));
     }
 }
+
+#[derive(Args)]
+pub struct ShowArgs {
+    model: String,
+    #[arg(long)]
+    modelfile: bool,
+    #[arg(long)]
+    parameters: bool,
+    #[arg(long)]
+    template: bool,
+    #[arg(long)]
+    system: bool,
+    #[arg(long)]
+    license: bool,
+}
+
+pub fn show(a: ShowArgs) -> Result<()> {
+    let v = Client::from_env()?.json("POST", "/api/show", &json!({"model": a.model}))?.ok()?.json()?;
+    let field = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    for (flag, key) in [
+        (a.modelfile, "modelfile"),
+        (a.parameters, "parameters"),
+        (a.template, "template"),
+        (a.system, "system"),
+        (a.license, "license"),
+    ] {
+        if flag {
+            println!("{}", field(key));
+            return Ok(());
+        }
+    }
+    let info = &v["model_info"];
+    let arch = info["general.architecture"].as_str().unwrap_or("");
+    println!("  Model");
+    let rows = [
+        ("architecture", arch.to_string()),
+        ("parameters", v["details"]["parameter_size"].as_str().unwrap_or("").to_string()),
+        ("context length", info[format!("{arch}.context_length")].to_string()),
+        ("embedding length", info[format!("{arch}.embedding_length")].to_string()),
+        ("quantization", v["details"]["quantization_level"].as_str().unwrap_or("").to_string()),
+    ];
+    for (k, val) in rows {
+        println!("    {k:<20}{val}");
+    }
+    println!("\n  Capabilities");
+    for c in v["capabilities"].as_array().into_iter().flatten() {
+        println!("    {}", c.as_str().unwrap_or(""));
+    }
+    if !field("parameters").is_empty() {
+        println!("\n  Parameters");
+        for l in field("parameters").lines() {
+            println!("    {l}");
+        }
+    }
+    if !field("system").is_empty() {
+        println!("\n  System\n    {}", field("system"));
+    }
+    if !field("license").is_empty() {
+        println!("\n  License\n    {}", field("license").lines().next().unwrap_or(""));
+    }
+    println!();
+    Ok(())
+}
