@@ -1,52 +1,12 @@
 //! The HTTP commands against a real `wollama serve` on a free loopback port with a temporary
 //! store: create from a Modelfile (blob upload), list, show, run, ps, cp, rm, stop.
 
-use std::process::{Child, Command, Output};
+mod common;
+
 use std::time::Duration;
 
+use common::{cli, start, stdout};
 use wollama_tests::{golden, model_path};
-
-struct Server {
-    child: Child,
-    host: String,
-    _store: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let store = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let host = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_wollama"))
-        .arg("serve")
-        .env("OLLAMA_HOST", &host)
-        .env("OLLAMA_MODELS", store.path())
-        .env("WOLLAMA_THREADS", "1")
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&host).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, host, _store: store }
-}
-
-fn cli(s: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wollama")).args(args).env("OLLAMA_HOST", &s.host).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 #[test]
 fn create_list_show_run_ps_cp_rm_stop() {

@@ -1,0 +1,60 @@
+//! A `wollama serve` on a free loopback port with a temporary store, for the CLI and client
+//! tests.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use wollama_tests::model_path;
+
+pub struct Server {
+    child: Child,
+    pub host: String,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start() -> Server {
+    let store = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_wollama"))
+        .arg("serve")
+        .env("OLLAMA_HOST", &host)
+        .env("OLLAMA_MODELS", store.path())
+        .env("WOLLAMA_THREADS", "1")
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&host).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, host, _store: store }
+}
+
+pub fn cli(s: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wollama")).args(args).env("OLLAMA_HOST", &s.host).output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+
+/// Creates `smollm2:135m` from the test GGUF through the CLI.
+pub fn create_smollm2(s: &Server, params: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mf = dir.path().join("Modelfile");
+    std::fs::write(&mf, format!("FROM {}\n{params}", model_path("smollm2").display())).unwrap();
+    let o = cli(s, &["create", "smollm2:135m", "-f", mf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
