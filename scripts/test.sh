@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
+export WOLLAMA_GUEST_STAMP=$(bash scripts/guest-stamp.sh)
 
 bash scripts/deps.sh
 bash scripts/fetch-models.sh smollm2 gemma3 >/dev/null

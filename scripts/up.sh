@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
+export WOLLAMA_GUEST_STAMP=$(bash scripts/guest-stamp.sh)
 export OLLAMA_HOST=${OLLAMA_HOST:-127.0.0.1:11434}
 
 bash scripts/deps.sh

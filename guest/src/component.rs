@@ -117,6 +117,17 @@ impl GuestModel for ModelRes {
             messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
         self.0.model.render_chat(&messages, add_generation_prompt).map_err(lift)
     }
+
+    fn render_go_template(
+        &self,
+        template: String,
+        system: Option<String>,
+        messages: Vec<Message>,
+    ) -> Result<String, EngineError> {
+        let messages: Vec<ChatMessage> =
+            messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
+        self.0.model.render_go_template(&template, system.as_deref(), &messages).map_err(lift)
+    }
 }
 
 fn lower_graph(g: Graph, cells: u32, max_rows: u32) -> PlanSpec {

@@ -105,6 +105,28 @@ impl LoadedModel {
         t.render(messages, add_generation_prompt).map_err(ModelError::Invalid)
     }
 
+    /// A Modelfile TEMPLATE in Ollama's Go text/template dialect.
+    pub fn render_go_template(
+        &self,
+        template: &str,
+        system: Option<&str>,
+        messages: &[ChatMessage],
+    ) -> Result<String, ModelError> {
+        use crate::gotemplate::ollama;
+        let t = ollama::parse(template).map_err(|e| ModelError::Invalid(format!("template error: {e}")))?;
+        let msgs: Vec<ollama::TemplateMessage> = messages
+            .iter()
+            .map(|m| ollama::TemplateMessage {
+                role: m.role.clone(),
+                content: m.content.clone(),
+                thinking: None,
+                tool_calls: None,
+                tool_name: None,
+            })
+            .collect();
+        ollama::render_prompt(&t, system, &msgs, None, None).map_err(ModelError::Invalid)
+    }
+
     /// Metadata as flat key/values; arrays as (element kind, length).
     pub fn metadata(&self) -> Vec<(String, MetaValue)> {
         self.gguf

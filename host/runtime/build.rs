@@ -13,6 +13,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=WOLLAMA_GUEST_WASM");
+    // Checkouts sharing one target dir get the same build-script fingerprint, which records
+    // the paths of whichever checkout built last; the scripts export a hash of the guest's
+    // sources so a different guest always rebuilds (see scripts/guest-stamp.sh).
+    println!("cargo:rerun-if-env-changed=WOLLAMA_GUEST_STAMP");
 
     // The compiled-component cache is keyed by the wasmtime version, read from the lock file.
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();

@@ -22,6 +22,7 @@ enum Command {
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
     Detokenize(Vec<u32>, Reply<String>),
     RenderChat(Vec<Message>, bool, Reply<String>),
+    RenderGo(String, Option<String>, Vec<Message>, Reply<String>),
 }
 
 /// What a loaded model is, fixed at load.
@@ -103,6 +104,11 @@ impl Runner {
 
     pub fn render_chat(&self, messages: Vec<Message>, add_generation_prompt: bool) -> Result<String> {
         self.call(|r| Command::RenderChat(messages, add_generation_prompt, r))
+    }
+
+    /// Renders a Modelfile TEMPLATE (Go text/template) in the guest.
+    pub fn render_go_template(&self, template: String, system: Option<String>, messages: Vec<Message>) -> Result<String> {
+        self.call(|r| Command::RenderGo(template, system, messages, r))
     }
 }
 
@@ -208,6 +214,9 @@ fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
         }
         Command::RenderChat(msgs, add, reply) => {
             let _ = reply.send(s.render_chat(&msgs, add));
+        }
+        Command::RenderGo(template, system, msgs, reply) => {
+            let _ = reply.send(s.render_go_template(&template, system.as_deref(), &msgs));
         }
     }
 }

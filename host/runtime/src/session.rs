@@ -83,6 +83,11 @@ impl Session {
         Ok(g.model().call_render_chat(&mut self.store, self.model, messages, add_generation_prompt)??)
     }
 
+    pub fn render_go_template(&mut self, template: &str, system: Option<&str>, messages: &[Message]) -> Result<String> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_render_go_template(&mut self.store, self.model, template, system, messages)??)
+    }
+
     /// Builds the forward plan and KV cache. Unsupported tensor types fail here.
     pub fn start_engine(&mut self, options: EngineOptions) -> Result<()> {
         let g = self.guest.wollama_engine_runtime();

@@ -126,7 +126,10 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
 
     let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
     let runner = &lease.model.runner;
-    let text = runner.render_chat(messages, true)?;
+    let text = match resolved.template.clone() {
+        Some(t) => runner.render_go_template(t, None, messages).map_err(|e| ApiError::internal(e.to_string()))?,
+        None => runner.render_chat(messages, true)?,
+    };
     let prompt = runner.tokenize(&text, true, true)?;
     let run = stream::submit(lease, engine_request(prompt, &resolved.params), started)?;
     let shape = ChatShape { model };

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use wollama_runtime::{Message, Request, Sampling};
-use wollama_store::manifest::{MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM};
+use wollama_store::manifest::{MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelName, Options};
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
@@ -45,6 +45,8 @@ pub(crate) struct Resolved {
     pub spec: LoadSpec,
     pub params: Options,
     pub system: Option<String>,
+    /// The Modelfile TEMPLATE (Go text/template), if the model has one.
+    pub template: Option<String>,
 }
 
 pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
@@ -72,6 +74,13 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         }
         None => None,
     };
+    let template = match entry.manifest.layers_of(MEDIA_TYPE_TEMPLATE).next() {
+        Some(l) => {
+            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+            Some(s.store.read_blob_string(&d).map_err(|e| ApiError::internal(e.to_string()))?)
+        }
+        None => None,
+    };
     let merged = Options::defaults().merge(&params).merge(opts);
     Ok(Resolved {
         spec: LoadSpec {
@@ -85,6 +94,7 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         },
         params: merged,
         system,
+        template,
     })
 }
 
@@ -191,16 +201,25 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         prompt_text.to_string()
     } else {
         let system = get_str(&req, "system").map(str::to_string).or(resolved.system.clone());
-        let mut msgs = Vec::new();
-        if let Some(sys) = system {
-            msgs.push(Message { role: "system".into(), content: sys });
-        }
-        msgs.push(Message { role: "user".into(), content: prompt_text.into() });
-        match runner.render_chat(msgs, true) {
-            Ok(t) => t,
-            // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
-            Err(wollama_runtime::Error::Unsupported(_)) => prompt_text.to_string(),
-            Err(e) => return Err(e.into()),
+        let user = Message { role: "user".into(), content: prompt_text.into() };
+        // A request or Modelfile TEMPLATE (Go) wins over the GGUF's Jinja chat template.
+        match get_str(&req, "template").map(str::to_string).or(resolved.template.clone()) {
+            Some(t) => runner
+                .render_go_template(t, system, vec![user])
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            None => {
+                let mut msgs = Vec::new();
+                if let Some(sys) = system {
+                    msgs.push(Message { role: "system".into(), content: sys });
+                }
+                msgs.push(user);
+                match runner.render_chat(msgs, true) {
+                    Ok(t) => t,
+                    // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
+                    Err(wollama_runtime::Error::Unsupported(_)) => prompt_text.to_string(),
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
     };
     let mut prompt: Vec<u32> = req
