@@ -118,6 +118,9 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
                         "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": reason });
         return Ok(Json(v).into_response());
     }
+    // Modelfile MESSAGEs precede the conversation; its SYSTEM goes first unless the
+    // conversation brings its own.
+    messages.splice(0..0, resolved.messages.iter().cloned());
     if let Some(sys) = &resolved.system {
         if messages.first().is_none_or(|m| m.role != "system") {
             messages.insert(0, Message { role: "system".into(), content: sys.clone() });

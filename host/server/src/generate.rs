@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use wollama_runtime::{Message, Request, Sampling};
-use wollama_store::manifest::{MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
+use wollama_store::manifest::{MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelName, Options};
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
@@ -47,6 +47,8 @@ pub(crate) struct Resolved {
     pub system: Option<String>,
     /// The Modelfile TEMPLATE (Go text/template), if the model has one.
     pub template: Option<String>,
+    /// The Modelfile MESSAGEs, prepended to every conversation.
+    pub messages: Vec<Message>,
 }
 
 pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
@@ -81,6 +83,15 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         }
         None => None,
     };
+    let messages: Vec<Message> = match entry.manifest.layers_of(MEDIA_TYPE_MESSAGES).next() {
+        Some(l) => {
+            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+            let stored: Vec<wollama_store::Message> =
+                s.store.read_blob_json(&d).map_err(|e| ApiError::internal(e.to_string()))?;
+            stored.into_iter().map(|m| Message { role: m.role, content: m.content }).collect()
+        }
+        None => Vec::new(),
+    };
     let merged = Options::defaults().merge(&params).merge(opts);
     Ok(Resolved {
         spec: LoadSpec {
@@ -95,6 +106,7 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         params: merged,
         system,
         template,
+        messages,
     })
 }
 
@@ -202,16 +214,19 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     } else {
         let system = get_str(&req, "system").map(str::to_string).or(resolved.system.clone());
         let user = Message { role: "user".into(), content: prompt_text.into() };
+        // Modelfile MESSAGEs come first, unless the client continues its own context.
+        let history: Vec<Message> = if req.contains_key("context") { Vec::new() } else { resolved.messages.clone() };
         // A request or Modelfile TEMPLATE (Go) wins over the GGUF's Jinja chat template.
         match get_str(&req, "template").map(str::to_string).or(resolved.template.clone()) {
             Some(t) => runner
-                .render_go_template(t, system, vec![user])
+                .render_go_template(t, system, history.into_iter().chain([user]).collect())
                 .map_err(|e| ApiError::internal(e.to_string()))?,
             None => {
                 let mut msgs = Vec::new();
                 if let Some(sys) = system {
                     msgs.push(Message { role: "system".into(), content: sys });
                 }
+                msgs.extend(history);
                 msgs.push(user);
                 match runner.render_chat(msgs, true) {
                     Ok(t) => t,

@@ -337,3 +337,49 @@ fn a_go_template_renders_the_prompt() {
     assert_eq!(st, 500, "{resp}");
     assert!(err_of(&resp).starts_with("template error"), "{resp}");
 }
+
+/// Modelfile MESSAGEs are part of every chat: a model created with a first exchange renders
+/// it before the request's messages (visible in the prompt token count).
+#[test]
+fn modelfile_messages_precede_the_conversation() {
+    let (addr, _dir) = start();
+    let chat = |model: &str| -> u64 {
+        let body = json!({"model": model, "stream": false, "options": {"temperature": 0, "num_predict": 1},
+                          "messages": [{"role": "user", "content": "And Germany?"}]});
+        let (st, resp) = http(addr, "POST", "/api/chat", Some(&body.to_string()));
+        assert_eq!(st, 200, "{resp}");
+        serde_json::from_str::<Value>(&resp).unwrap()["prompt_eval_count"].as_u64().unwrap()
+    };
+    let plain = chat("smollm2:135m");
+    let body = json!({"model": "withhistory", "from": "smollm2:135m", "messages": [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."}]});
+    let (st, resp) = http(addr, "POST", "/api/create", Some(&body.to_string()));
+    assert_eq!(st, 200, "{resp}");
+    let with = chat("withhistory");
+    assert!(with > plain + 10, "history did not reach the prompt: {with} vs {plain}");
+}
+
+/// A client that goes away mid-stream stops its generation: the next request is served
+/// right away instead of waiting for thousands of tokens.
+#[test]
+fn a_disconnected_stream_is_cancelled() {
+    let (addr, _dir) = start();
+    // llama.cpp's greedy continuation of this raw prompt loops without ever stopping.
+    let g = wollama_tests::golden("smollm2");
+    let case = g["greedy"].as_array().unwrap().iter().find(|c| c["name"] == "raw_continuation").unwrap();
+    let body = json!({"model": "smollm2:135m", "prompt": case["prompt_text"], "raw": true,
+                      "options": {"temperature": 0, "num_predict": 100000}}).to_string();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut first = [0u8; 256];
+    let n = s.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    drop(s);
+    let t = std::time::Instant::now();
+    let (st, resp) = http(addr, "POST", "/api/generate",
+        Some(r#"{"model":"smollm2:135m","prompt":"Hi","stream":false,"options":{"num_predict":2}}"#));
+    assert_eq!(st, 200, "{resp}");
+    // Without cancellation this waits for the first request to fill the 4096-token context.
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "waited {:?}", t.elapsed());
+}
