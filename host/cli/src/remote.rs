@@ -237,8 +237,8 @@ pub struct RunArgs {
 }
 
 /// Streams one chat turn to stdout; returns the assistant's text.
-fn chat_turn(c: &Client, model: &str, messages: &[Value]) -> Result<String> {
-    let resp = c.json("POST", "/api/chat", &json!({"model": model, "messages": messages}))?.ok()?;
+fn chat_turn(c: &Client, model: &str, messages: &[Value], options: &Map<String, Value>) -> Result<String> {
+    let resp = c.json("POST", "/api/chat", &json!({"model": model, "messages": messages, "options": options}))?.ok()?;
     let mut out = std::io::stdout().lock();
     let mut text = String::new();
     for line in resp.lines() {
@@ -256,33 +256,89 @@ fn chat_turn(c: &Client, model: &str, messages: &[Value]) -> Result<String> {
     Ok(text)
 }
 
+const HELP: &str = "Available Commands:
+  /set parameter NAME VALUE   Set a parameter (e.g. /set parameter temperature 0)
+  /show                       Show model information
+  /clear                      Clear session context
+  /bye                        Exit
+  /?, /help                   Help for a command
+Use \"\"\" to begin and end a multi-line message.";
+
+/// A parameter value as typed: a number, true/false, or text; `stop` accumulates a list.
+fn parameter_value(name: &str, raw: &str, options: &Map<String, Value>) -> Value {
+    if name == "stop" {
+        let mut list = options.get("stop").and_then(Value::as_array).cloned().unwrap_or_default();
+        list.push(json!(raw.trim_matches('"')));
+        return Value::Array(list);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return json!(i);
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        return json!(f);
+    }
+    match raw {
+        "true" => json!(true),
+        "false" => json!(false),
+        _ => json!(raw),
+    }
+}
+
 pub fn run(a: RunArgs) -> Result<()> {
     let c = Client::from_env()?;
+    let mut options = Map::new();
     if !a.prompt.is_empty() {
-        chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})])?;
+        chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;
         return Ok(());
     }
     let mut history: Vec<Value> = Vec::new();
     let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
     loop {
         eprint!(">>> ");
-        let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let line = line.trim();
-        match line {
-            "" => continue,
-            "/bye" | "/exit" => return Ok(()),
-            "/clear" => {
-                history.clear();
-                eprintln!("Cleared session context");
-                continue;
+        let Some(line) = lines.next().transpose()? else { return Ok(()) };
+        let mut input = line.trim().to_string();
+        // Multi-line input between triple quotes.
+        if let Some(rest) = input.strip_prefix("\"\"\"") {
+            let mut text = rest.to_string();
+            while !text.ends_with("\"\"\"") {
+                eprint!("... ");
+                let Some(more) = lines.next().transpose()? else { break };
+                text.push('\n');
+                text.push_str(&more);
             }
-            _ => {}
+            input = text.trim_end_matches("\"\"\"").to_string();
+        } else if input.starts_with('/') {
+            let parts: Vec<&str> = input.splitn(4, ' ').collect();
+            match parts.as_slice() {
+                ["/bye"] | ["/exit"] => return Ok(()),
+                ["/clear"] => {
+                    history.clear();
+                    eprintln!("Cleared session context");
+                }
+                ["/?"] | ["/help"] => eprintln!("{HELP}"),
+                ["/show", ..] => show(ShowArgs {
+                    model: a.model.clone(),
+                    modelfile: false,
+                    parameters: false,
+                    template: false,
+                    system: false,
+                    license: false,
+                })?,
+                ["/set", "parameter", name, value] => {
+                    let v = parameter_value(name, value, &options);
+                    options.insert(name.to_string(), v);
+                    eprintln!("Set parameter '{name}' to '{value}'");
+                }
+                _ => eprintln!("Unknown command '{input}'. Type /? for help"),
+            }
+            continue;
         }
-        history.push(json!({"role": "user", "content": line}));
-        let answer = chat_turn(&c, &a.model, &history)?;
+        if input.trim().is_empty() {
+            continue;
+        }
+        history.push(json!({"role": "user", "content": input}));
+        let answer = chat_turn(&c, &a.model, &history, &options)?;
         history.push(json!({"role": "assistant", "content": answer}));
     }
 }

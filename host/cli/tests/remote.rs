@@ -55,3 +55,33 @@ fn create_list_show_run_ps_cp_rm_stop() {
     let o = cli(&s, &["stop", "smollm2:135m"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("couldn't find model \"smollm2:135m\" to stop"));
 }
+
+#[test]
+fn interactive_run_with_set_parameter_multiline_and_bye() {
+    use std::io::Write as _;
+    let s = start();
+    common::create_smollm2(&s, "");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wollama"))
+        .args(["run", "smollm2:135m"])
+        .env("OLLAMA_HOST", &s.host)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/set parameter temperature 0\n/set parameter num_predict 3\n\"\"\"What is\nthe capital of France?\"\"\"\n/show\n/bye\nnever sent\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Set parameter 'temperature' to '0'"), "{err}");
+    assert!(text.contains("architecture        llama"), "/show printed nothing: {text}");
+    // One answer of at most three tokens, then /show, then nothing after /bye.
+    let answer = text.lines().next().unwrap();
+    assert!(!answer.is_empty() && answer.split_whitespace().count() <= 3, "{answer:?}");
+}
