@@ -14,8 +14,7 @@ use wollama_store::ModelName;
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::generate::{engine_request, options_of, resolve};
-use crate::keep_alive;
+use crate::generate::{engine_request, keep_alive_of, load_or_unload, options_of, resolve};
 use crate::routes::Shared;
 use crate::stream::{self, now_rfc3339, Shape};
 
@@ -97,23 +96,14 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         return Err(ApiError::bad_request("model is required"));
     }
     ModelName::parse(&model).map_err(|_| ApiError::bad_request("invalid model name"))?;
-    let keep_alive = match req.get("keep_alive") {
-        Some(v) => keep_alive::from_json(v).map_err(ApiError::bad_request)?,
-        None => None,
-    };
+    let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
     let mut messages = messages_of(req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]))?;
     let stream = get_bool(&req, "stream").unwrap_or(true);
 
     if messages.is_empty() {
-        let reason = if keep_alive == Some(Some(std::time::Duration::ZERO)) {
-            s.sched.unload(&resolved.spec.name);
-            "unload"
-        } else {
-            drop(s.sched.acquire(&resolved.spec, keep_alive).await?);
-            "load"
-        };
+        let reason = load_or_unload(&s, &resolved.spec, keep_alive).await?;
         let v = json!({ "model": model, "created_at": now_rfc3339(),
                         "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": reason });
         return Ok(Json(v).into_response());

@@ -51,6 +51,34 @@ pub(crate) struct Resolved {
     pub messages: Vec<Message>,
 }
 
+/// The bytes of a model's (first) layer of one media type.
+fn layer_bytes(s: &Shared, manifest: &wollama_store::Manifest, media: &str) -> ApiResult<Option<Vec<u8>>> {
+    let Some(l) = manifest.layers_of(media).next() else { return Ok(None) };
+    let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
+    s.store.blobs().read(&d).map(Some).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `keep_alive` of a request: None when absent.
+pub(crate) fn keep_alive_of(req: &Map<String, Value>) -> ApiResult<Option<keep_alive::KeepAlive>> {
+    req.get("keep_alive").map(|v| keep_alive::from_json(v).map_err(ApiError::bad_request)).transpose().map(Option::flatten)
+}
+
+/// An empty prompt or message list loads the model, or unloads it with `keep_alive: 0`;
+/// returns the `done_reason`.
+pub(crate) async fn load_or_unload(
+    s: &Shared,
+    spec: &LoadSpec,
+    keep_alive: Option<keep_alive::KeepAlive>,
+) -> ApiResult<&'static str> {
+    if keep_alive == Some(Some(std::time::Duration::ZERO)) {
+        s.sched.unload(&spec.name);
+        Ok("unload")
+    } else {
+        drop(s.sched.acquire(spec, keep_alive).await?);
+        Ok("load")
+    }
+}
+
 pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resolved> {
     let name = ModelName::parse(text).map_err(|_| ApiError::bad_request("invalid model name"))?;
     let name = s.store.canonical_name(&name);
@@ -61,35 +89,20 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         .next()
         .ok_or_else(|| ApiError::internal(format!("{text} has no model layer")))?;
     let digest = Digest::parse(&layer.digest).map_err(|e| ApiError::internal(e.to_string()))?;
-    let params = match entry.manifest.layers_of(MEDIA_TYPE_PARAMS).next() {
-        Some(l) => {
-            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
-            let bytes = s.store.blobs().read(&d).map_err(|e| ApiError::internal(e.to_string()))?;
-            Options::from_params_json(&bytes).map_err(|e| ApiError::internal(e.to_string()))?.options
-        }
+    let read = |media| layer_bytes(s, &entry.manifest, media);
+    let text_of = |b: Vec<u8>| String::from_utf8(b).map_err(|e| ApiError::internal(e.to_string()));
+    let params = match read(MEDIA_TYPE_PARAMS)? {
+        Some(b) => Options::from_params_json(&b).map_err(|e| ApiError::internal(e.to_string()))?.options,
         None => Options::default(),
     };
-    let system = match entry.manifest.layers_of(MEDIA_TYPE_SYSTEM).next() {
-        Some(l) => {
-            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
-            Some(s.store.read_blob_string(&d).map_err(|e| ApiError::internal(e.to_string()))?)
-        }
-        None => None,
-    };
-    let template = match entry.manifest.layers_of(MEDIA_TYPE_TEMPLATE).next() {
-        Some(l) => {
-            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
-            Some(s.store.read_blob_string(&d).map_err(|e| ApiError::internal(e.to_string()))?)
-        }
-        None => None,
-    };
-    let messages: Vec<Message> = match entry.manifest.layers_of(MEDIA_TYPE_MESSAGES).next() {
-        Some(l) => {
-            let d = Digest::parse(&l.digest).map_err(|e| ApiError::internal(e.to_string()))?;
-            let stored: Vec<wollama_store::Message> =
-                s.store.read_blob_json(&d).map_err(|e| ApiError::internal(e.to_string()))?;
-            stored.into_iter().map(|m| Message { role: m.role, content: m.content }).collect()
-        }
+    let system = read(MEDIA_TYPE_SYSTEM)?.map(text_of).transpose()?;
+    let template = read(MEDIA_TYPE_TEMPLATE)?.map(text_of).transpose()?;
+    let messages: Vec<Message> = match read(MEDIA_TYPE_MESSAGES)? {
+        Some(b) => serde_json::from_slice::<Vec<wollama_store::Message>>(&b)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .into_iter()
+            .map(|m| Message { role: m.role, content: m.content })
+            .collect(),
         None => Vec::new(),
     };
     let merged = Options::defaults().merge(&params).merge(opts);
@@ -186,23 +199,14 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     if raw && (req.contains_key("template") || req.contains_key("system") || req.contains_key("context")) {
         return Err(ApiError::bad_request("raw mode does not support template, system, or context"));
     }
-    let keep_alive = match req.get("keep_alive") {
-        Some(v) => keep_alive::from_json(v).map_err(ApiError::bad_request)?,
-        None => None,
-    };
+    let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
     let prompt_text = get_str(&req, "prompt").unwrap_or("");
     let stream = get_bool(&req, "stream").unwrap_or(true);
 
     if prompt_text.is_empty() {
-        let reason = if keep_alive == Some(Some(std::time::Duration::ZERO)) {
-            s.sched.unload(&resolved.spec.name);
-            "unload"
-        } else {
-            drop(s.sched.acquire(&resolved.spec, keep_alive).await?);
-            "load"
-        };
+        let reason = load_or_unload(&s, &resolved.spec, keep_alive).await?;
         let v = json!({ "model": model, "created_at": now_rfc3339(), "response": "", "done": true, "done_reason": reason });
         return Ok(Json(v).into_response());
     }
