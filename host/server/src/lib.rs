@@ -8,6 +8,7 @@ pub mod decode;
 pub mod error;
 pub mod generate;
 pub mod keep_alive;
+pub mod registry;
 pub mod routes;
 pub mod sched;
 pub mod show;
