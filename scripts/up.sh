@@ -9,6 +9,8 @@ export WOLLAMA_GUEST_STAMP=$(bash scripts/guest-stamp.sh)
 export OLLAMA_HOST=${OLLAMA_HOST:-127.0.0.1:11434}
 
 bash scripts/deps.sh
+# The README's Python examples use the official client.
+python3 -m pip install -q --disable-pip-version-check ollama==0.6.3
 model=$(bash scripts/fetch-models.sh smollm2 | awk '{print $2}')
 cargo build --release -p wollama
 bin=$CARGO_TARGET_DIR/release/wollama

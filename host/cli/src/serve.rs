@@ -50,6 +50,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let num_parallel = std::env::var("OLLAMA_NUM_PARALLEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1);
     let threads =
         a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    prune_store(&models)?;
     let config = Config { addr, models: models.clone(), sched: SchedConfig { threads, default_keep_alive, num_parallel } };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -57,6 +58,22 @@ pub fn run(a: ServeArgs) -> Result<()> {
         eprintln!("wollama listening on {addr} (models in {})", models.display());
         wollama_server::serve(listener, config).await.context("serving")
     })
+}
+
+/// Ollama's start-up clean-up, unless OLLAMA_NOPRUNE is set: blobs no manifest references and
+/// temp files of writes that never finished (a create or upload killed halfway), once they are
+/// an hour old; younger ones may belong to another process's write in flight.
+fn prune_store(models: &std::path::Path) -> Result<()> {
+    if std::env::var_os("OLLAMA_NOPRUNE").is_some() {
+        return Ok(());
+    }
+    let store = wollama_store::Store::open(models).with_context(|| format!("opening {}", models.display()))?;
+    let report = store.prune_unreferenced(Duration::from_secs(3600)).context("pruning the store")?;
+    let n = report.removed_blobs.len() + report.removed_other.len();
+    if n > 0 {
+        eprintln!("pruned {n} unreferenced blobs and unfinished writes from {}", models.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

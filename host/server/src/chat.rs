@@ -14,9 +14,10 @@ use wollama_store::ModelName;
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::generate::{engine_request, keep_alive_of, load_or_unload, options_of, resolve};
+use crate::generate::{engine_request, keep_alive_of, load_or_unload, num_keep, options_of, resolve};
 use crate::routes::Shared;
 use crate::stream::{self, now_rfc3339, Shape};
+use crate::truncate;
 
 const CHAT: &[decode::Field] = &[
     field("model", Kind::Str, "string"),
@@ -119,12 +120,16 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
 
     let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
     let runner = &lease.model.runner;
-    let text = match resolved.template.clone() {
-        Some(t) => runner.render_go_template(t, None, messages).map_err(|e| ApiError::internal(e.to_string()))?,
-        None => runner.render_chat(messages, true)?,
-    };
-    let prompt = runner.tokenize(&text, true, true)?;
-    let run = stream::submit(lease, engine_request(prompt, &resolved.params), started)?;
+    let template = resolved.template.clone();
+    let truncate = get_bool(&req, "truncate").unwrap_or(true);
+    let fitted = truncate::fit_chat(&messages, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate, |m| {
+        let text = match &template {
+            Some(t) => runner.render_go_template(t.clone(), None, m.to_vec()).map_err(|e| ApiError::internal(e.to_string()))?,
+            None => runner.render_chat(m.to_vec(), true)?,
+        };
+        Ok(runner.tokenize(&text, true, true)?)
+    })?;
+    let run = stream::submit(lease, engine_request(fitted.tokens, &resolved.params), started, fitted.truncated)?;
     let shape = ChatShape { model };
     if stream {
         Ok(stream::ndjson(run, shape))

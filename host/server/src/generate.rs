@@ -1,6 +1,7 @@
 //! `POST /api/generate`: load/unload on an empty prompt, raw or templated prompts, options,
-//! keep_alive, NDJSON streaming or one response. The prompt is rendered by the guest (the
-//! model's Jinja chat template); Modelfile Go TEMPLATEs are next.
+//! keep_alive, NDJSON streaming or one response. The prompt is rendered by the guest (a
+//! request or Modelfile Go TEMPLATE, else the GGUF's Jinja chat template) and cut to fit the
+//! context (`truncate`).
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::keep_alive;
 use crate::routes::Shared;
 use crate::sched::LoadSpec;
 use crate::stream::{self, now_rfc3339, Shape};
+use crate::truncate;
 
 const GENERATE: &[decode::Field] = &[
     field("model", Kind::Str, "string"),
@@ -138,6 +140,11 @@ pub fn sampling(o: &Options) -> Sampling {
     }
 }
 
+/// Tokens kept at the front when a prompt is cut to fit (Ollama's default 4; -1 keeps all).
+pub(crate) fn num_keep(o: &Options) -> i64 {
+    o.num_keep.unwrap_or(4)
+}
+
 pub(crate) fn engine_request(prompt: Vec<u32>, o: &Options) -> Request {
     Request {
         prompt,
@@ -247,9 +254,11 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         .map(|a| a.iter().filter_map(Value::as_u64).map(|t| t as u32).collect())
         .unwrap_or_default();
     prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
-    let engine_req = engine_request(prompt.clone(), &resolved.params);
-    let run = stream::submit(lease, engine_req, started)?;
-    let shape = GenerateShape { model, prompt, raw };
+    let truncate = get_bool(&req, "truncate").unwrap_or(true);
+    let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
+    let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
+    let run = stream::submit(lease, engine_req, started, fitted.truncated)?;
+    let shape = GenerateShape { model, prompt: fitted.tokens, raw };
     if stream {
         Ok(stream::ndjson(run, shape))
     } else {

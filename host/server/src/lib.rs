@@ -1,6 +1,6 @@
-//! The Ollama-compatible HTTP API over wollama's engine (issue 3, in progress): request
-//! decoding with Go's JSON semantics, Ollama's error shape, keep_alive, the scheduler of
-//! loaded models, and NDJSON streaming of engine events. Routes land next.
+//! The Ollama-compatible HTTP API over wollama's engine: request decoding with Go's JSON
+//! semantics, Ollama's error shape, keep_alive, the scheduler of loaded models, prompt
+//! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
 
 pub mod chat;
 pub mod create;
@@ -13,6 +13,7 @@ pub mod routes;
 pub mod sched;
 pub mod show;
 pub mod stream;
+pub mod truncate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

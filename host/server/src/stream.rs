@@ -30,6 +30,8 @@ pub struct Metrics {
     pub prompt_eval: Duration,
     pub eval_count: u32,
     pub eval: Duration,
+    /// Prompt tokens dropped to fit the context (wollama's addition; Ollama truncates silently).
+    pub truncated: u32,
 }
 
 impl Metrics {
@@ -47,6 +49,7 @@ impl Metrics {
         put("prompt_eval_duration", ns(self.prompt_eval), self.prompt_eval.is_zero());
         put("eval_count", self.eval_count.into(), self.eval_count == 0);
         put("eval_duration", ns(self.eval), self.eval.is_zero());
+        put("truncated", self.truncated.into(), self.truncated == 0);
     }
 }
 
@@ -57,9 +60,11 @@ pub struct Running {
     pub started: Instant,
     pub submitted: Instant,
     pub load: Duration,
+    /// Prompt tokens dropped to fit the context, reported in the final chunk.
+    pub truncated: u32,
 }
 
-pub fn submit(lease: Lease, req: Request, started: Instant) -> ApiResult<Running> {
+pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> ApiResult<Running> {
     let (tx, rx) = mpsc::unbounded_channel();
     let sink = Box::new(move |ev: Event| {
         let piece = match ev {
@@ -73,7 +78,7 @@ pub fn submit(lease: Lease, req: Request, started: Instant) -> ApiResult<Running
     });
     let load = started.elapsed();
     lease.model.runner.submit(req, sink)?;
-    Ok(Running { rx, lease, started, submitted: Instant::now(), load })
+    Ok(Running { rx, lease, started, submitted: Instant::now(), load, truncated })
 }
 
 /// How a route shapes its chunks.
@@ -158,6 +163,7 @@ fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_token
         prompt_eval: first.saturating_duration_since(run.submitted),
         eval_count: eval_tokens,
         eval: now.saturating_duration_since(first),
+        truncated: run.truncated,
     }
 }
 

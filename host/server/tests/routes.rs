@@ -348,3 +348,67 @@ fn a_disconnected_stream_is_cancelled() {
     // Without cancellation this waits for the first request to fill the 4096-token context.
     assert!(t.elapsed() < std::time::Duration::from_secs(20), "waited {:?}", t.elapsed());
 }
+
+/// A prompt longer than `num_ctx` keeps its first `num_keep` tokens and a tail, as Ollama's
+/// runner cuts it, and unlike Ollama the final chunk says how many tokens went; with
+/// `truncate: false` it is Ollama's 400.
+#[test]
+fn an_over_long_generate_prompt_is_cut_and_reported() {
+    let (addr, _dir) = start();
+    let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(30);
+    let ask = |num_ctx: u32, truncate: bool| {
+        let body = json!({"model": "smollm2:135m", "prompt": prompt, "stream": false, "truncate": truncate,
+                          "options": {"temperature": 0, "num_predict": 3, "num_ctx": num_ctx}});
+        let (st, resp) = http(addr, "POST", "/api/generate", Some(&body.to_string()));
+        (st, serde_json::from_str::<Value>(&resp).unwrap())
+    };
+    let (st, whole) = ask(4096, true);
+    assert_eq!(st, 200, "{whole}");
+    assert!(whole.get("truncated").is_none(), "{whole}");
+    let full = wollama_tests::ids(&whole["context"]);
+    let full_prompt = &full[..whole["prompt_eval_count"].as_u64().unwrap() as usize];
+    assert!(full_prompt.len() > 300, "{}", full_prompt.len());
+
+    let (st, cut) = ask(128, true);
+    assert_eq!(st, 200, "{cut}");
+    let kept = cut["prompt_eval_count"].as_u64().unwrap() as usize;
+    assert_eq!(kept + cut["truncated"].as_u64().unwrap() as usize, full_prompt.len(), "{cut}");
+    assert!(kept < 128 && kept >= 4 + 62, "{kept}");
+    let ctx = wollama_tests::ids(&cut["context"]);
+    assert_eq!(&ctx[..4], &full_prompt[..4], "the head is kept");
+    assert_eq!(&ctx[4..kept], &full_prompt[full_prompt.len() - (kept - 4)..], "then the tail");
+    assert_eq!(cut["eval_count"], 3);
+
+    let (st, err) = ask(128, false);
+    assert_eq!((st, err["error"].as_str().unwrap()), (400, wollama_server::truncate::PROMPT_TOO_LONG));
+}
+
+/// A conversation longer than `num_ctx` loses its oldest turns but keeps its system message
+/// and last question: the answer is then exactly the one to that short conversation.
+#[test]
+fn an_over_long_chat_drops_its_oldest_turns() {
+    let (addr, _dir) = start();
+    let system = json!({"role": "system", "content": "You answer in one word."});
+    let question = json!({"role": "user", "content": "What is the capital of France?"});
+    let mut history = vec![system.clone()];
+    for i in 0..6 {
+        history.push(json!({"role": "user", "content": format!("Tell me fact number {i} about the history of the Roman Empire.")}));
+        history.push(json!({"role": "assistant", "content": "The Roman Empire was founded in 27 BC by Augustus, after a long civil war that ended the Republic. ".repeat(4)}));
+    }
+    history.push(question.clone());
+    let ask = |messages: &[Value], num_ctx: u32| {
+        let body = json!({"model": "smollm2:135m", "messages": messages, "stream": false,
+                          "options": {"temperature": 0, "num_predict": 6, "num_ctx": num_ctx}});
+        let (st, resp) = http(addr, "POST", "/api/chat", Some(&body.to_string()));
+        assert_eq!(st, 200, "{resp}");
+        serde_json::from_str::<Value>(&resp).unwrap()
+    };
+    let long = ask(&history, 4096);
+    let short = ask(&[system, question], 4096);
+    let cut = ask(&history, 96);
+    assert!(long.get("truncated").is_none() && short.get("truncated").is_none());
+    assert_eq!(cut["message"], short["message"], "{cut}");
+    assert_eq!(cut["prompt_eval_count"], short["prompt_eval_count"]);
+    let dropped = long["prompt_eval_count"].as_u64().unwrap() - short["prompt_eval_count"].as_u64().unwrap();
+    assert_eq!(cut["truncated"], json!(dropped), "{cut}");
+}

@@ -10,7 +10,7 @@ use wollama_tests::model_path;
 pub struct Server {
     child: Child,
     pub host: String,
-    _store: tempfile::TempDir,
+    store: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -20,8 +20,25 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    pub fn store(&self) -> &std::path::Path {
+        self.store.as_ref().expect("store").path()
+    }
+
+    /// SIGKILLs the server (no clean-up runs) and hands back its store.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.store.take().expect("store")
+    }
+}
+
 pub fn start() -> Server {
-    let store = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap())
+}
+
+/// A server on an existing store.
+pub fn start_in(store: tempfile::TempDir) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let host = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_wollama"))
@@ -37,7 +54,7 @@ pub fn start() -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, host, _store: store }
+    Server { child, host, store: Some(store) }
 }
 
 pub fn cli(s: &Server, args: &[&str]) -> Output {
