@@ -3,8 +3,10 @@
 mod bench;
 mod client;
 mod local;
+mod progress;
 mod remote;
 mod serve;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +21,10 @@ struct Cli {
 enum Command {
     /// Serve the Ollama API on OLLAMA_HOST (default 127.0.0.1:11434).
     Serve(serve::ServeArgs),
+    /// Pull a model from a registry (the host in its name; --insecure for plain http).
+    Pull(transfer::TransferArgs),
+    /// Push a model to a registry (the host in its name; --insecure for plain http).
+    Push(transfer::TransferArgs),
     /// Create a model from a Modelfile.
     Create(remote::CreateArgs),
     /// Chat with a model (one-shot with a prompt, interactive without).
@@ -57,6 +63,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Pull(a) => transfer::pull(&a),
+        Command::Push(a) => transfer::push(&a),
         Command::Create(a) => remote::create(a),
         Command::Run(a) => remote::run(a),
         Command::List => remote::list(),

@@ -64,10 +64,11 @@ pub fn create(a: CreateArgs) -> Result<()> {
             let hex = sha256_file(&path)?;
             let blob = format!("/api/blobs/sha256:{hex}");
             if c.send("HEAD", &blob, 0, &mut std::io::empty())?.status != 200 {
-                eprintln!("copying file sha256:{hex} 100%");
                 let len = std::fs::metadata(&path)?.len();
-                let mut f = std::fs::File::open(&path)?;
-                c.send("POST", &blob, len, &mut f)?.ok()?;
+                let f = std::fs::File::open(&path)?;
+                crate::progress::upload(&format!("copying file sha256:{hex}"), len, f, |r| {
+                    c.send("POST", &blob, len, r)?.ok().map(drop)
+                })?;
             }
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.gguf".into());
             files.insert(name, json!(format!("sha256:{hex}")));
@@ -94,16 +95,7 @@ pub fn create(a: CreateArgs) -> Result<()> {
         body.insert("messages".into(), serde_json::to_value(&req.messages)?);
     }
     let resp = c.json("POST", "/api/create", &Value::Object(body))?.ok()?;
-    for line in resp.lines() {
-        let v = line?;
-        if let Some(e) = v["error"].as_str() {
-            bail!("{e}");
-        }
-        if let Some(s) = v["status"].as_str() {
-            eprintln!("{s}");
-        }
-    }
-    Ok(())
+    crate::progress::Progress::new().follow(resp.lines())
 }
 
 /// Decimal units as ollama prints sizes ("92 MB").
@@ -234,6 +226,17 @@ pub struct RunArgs {
     model: String,
     /// One-shot prompt; without it, an interactive chat (/bye to leave).
     prompt: Vec<String>,
+    /// Pull a missing model over plain http.
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// `run` of a model the server lacks pulls it first, as ollama's does.
+fn pull_if_missing(c: &Client, model: &str, insecure: bool) -> Result<()> {
+    if c.json("POST", "/api/show", &json!({"model": model}))?.status == 404 {
+        crate::transfer::pull(&crate::transfer::TransferArgs { model: model.to_string(), insecure })?;
+    }
+    Ok(())
 }
 
 /// Streams one chat turn to stdout; returns the assistant's text.
@@ -286,6 +289,7 @@ fn parameter_value(name: &str, raw: &str, options: &Map<String, Value>) -> Value
 
 pub fn run(a: RunArgs) -> Result<()> {
     let c = Client::from_env()?;
+    pull_if_missing(&c, &a.model, a.insecure)?;
     let mut options = Map::new();
     if !a.prompt.is_empty() {
         chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;

@@ -2,12 +2,15 @@
 //! semantics, Ollama's error shape, keep_alive, the scheduler of loaded models, prompt
 //! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
 
+pub mod access_log;
 pub mod chat;
 pub mod create;
 pub mod decode;
 pub mod error;
 pub mod generate;
+pub mod guard;
 pub mod keep_alive;
+pub mod registry;
 pub mod routes;
 pub mod sched;
 pub mod show;
@@ -29,5 +32,10 @@ pub struct Config {
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
     let store = wollama_store::Store::open(&config.models).map_err(std::io::Error::other)?;
     let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched) });
-    axum::serve(listener, routes::router(state)).await
+    // Outermost first: every request is logged, refused ones included.
+    let guard = Arc::new(guard::Guard::from_env(listener.local_addr()?));
+    let app = routes::router(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .layer(axum::middleware::from_fn(access_log::log));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 }

@@ -43,6 +43,9 @@ pub fn router(state: Shared) -> Router {
             "/api/blobs/{digest}",
             post(crate::create::post_blob).head(crate::create::head_blob).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route("/api/pull", post(crate::registry::pull::pull))
+        .route("/api/push", post(crate::registry::push::push))
+        .merge(crate::registry::serve::routes())
         .with_state(state)
 }
 

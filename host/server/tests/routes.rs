@@ -4,10 +4,9 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+mod common;
+
 use serde_json::{json, Value};
-use wollama_server::{sched::SchedConfig, Config};
-use wollama_store::create::{create_model, CreateOptions, CreateRequest, ModelFacts};
-use wollama_store::Store;
 
 /// One request with a raw HTTP/1.1 client: (status, body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
@@ -43,42 +42,8 @@ fn dechunk(mut body: &str) -> String {
 }
 
 fn start() -> (SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let blob = store.import_file(&wollama_tests::model_path("smollm2"), None).unwrap();
-    let req = CreateRequest {
-        model: "smollm2:135m".into(),
-        from: Some(format!("sha256:{}", blob.digest.hex())),
-        ..Default::default()
-    };
-    let facts = ModelFacts {
-        format: "gguf".into(),
-        family: "llama".into(),
-        families: vec!["llama".into()],
-        parameter_size: "134.52M".into(),
-        file_type: "Q4_1".into(),
-        context_length: Some(8192),
-        embedding_length: Some(576),
-        capabilities: vec!["completion".into()],
-    };
-    create_model(&store, &req, &CreateOptions { facts: Some(facts), keep_old_layers: false }, &mut |_| {}).unwrap();
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let config = Config {
-        addr,
-        models: dir.path().to_path_buf(),
-        sched: SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
-    };
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            wollama_server::serve(listener, config).await.unwrap();
-        });
-    });
-    (addr, dir)
+    let s = common::serve(true);
+    (s.addr, s.dir)
 }
 
 #[test]

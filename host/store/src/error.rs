@@ -22,6 +22,10 @@ pub enum Error {
     #[error("digest mismatch, expected \"{expected}\", got \"{got}\"")]
     DigestMismatch { expected: String, got: String },
 
+    /// A downloaded blob did not hash to its digest; its bytes were removed (Ollama's text).
+    #[error("digest mismatch, file must be downloaded again: want {want}, got {got}")]
+    DownloadDigestMismatch { want: String, got: String },
+
     /// No manifest exists for the model (Ollama: 404 `model 'x' not found`).
     #[error("model '{0}' not found")]
     ModelNotFound(String),

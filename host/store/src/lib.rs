@@ -15,6 +15,7 @@
 //! | [`modelfile`] | the Modelfile grammar and its rendering |
 //! | [`options`] | typed [`Options`] with Go's decoding rules and the params layer |
 //! | [`create`] | the store half of `/api/create` |
+//! | [`partial`] | resumable, verified partial downloads (pull) |
 //!
 //! Every write goes through a temp file and a rename, and a failed operation
 //! removes what it created, so the store is never left half-written. Error
@@ -39,6 +40,7 @@ pub mod manifest;
 pub mod modelfile;
 pub mod name;
 pub mod options;
+pub mod partial;
 pub mod store;
 
 pub use blobs::{BlobWrite, Blobs, Digest};
