@@ -1,5 +1,6 @@
 //! Architectures: each turns GGUF hyperparameters and tensor names into a forward graph.
 
+pub mod gemma3;
 pub mod llama;
 
 use crate::gguf::{Gguf, TensorInfo};
@@ -121,7 +122,7 @@ impl<'a> Binder<'a> {
     }
 }
 
-const SUPPORTED: &[&str] = &["llama", "qwen2"];
+const SUPPORTED: &[&str] = &["llama", "qwen2", "gemma3"];
 
 pub fn is_supported(arch: &str) -> bool {
     SUPPORTED.contains(&arch)
@@ -132,6 +133,7 @@ pub fn build_graph(g: &Gguf) -> Result<(HParams, Graph), String> {
     let hp = HParams::from_gguf(g)?;
     let graph = match hp.arch.as_str() {
         "llama" | "qwen2" => llama::build(g, &hp)?,
+        "gemma3" => gemma3::build(g, &hp)?,
         other => return Err(format!("architecture {other:?} is not supported")),
     };
     Ok((hp, graph))
