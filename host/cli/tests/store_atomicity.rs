@@ -53,7 +53,7 @@ fn a_killed_upload_or_create_leaves_the_store_as_it_was() {
     let blob: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let digest = format!("sha256:{:x}", Sha256::digest(&blob));
     let mut conn = std::net::TcpStream::connect(&s.host).unwrap();
-    write!(conn, "POST /api/blobs/{digest} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", blob.len()).unwrap();
+    write!(conn, "POST /api/blobs/{digest} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", blob.len()).unwrap();
     conn.write_all(&blob[..blob.len() / 2]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mut store = s.kill();

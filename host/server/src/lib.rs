@@ -3,6 +3,7 @@
 //! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
 
 pub mod access_log;
+pub mod capability;
 pub mod chat;
 pub mod create;
 pub mod decode;

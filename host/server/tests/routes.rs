@@ -336,7 +336,7 @@ fn a_disconnected_stream_is_cancelled() {
     let body = json!({"model": "smollm2:135m", "prompt": case["prompt_text"], "raw": true,
                       "options": {"temperature": 0, "num_predict": 100000}}).to_string();
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    write!(s, "POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut first = [0u8; 256];
     let n = s.read(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
