@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use futures::StreamExt;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,13 +32,17 @@ pub async fn head_blob(State(s): State<Shared>, Path(d): Path<String>) -> ApiRes
     }
 }
 
-pub async fn post_blob(State(s): State<Shared>, Path(d): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+/// The body streams into the store while it is hashed (a GGUF of many gigabytes never sits
+/// in memory); a digest mismatch or a cut connection leaves nothing behind.
+pub async fn post_blob(State(s): State<Shared>, Path(d): Path<String>, body: Body) -> ApiResult<StatusCode> {
     let digest = digest_of(&d)?;
     if s.store.has_blob(&digest) {
         return Ok(StatusCode::OK);
     }
     let st = s.clone();
-    let written = tokio::task::spawn_blocking(move || st.store.write_blob(&body[..], Some(&digest)))
+    let bytes = body.into_data_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(bytes));
+    let written = tokio::task::spawn_blocking(move || st.store.write_blob(reader, Some(&digest)))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
