@@ -108,7 +108,11 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
             .collect(),
         None => Vec::new(),
     };
-    let merged = Options::defaults().merge(&params).merge(opts);
+    let mut defaults = Options::defaults();
+    if let Some(n) = crate::env::context_length() {
+        defaults.num_ctx = Some(n);
+    }
+    let merged = defaults.merge(&params).merge(opts);
     Ok(Resolved {
         spec: LoadSpec {
             name: name.display_long(),

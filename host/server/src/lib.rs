@@ -7,6 +7,7 @@ pub mod capability;
 pub mod chat;
 pub mod create;
 pub mod decode;
+pub mod env;
 pub mod error;
 pub mod generate;
 pub mod guard;
