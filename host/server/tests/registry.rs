@@ -286,6 +286,13 @@ async fn pull_then_push_between_servers() {
     let show: Value = serde_json::from_str(&show).unwrap();
     assert_eq!(show["model_info"]["general.architecture"], "llama");
 
+    // A model pulled from one server is served on: a third pulls it from the second.
+    let third = serve(false);
+    let relayed = format!("{}/library/smollm2:135m", local.addr);
+    let (st, body) = post(&third.url("/api/pull"), json!({"model": relayed, "insecure": true, "stream": false})).await;
+    assert_eq!((st, body.trim()), (200, r#"{"status":"success"}"#));
+    assert_eq!(tags(&third).await[0]["digest"], peer_digest);
+
     // Pulling again downloads nothing and reports every layer complete at once.
     let (_, body) = post(&local.url("/api/pull"), json!({"name": remote_name, "insecure": true})).await;
     let first = check_pull_statuses(&lines(&body), &want);
