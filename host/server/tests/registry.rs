@@ -496,3 +496,27 @@ async fn registry_endpoints() {
     assert_eq!(v["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
     assert_eq!(tags(&peer).await.len(), 1);
 }
+
+/// A manifest that promises more bytes than the peer's blob has: the pull fails on the
+/// short blob and registers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_blob_is_rejected_and_never_registered() {
+    let peer = serve(true);
+    let local = serve(false);
+    let http = reqwest::Client::new();
+    let bytes = http.get(peer.url("/v2/library/smollm2/manifests/135m")).send().await.unwrap().bytes().await.unwrap();
+    let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let size = manifest["layers"][0]["size"].as_u64().unwrap();
+    manifest["layers"][0]["size"] = json!(size + 10);
+    let r = http.put(peer.url("/v2/alice/short/manifests/v1")).body(manifest.to_string()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let before = contents(&local);
+    let name = format!("{}/alice/short:v1", peer.addr);
+    let (st, body) = post(&local.url("/api/pull"), json!({"model": name, "insecure": true, "stream": false})).await;
+    assert_eq!(st, 500, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert!(err["error"].as_str().unwrap().starts_with("download sha256:"), "{err}");
+    assert_eq!(contents(&local), before, "no manifest, no blob");
+    assert!(tags(&local).await.is_empty());
+}
