@@ -9,6 +9,7 @@ export WOLLAMA_GUEST_STAMP=$(bash scripts/guest-stamp.sh)
 bash scripts/deps.sh
 bash scripts/fetch-models.sh smollm2 gemma3 >/dev/null
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd tests/ollama-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 python3 -m pip install -q --disable-pip-version-check ollama==0.6.3
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 

@@ -108,6 +108,56 @@ def errors_raise_response_errors_with_status():
         assert e.status_code == 400 and "is invalid" in e.error, e.error
 
 
+@check
+def create_blob_then_create_from_files():
+    # The GGUF the server already holds: create_blob hashes it and uploads (200 when present).
+    gguf = os.environ["WOLLAMA_SMOLLM2"]
+    digest = client.create_blob(gguf)
+    assert digest.startswith("sha256:") and len(digest) == 71, digest
+    r = client.create(model="pyfiles", files={"model.gguf": digest}, system="Terse.")
+    assert r.status == "success", r
+    assert client.show("pyfiles").details.family == "llama"
+    client.delete("pyfiles")
+
+
+@check
+def pull_from_a_peer_streamed_and_not_then_push():
+    remote = os.environ["WOLLAMA_PEER"] + "/library/smollm2:135m"
+    parts = list(client.pull(remote, insecure=True, stream=True))
+    assert parts[0].status == "pulling manifest", parts[0]
+    layers = [p for p in parts if p.digest]
+    assert layers and all(p.status == "pulling " + p.digest[7:19] for p in layers), layers[:2]
+    assert layers[-1].completed == layers[-1].total
+    assert [p.status for p in parts[-3:]] == ["verifying sha256 digest", "writing manifest", "success"]
+    assert client.pull(remote, insecure=True).status == "success"
+    peer = ollama.Client(host="http://" + os.environ["WOLLAMA_PEER"])
+    want = next(m.digest for m in peer.list().models if m.model == MODEL)
+    assert next(m.digest for m in client.list().models if m.model == remote) == want
+
+    pushed = os.environ["WOLLAMA_TARGET"] + "/py/smollm2:v1"
+    client.copy(remote, pushed)
+    statuses = [p.status for p in client.push(pushed, insecure=True, stream=True)]
+    assert statuses[0] == "retrieving manifest" and statuses[-2:] == ["pushing manifest", "success"], statuses
+    assert client.push(pushed, insecure=True).status == "success"
+    target = ollama.Client(host="http://" + os.environ["WOLLAMA_TARGET"])
+    assert next(m.digest for m in target.list().models if m.model == "py/smollm2:v1") == want
+
+
+@check
+def pull_errors_raise():
+    missing = os.environ["WOLLAMA_PEER"] + "/library/missing:x"
+    try:
+        client.pull(missing, insecure=True)
+        raise AssertionError("no error for a missing model")
+    except ollama.ResponseError as e:
+        assert e.status_code == 500 and e.error == "pull model manifest: file does not exist", (e.status_code, e.error)
+    try:
+        list(client.pull(missing, insecure=True, stream=True))
+        raise AssertionError("no error in the stream")
+    except ollama.ResponseError as e:
+        assert e.error == "pull model manifest: file does not exist", e.error
+
+
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed")
 sys.exit(0 if passed == len(results) else 1)

@@ -29,9 +29,9 @@ enum Command {
     Create(remote::CreateArgs),
     /// Chat with a model (one-shot with a prompt, interactive without).
     Run(remote::RunArgs),
-    /// List models.
+    /// List models (those whose name starts with PREFIX, when given).
     #[command(alias = "ls")]
-    List,
+    List { prefix: Option<String> },
     /// List loaded models.
     Ps,
     /// Show information about a model.
@@ -67,7 +67,7 @@ fn main() {
         Command::Push(a) => transfer::push(&a),
         Command::Create(a) => remote::create(a),
         Command::Run(a) => remote::run(a),
-        Command::List => remote::list(),
+        Command::List { prefix } => remote::list(prefix.as_deref()),
         Command::Ps => remote::ps(),
         Command::Show(a) => remote::show(a),
         Command::Cp { source, destination } => remote::copy(&source, &destination),

@@ -137,10 +137,11 @@ fn table(rows: Vec<Vec<String>>) {
     }
 }
 
-pub fn list() -> Result<()> {
+pub fn list(prefix: Option<&str>) -> Result<()> {
     let v = Client::from_env()?.get("/api/tags")?.ok()?.json()?;
     let mut rows = vec![vec!["NAME".into(), "ID".into(), "SIZE".into(), "MODIFIED".into()]];
-    for m in v["models"].as_array().into_iter().flatten() {
+    let shown = |m: &&Value| prefix.is_none_or(|p| m["name"].as_str().is_some_and(|n| n.starts_with(p)));
+    for m in v["models"].as_array().into_iter().flatten().filter(shown) {
         rows.push(vec![
             m["name"].as_str().unwrap_or("").into(),
             m["digest"].as_str().unwrap_or("").chars().take(12).collect(),

@@ -35,6 +35,9 @@ fn pull_push_and_run_pull_between_servers() {
     let err = stderr(&cli(&local, &["pull", "--insecure", &name]));
     assert_in_order(&err, &["pulling manifest", "pulling ", "verifying sha256 digest", "writing manifest", "success"]);
     assert_eq!(id(&local, &name), peer_id, "the same model ID as the peer's");
+    let only = stdout(&cli(&local, &["list", &peer.host]));
+    assert_eq!(only.lines().count(), 2, "header and the one model under that prefix:\n{only}");
+    assert_eq!(stdout(&cli(&local, &["ls", "nothing"])).lines().count(), 1);
 
     let o = cli(&local, &["pull", "--insecure", &format!("{}/library/missing:x", peer.host)]);
     assert!(!o.status.success());

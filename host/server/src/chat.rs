@@ -32,6 +32,7 @@ const CHAT: &[decode::Field] = &[
     field("shift", Kind::Bool, "bool"),
     field("logprobs", Kind::Bool, "bool"),
     field("top_logprobs", Kind::Int, "int"),
+    field("_debug_render_only", Kind::Bool, "bool"),
 ];
 
 struct ChatShape {
@@ -97,10 +98,13 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         return Err(ApiError::bad_request("model is required"));
     }
     ModelName::parse(&model).map_err(|_| ApiError::bad_request("invalid model name"))?;
+    let raw_messages = req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let images = crate::capability::chat_images(raw_messages)?;
     let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
-    let mut messages = messages_of(req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]))?;
+    crate::capability::require(&resolved.spec.name, images, None)?;
+    let mut messages = messages_of(raw_messages)?;
     let stream = get_bool(&req, "stream").unwrap_or(true);
 
     if messages.is_empty() {
@@ -121,13 +125,18 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
     let runner = &lease.model.runner;
     let template = resolved.template.clone();
+    let render = |m: &[Message]| -> ApiResult<String> {
+        match &template {
+            Some(t) => runner.render_go_template(t.clone(), None, m.to_vec()).map_err(|e| ApiError::internal(e.to_string())),
+            None => Ok(runner.render_chat(m.to_vec(), true)?),
+        }
+    };
+    if crate::capability::debug_render_only(&req) {
+        return Ok(Json(crate::capability::debug_answer(&model, &render(&messages)?, images, true)).into_response());
+    }
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::fit_chat(&messages, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate, |m| {
-        let text = match &template {
-            Some(t) => runner.render_go_template(t.clone(), None, m.to_vec()).map_err(|e| ApiError::internal(e.to_string()))?,
-            None => runner.render_chat(m.to_vec(), true)?,
-        };
-        Ok(runner.tokenize(&text, true, true)?)
+        Ok(runner.tokenize(&render(m)?, true, true)?)
     })?;
     let run = stream::submit(lease, engine_request(fitted.tokens, &resolved.params), started, fitted.truncated)?;
     let shape = ChatShape { model };

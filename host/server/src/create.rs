@@ -32,57 +32,21 @@ pub async fn head_blob(State(s): State<Shared>, Path(d): Path<String>) -> ApiRes
     }
 }
 
-/// Streams the upload into the store (hashed as it is written, published only when the digest
-/// matches), so a model of any size never sits in memory.
+/// The body streams into the store while it is hashed (a GGUF of many gigabytes never sits
+/// in memory); a digest mismatch or a cut connection leaves nothing behind.
 pub async fn post_blob(State(s): State<Shared>, Path(d): Path<String>, body: Body) -> ApiResult<StatusCode> {
     let digest = digest_of(&d)?;
     if s.store.has_blob(&digest) {
         return Ok(StatusCode::OK);
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
     let st = s.clone();
-    let writer = tokio::task::spawn_blocking(move || st.store.write_blob(ChannelReader::new(rx), Some(&digest)));
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(std::io::Error::other);
-        let failed = chunk.is_err();
-        // The writer stops reading when it fails (e.g. a digest mismatch): its error wins.
-        if tx.send(chunk).await.is_err() || failed {
-            break;
-        }
-    }
-    drop(tx);
-    let written = writer
+    let bytes = body.into_data_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(bytes));
+    let written = tokio::task::spawn_blocking(move || st.store.write_blob(reader, Some(&digest)))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(if written.created { StatusCode::CREATED } else { StatusCode::OK })
-}
-
-/// A blocking `Read` over body chunks sent from the async side.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl ChannelReader {
-    fn new(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
-        ChannelReader { rx, current: Bytes::new() }
-    }
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
 }
 
 const CREATE: &[decode::Field] = &[

@@ -40,6 +40,7 @@ const GENERATE: &[decode::Field] = &[
     field("shift", Kind::Bool, "bool"),
     field("logprobs", Kind::Bool, "bool"),
     field("top_logprobs", Kind::Int, "int"),
+    field("_debug_render_only", Kind::Bool, "bool"),
 ];
 
 /// What a model in the store brings to a request.
@@ -107,7 +108,11 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
             .collect(),
         None => Vec::new(),
     };
-    let merged = Options::defaults().merge(&params).merge(opts);
+    let mut defaults = Options::defaults();
+    if let Some(n) = crate::env::context_length() {
+        defaults.num_ctx = Some(n);
+    }
+    let merged = defaults.merge(&params).merge(opts);
     Ok(Resolved {
         spec: LoadSpec {
             name: name.display_long(),
@@ -206,9 +211,11 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     if raw && (req.contains_key("template") || req.contains_key("system") || req.contains_key("context")) {
         return Err(ApiError::bad_request("raw mode does not support template, system, or context"));
     }
+    let images = crate::capability::generate_images(&req)?;
     let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
+    crate::capability::require(&resolved.spec.name, images, get_str(&req, "suffix"))?;
     let prompt_text = get_str(&req, "prompt").unwrap_or("");
     let stream = get_bool(&req, "stream").unwrap_or(true);
 
@@ -248,6 +255,9 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
             }
         }
     };
+    if crate::capability::debug_render_only(&req) {
+        return Ok(Json(crate::capability::debug_answer(&model, &text, images, false)).into_response());
+    }
     let mut prompt: Vec<u32> = req
         .get("context")
         .and_then(Value::as_array)

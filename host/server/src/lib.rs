@@ -3,9 +3,11 @@
 //! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
 
 pub mod access_log;
+pub mod capability;
 pub mod chat;
 pub mod create;
 pub mod decode;
+pub mod env;
 pub mod error;
 pub mod generate;
 pub mod guard;

@@ -90,8 +90,15 @@ fn kv_width(meta: &[(String, wollama_runtime::MetaValue)]) -> u64 {
     kv_heads * head_dim
 }
 
+/// Ollama's text when a model already has `OLLAMA_MAX_QUEUE` requests waiting.
+pub const SERVER_BUSY: &str = "server busy, please try again.  maximum pending requests exceeded";
+
 pub struct Scheduler {
     cfg: SchedConfig,
+    /// From the environment (OLLAMA_MAX_LOADED_MODELS, OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT).
+    max_loaded: usize,
+    max_queue: usize,
+    load_timeout: Duration,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Serialises loads so two requests for one model load it once.
     loading: tokio::sync::Mutex<()>,
@@ -111,7 +118,14 @@ impl Drop for Lease {
 
 impl Scheduler {
     pub fn new(cfg: SchedConfig) -> Arc<Scheduler> {
-        Arc::new(Scheduler { cfg, loaded: Mutex::new(HashMap::new()), loading: tokio::sync::Mutex::new(()) })
+        Arc::new(Scheduler {
+            cfg,
+            max_loaded: crate::env::max_loaded_models(),
+            max_queue: crate::env::max_queue(),
+            load_timeout: crate::env::load_timeout(),
+            loaded: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn default_keep_alive(&self) -> KeepAlive {
@@ -128,6 +142,7 @@ impl Scheduler {
                 if other.is_some() {
                     self.unload(&spec.name);
                 }
+                self.make_room();
                 let threads = self.cfg.threads;
                 let options = EngineOptions {
                     max_slots: self.cfg.num_parallel.clamp(1, 64),
@@ -135,8 +150,10 @@ impl Scheduler {
                     batch_tokens: spec.num_batch.max(1),
                 };
                 let path = spec.gguf.clone();
-                let runner = tokio::task::spawn_blocking(move || Runner::start(path, threads, options))
+                let load = tokio::task::spawn_blocking(move || Runner::start(path, threads, options));
+                let runner = tokio::time::timeout(self.load_timeout, load)
                     .await
+                    .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))?
                     .map_err(|e| ApiError::internal(format!("loading the model: {e}")))?
                     .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
                 let m = Arc::new(Loaded {
@@ -155,6 +172,10 @@ impl Scheduler {
         };
         {
             let mut st = model.state.lock().unwrap();
+            // Requests beyond the parallel slots wait in the engine; only so many may.
+            if st.active >= self.cfg.num_parallel.max(1) as usize + self.max_queue {
+                return Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, SERVER_BUSY));
+            }
             st.active += 1;
             if let Some(k) = keep_alive {
                 st.keep_alive = k;
@@ -185,6 +206,32 @@ impl Scheduler {
                 tokio::time::sleep(k).await;
                 expire();
             });
+        }
+    }
+
+    /// With `max_loaded` models resident, unloads idle ones, the soonest to expire first, so
+    /// one more fits. Busy models stay: the new one then loads beside them.
+    fn make_room(&self) {
+        loop {
+            let victim = {
+                let map = self.loaded.lock().unwrap();
+                if map.len() < self.max_loaded {
+                    return;
+                }
+                map.values()
+                    .filter(|m| m.state.lock().unwrap().active == 0)
+                    .min_by_key(|m| {
+                        let at = m.expires_at();
+                        (at.is_none(), at) // kept forever: last
+                    })
+                    .map(|m| m.spec.name.clone())
+            };
+            match victim {
+                Some(name) => {
+                    self.unload(&name);
+                }
+                None => return,
+            }
         }
     }
 

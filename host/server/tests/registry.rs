@@ -286,6 +286,13 @@ async fn pull_then_push_between_servers() {
     let show: Value = serde_json::from_str(&show).unwrap();
     assert_eq!(show["model_info"]["general.architecture"], "llama");
 
+    // A model pulled from one server is served on: a third pulls it from the second.
+    let third = serve(false);
+    let relayed = format!("{}/library/smollm2:135m", local.addr);
+    let (st, body) = post(&third.url("/api/pull"), json!({"model": relayed, "insecure": true, "stream": false})).await;
+    assert_eq!((st, body.trim()), (200, r#"{"status":"success"}"#));
+    assert_eq!(tags(&third).await[0]["digest"], peer_digest);
+
     // Pulling again downloads nothing and reports every layer complete at once.
     let (_, body) = post(&local.url("/api/pull"), json!({"name": remote_name, "insecure": true})).await;
     let first = check_pull_statuses(&lines(&body), &want);
@@ -488,4 +495,28 @@ async fn registry_endpoints() {
     let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
     assert_eq!(tags(&peer).await.len(), 1);
+}
+
+/// A manifest that promises more bytes than the peer's blob has: the pull fails on the
+/// short blob and registers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_blob_is_rejected_and_never_registered() {
+    let peer = serve(true);
+    let local = serve(false);
+    let http = reqwest::Client::new();
+    let bytes = http.get(peer.url("/v2/library/smollm2/manifests/135m")).send().await.unwrap().bytes().await.unwrap();
+    let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let size = manifest["layers"][0]["size"].as_u64().unwrap();
+    manifest["layers"][0]["size"] = json!(size + 10);
+    let r = http.put(peer.url("/v2/alice/short/manifests/v1")).body(manifest.to_string()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let before = contents(&local);
+    let name = format!("{}/alice/short:v1", peer.addr);
+    let (st, body) = post(&local.url("/api/pull"), json!({"model": name, "insecure": true, "stream": false})).await;
+    assert_eq!(st, 500, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert!(err["error"].as_str().unwrap().starts_with("download sha256:"), "{err}");
+    assert_eq!(contents(&local), before, "no manifest, no blob");
+    assert!(tags(&local).await.is_empty());
 }

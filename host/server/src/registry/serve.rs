@@ -2,7 +2,8 @@
 //! (and pushes to) another: `GET`/`HEAD` of manifests and blobs (with HTTP ranges) and the
 //! blob upload and manifest `PUT` a push needs. Repository `namespace/model:tag` is the local
 //! model of that name under the default registry host, so `wollama pull --insecure
-//! peer:11434/library/smollm2:135m` gets what the peer lists as `smollm2:135m`.
+//! peer:11434/library/smollm2:135m` gets what the peer lists as `smollm2:135m`; failing that,
+//! the newest model of that namespace/model:tag pulled from any other registry.
 //!
 //! Uploads collect in `blobs/upload-<id>` (never a digest name, so invisible to the store and
 //! pruned like any stale temp file) and become a blob only when they hash to the digest the
@@ -93,7 +94,17 @@ async fn get_manifest(State(s): State<Shared>, Path((ns, model, reference)): Pat
                 && e.name.model.eq_ignore_ascii_case(&repo.model)
         })
     } else {
-        s.store.find(&local_name(&ns, &model, &reference)?).map_err(internal)?
+        let name = local_name(&ns, &model, &reference)?;
+        match s.store.find(&name).map_err(internal)? {
+            Some(e) => Some(e),
+            // A model this server pulled from elsewhere is stored under that registry's
+            // host; it is shared on too (the newest such copy), so models pass along a LAN.
+            None => s.store.list().map_err(internal)?.into_iter().find(|e| {
+                e.name.namespace.eq_ignore_ascii_case(&name.namespace)
+                    && e.name.model.eq_ignore_ascii_case(&name.model)
+                    && e.name.tag.eq_ignore_ascii_case(&name.tag)
+            }),
+        }
     };
     let Some(entry) = entry else {
         return Err(error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"));
