@@ -99,6 +99,7 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
+    resolved.require_completion(&model, "chat")?;
     let mut messages = messages_of(req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]))?;
     let stream = get_bool(&req, "stream").unwrap_or(true);
 

@@ -5,9 +5,12 @@
 pub mod chat;
 pub mod create;
 pub mod decode;
+pub mod embed;
 pub mod error;
 pub mod generate;
+pub mod import;
 pub mod keep_alive;
+pub mod openai_embed;
 pub mod routes;
 pub mod sched;
 pub mod show;
