@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use serde_json::{json, Value};
-use wollama_server::{sched::SchedConfig, Config};
+use wollama_server::sched::SchedConfig;
 use wollama_store::create::{create_model, CreateOptions, CreateRequest, ModelFacts};
 use wollama_store::Store;
 
@@ -63,21 +63,8 @@ fn start() -> (SocketAddr, tempfile::TempDir) {
     };
     create_model(&store, &req, &CreateOptions { facts: Some(facts), keep_old_layers: false }, &mut |_| {}).unwrap();
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let config = Config {
-        addr,
-        models: dir.path().to_path_buf(),
-        sched: SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
-    };
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            wollama_server::serve(listener, config).await.unwrap();
-        });
-    });
+    let sched = SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 };
+    let addr = wollama_server::spawn_on_free_port(dir.path().to_path_buf(), sched, 1);
     (addr, dir)
 }
 
