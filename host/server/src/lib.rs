@@ -44,3 +44,20 @@ pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io
         .layer(axum::middleware::from_fn(access_log::log));
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 }
+
+/// Serves the store at `models` on a free loopback port from a thread of its own (with its own
+/// runtime of `workers` threads) and returns the address: for tests and embedders.
+pub fn spawn_on_free_port(models: std::path::PathBuf, sched: sched::SchedConfig, workers: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let config = Config { addr, models, sched };
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            serve(listener, config).await.expect("serving");
+        });
+    });
+    addr
+}

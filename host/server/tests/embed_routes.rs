@@ -9,27 +9,13 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use wollama_server::{sched::SchedConfig, Config};
+use wollama_server::sched::SchedConfig;
 use wollama_tests::{cosine, golden, http, model_dir_texts, model_path};
 
 fn start() -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let config = Config {
-        addr,
-        models: dir.path().to_path_buf(),
-        sched: SchedConfig { threads: 2, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
-    };
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            wollama_server::serve(listener, config).await.unwrap();
-        });
-    });
-    (addr, dir)
+    let sched = SchedConfig { threads: 2, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 };
+    (wollama_server::spawn_on_free_port(dir.path().to_path_buf(), sched, 2), dir)
 }
 
 fn json_of(body: &str) -> Value {

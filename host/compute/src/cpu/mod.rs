@@ -523,12 +523,8 @@ impl CpuPlan {
         let pool = &*self.pool;
         match self.spec.nodes[i] {
             Op::Embed(w) => {
-                let wt = self.weights[w].as_ref().expect("bound at compile");
-                par_rows(pool, rows, width, out, &|r, o| {
-                    for (t, o) in b.tokens[r].iter().zip(o.chunks_exact_mut(width)) {
-                        wt.row_to_f32(*t as usize, o);
-                    }
-                });
+                let ids: Vec<usize> = b.tokens.iter().map(|&t| t as usize).collect();
+                gather_rows(pool, self.weights[w].as_ref().expect("bound at compile"), &ids, width, out);
             }
             Op::Matmul(x, w) => {
                 let wt = self.weights[w].as_ref().expect("bound at compile");
@@ -595,12 +591,9 @@ impl CpuPlan {
             Op::Gelu(x) => map(pool, self.input(x, rows), out, width, ops::gelu),
             Op::GeluErf(x) => map(pool, self.input(x, rows), out, width, ops::gelu_erf),
             Op::EmbedPositions(w) => {
-                let wt = self.weights[w].as_ref().expect("bound at compile");
-                par_rows(pool, rows, width, out, &|r, o| {
-                    for (p, o) in b.positions[r].iter().zip(o.chunks_exact_mut(width)) {
-                        wt.row_to_f32(*p as usize, o);
-                    }
-                });
+                // Positions were checked against the table's rows in `run`.
+                let ids: Vec<usize> = b.positions.iter().map(|&p| p as usize).collect();
+                gather_rows(pool, self.weights[w].as_ref().expect("bound at compile"), &ids, width, out);
             }
             Op::Pool(x, how) => {
                 let x = self.input(x, b.tokens.len());
@@ -637,6 +630,15 @@ impl CpuPlan {
             }
         }
     }
+}
+
+/// out row r = row ids[r] of the matrix `wt`, as f32.
+fn gather_rows(pool: &Pool, wt: &Weight, ids: &[usize], width: usize, out: &mut [f32]) {
+    par_rows(pool, ids.len(), width, out, &|r, o| {
+        for (&id, o) in ids[r].iter().zip(o.chunks_exact_mut(width)) {
+            wt.row_to_f32(id, o);
+        }
+    });
 }
 
 /// Work below this many elements runs on the calling thread alone.
