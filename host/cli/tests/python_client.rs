@@ -4,16 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 #[test]
 fn the_ollama_python_client_works_against_wollama() {
     let s = common::start();
     common::create_smollm2(&s, "");
-    let script = wollama_tests::repo_root().join("tests/python/ollama_client.py");
-    let out = Command::new("python3").arg(&script).env("OLLAMA_HOST", &s.host).output().expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the Python client checks failed (is `ollama` installed? scripts/test.sh installs it)");
-    assert!(text.contains(" passed, 0 failed"));
+    common::python_checks(&s, "ollama_client.py");
 }

@@ -9,7 +9,8 @@ mod runner;
 mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
-    EngineOptions, Event, Finish, Message, MetaValue, ModelInfo, Request, Sampling,
+    ChatMessage, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras,
+    Sampling, TemplateFeatures,
 };
 pub use runner::{EventSink, LoadedInfo, Runner};
 pub use session::{Session, StepTimes};

@@ -6,12 +6,17 @@ pub mod chat;
 pub mod create;
 pub mod decode;
 pub mod error;
+pub mod format;
 pub mod generate;
 pub mod keep_alive;
+pub mod openai;
+pub mod output;
 pub mod routes;
 pub mod sched;
 pub mod show;
 pub mod stream;
+pub mod thinking;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

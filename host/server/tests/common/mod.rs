@@ -1,0 +1,83 @@
+//! A real server on a free loopback port with a temporary store holding the real SmolLM2,
+//! and a raw HTTP/1.1 client, for the HTTP test tables.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use wollama_server::{sched::SchedConfig, Config};
+use wollama_store::create::{create_model, CreateOptions, CreateRequest, ModelFacts};
+use wollama_store::Store;
+
+/// One request with a raw HTTP/1.1 client: (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, dechunk(&body));
+    }
+    (status, body)
+}
+
+pub fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+pub fn start() -> (SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let blob = store.import_file(&wollama_tests::model_path("smollm2"), None).unwrap();
+    let req = CreateRequest {
+        model: "smollm2:135m".into(),
+        from: Some(format!("sha256:{}", blob.digest.hex())),
+        ..Default::default()
+    };
+    let facts = ModelFacts {
+        format: "gguf".into(),
+        family: "llama".into(),
+        families: vec!["llama".into()],
+        parameter_size: "134.52M".into(),
+        file_type: "Q4_1".into(),
+        context_length: Some(8192),
+        embedding_length: Some(576),
+        capabilities: vec!["completion".into()],
+    };
+    create_model(&store, &req, &CreateOptions { facts: Some(facts), keep_old_layers: false }, &mut |_| {}).unwrap();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let config = Config {
+        addr,
+        models: dir.path().to_path_buf(),
+        sched: SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
+    };
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            wollama_server::serve(listener, config).await.unwrap();
+        });
+    });
+    (addr, dir)
+}
+
