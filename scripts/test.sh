@@ -10,8 +10,7 @@ bash scripts/deps.sh
 bash scripts/fetch-models.sh smollm2 gemma3 minilm >/dev/null
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd tests/ollama-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-python3 -m pip install -q --disable-pip-version-check ollama==0.6.3
-python3 -m pip install -q --disable-pip-version-check openai==3.51.0
+python3 -m pip install -q --disable-pip-version-check ollama==0.6.3 openai==3.51.0 jsonschema==4.26.0
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 cargo build --release --workspace --all-targets

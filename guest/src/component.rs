@@ -4,6 +4,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::constrain;
+use crate::gotemplate::ollama::ThinkValue;
+use crate::prompt;
 use crate::engine::{self, EngineOptions as CoreOptions, Event as CoreEvent};
 use crate::gguf::ByteSource;
 use crate::graph::{self, Graph};
@@ -14,9 +17,10 @@ use crate::template::ChatMessage;
 wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
-    Batch, Candidates, Conversion, EngineOptions, Event, Finish, Guest, GuestEngine, GuestModel, Message, MetaValue,
-    ModelBorrow, ModelInfo, Request, TensorCopy,
+    Batch, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
+    MetaValue, ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy,
 };
+use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
 use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
 use wollama::engine::model_file::File;
 use wollama::engine::types::EngineError;
@@ -151,6 +155,41 @@ impl GuestModel for ModelRes {
             messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
         self.0.model.render_go_template(&template, system.as_deref(), &messages).map_err(lift)
     }
+
+    fn render_prompt(&self, messages: Vec<ChatMessageRec>, options: PromptOptions) -> Result<String, EngineError> {
+        let json = |s: Option<String>, what: &str| {
+            s.map(|t| serde_json::from_str(&t).map_err(|e| EngineError::Invalid(format!("invalid {what} JSON: {e}"))))
+                .transpose()
+        };
+        let mut msgs = Vec::with_capacity(messages.len());
+        for m in messages {
+            msgs.push(prompt::PromptMessage {
+                role: m.role,
+                content: m.content,
+                thinking: m.thinking,
+                tool_calls: json(m.tool_calls, "tool_calls")?,
+                tool_name: m.tool_name,
+            });
+        }
+        let think = options.think.map(|t| match t.as_str() {
+            "true" => ThinkValue::Bool(true),
+            "false" => ThinkValue::Bool(false),
+            _ => ThinkValue::Level(t),
+        });
+        let o = prompt::PromptOptions { template: options.template, tools: json(options.tools, "tools")?, think };
+        prompt::render(&self.0.model, &msgs, &o).map_err(lift)
+    }
+
+    fn template_features(&self, template: Option<String>) -> Result<TemplateFeatures, EngineError> {
+        let f = prompt::features(&self.0.model, template.as_deref()).map_err(lift)?;
+        Ok(TemplateFeatures {
+            tools: f.tools,
+            thinking: f.thinking,
+            tool_call_tag: f.tool_call_tag,
+            think_open: f.think_open,
+            think_close: f.think_close,
+        })
+    }
 }
 
 fn lower_graph(g: Graph, cells: u32, max_rows: u32) -> PlanSpec {
@@ -250,6 +289,10 @@ impl GuestEngine for EngineRes {
     }
 
     fn submit(&self, req: Request) -> Result<u64, EngineError> {
+        self.submit_with(req, RequestExtras { grammar: None })
+    }
+
+    fn submit_with(&self, req: Request, extras: RequestExtras) -> Result<u64, EngineError> {
         let s = req.sampling;
         let sampling = SamplingParams {
             temperature: s.temperature,
@@ -263,6 +306,11 @@ impl GuestEngine for EngineRes {
             frequency_penalty: s.frequency_penalty,
             seed: s.seed,
         };
+        let grammar = extras.grammar.map(|g| match g {
+            Grammar::Json => constrain::Grammar::Json,
+            Grammar::JsonSchema(t) => constrain::Grammar::JsonSchema(t),
+            Grammar::Lark(t) => constrain::Grammar::Lark(t),
+        });
         self.engine
             .borrow_mut()
             .submit(engine::Request {
@@ -272,6 +320,7 @@ impl GuestEngine for EngineRes {
                 stop: req.stop,
                 stop_at_eog: req.stop_at_eog,
                 embed: false,
+                grammar,
             })
             .map_err(EngineError::Invalid)
     }

@@ -1,24 +1,29 @@
-"""The tiny harness the Python client scripts share: `@check` runs a function at once and
-records whether it passed (printing the traceback when not); `finish()` prints
-"N passed, N failed" and exits non-zero on any failure."""
+"""The tiny harness the client scripts share: each check runs at once, failures are reported
+with their traceback and do not stop the others, and `finish` prints "N passed, N failed"
+and exits non-zero on any failure (the Rust driver reads both)."""
 import sys
 import traceback
 
-results = []
+_results = []
+
+
+def run(name, fn):
+    try:
+        fn()
+        _results.append(True)
+        print(f"ok {name}")
+    except Exception:  # noqa: BLE001 - report every failure, keep going
+        _results.append(False)
+        print(f"FAILED {name}\n{traceback.format_exc()}")
 
 
 def check(fn):
-    try:
-        fn()
-        results.append(True)
-        print(f"ok {fn.__name__}")
-    except Exception:  # noqa: BLE001 - report every failure, keep going
-        results.append(False)
-        print(f"FAILED {fn.__name__}\n{traceback.format_exc()}")
+    """Decorator: runs the function as a check named after it."""
+    run(fn.__name__, fn)
     return fn
 
 
 def finish():
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)
+    passed = sum(_results)
+    print(f"{passed} passed, {len(_results) - passed} failed")
+    sys.exit(0 if passed == len(_results) else 1)

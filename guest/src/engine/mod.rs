@@ -8,6 +8,7 @@ pub mod stop;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::constrain::{Constraint, Grammar, Vocabulary};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use kv::{KvCells, MAX_SEQS};
@@ -32,6 +33,8 @@ pub struct Request {
     /// An embedding request: the prompt runs once through an encoder plan and its pooled
     /// vector comes back; nothing is sampled.
     pub embed: bool,
+    /// The grammar the output must match; None = free text.
+    pub grammar: Option<Grammar>,
 }
 
 impl Request {
@@ -44,6 +47,7 @@ impl Request {
             stop: Vec::new(),
             stop_at_eog: false,
             embed: true,
+            grammar: None,
         }
     }
 }
@@ -94,6 +98,8 @@ struct Active {
     /// The last sampled token, fed in the next pass.
     next_token: Option<u32>,
     embed: bool,
+    /// The grammar state of a constrained request.
+    constraint: Option<Constraint>,
 }
 
 #[derive(Default)]
@@ -113,7 +119,9 @@ pub struct Engine {
     vocab: u32,
     kv: KvCells,
     slots: Vec<Slot>,
-    queue: VecDeque<(u64, Request)>,
+    queue: VecDeque<(u64, Request, Option<Constraint>)>,
+    /// The vocabulary as the grammar engine sees it, built on the first constrained request.
+    vocabulary: Option<Vocabulary>,
     next_id: u64,
     clock: u64,
     seed_base: u64,
@@ -143,6 +151,7 @@ impl Engine {
             kv: KvCells::new(opts.ctx_cells),
             slots: (0..opts.max_slots).map(|_| Slot::default()).collect(),
             queue: VecDeque::new(),
+            vocabulary: None,
             next_id: 1,
             clock: 0,
             seed_base,
@@ -195,14 +204,23 @@ impl Engine {
                 self.opts.ctx_cells
             ));
         }
+        let constraint = match &req.grammar {
+            Some(g) => {
+                if self.vocabulary.is_none() {
+                    self.vocabulary = Some(Vocabulary::new(&self.tokenizer)?);
+                }
+                Some(self.vocabulary.as_ref().expect("built above").constraint(g)?)
+            }
+            None => None,
+        };
         let id = self.next_id;
         self.next_id += 1;
-        self.queue.push_back((id, req));
+        self.queue.push_back((id, req, constraint));
         Ok(id)
     }
 
     pub fn cancel(&mut self, id: u64) {
-        self.queue.retain(|(q, _)| *q != id);
+        self.queue.retain(|(q, _, _)| *q != id);
         if let Some(s) = self.slots.iter().position(|s| s.active.as_ref().is_some_and(|a| a.id == id)) {
             self.slots[s].active = None;
             // Rows of this slot still in flight must not be sampled when they return.
@@ -287,7 +305,10 @@ impl Engine {
             if wants_logits && placed == tokens.len() {
                 batch.logit_rows.push((batch.tokens.len() - 1) as u32);
                 batch.bias.push(a.sampler.bias());
-                top_k = top_k.max(a.sampler.candidates_needed(self.vocab));
+                // A constrained row reads the whole row back: the grammar may rule out every
+                // one of the model's favourites.
+                let needed = if a.constraint.is_some() { self.vocab } else { a.sampler.candidates_needed(self.vocab) };
+                top_k = top_k.max(needed);
                 row_slots.push(s);
             }
         }
@@ -368,8 +389,26 @@ impl Engine {
         }
         let tokenizer = Rc::clone(&self.tokenizer);
         let ctx_full = self.slots[s].tokens.len() + 1 >= self.opts.ctx_cells as usize;
+        let ctx_left = (self.opts.ctx_cells as usize).saturating_sub(self.slots[s].tokens.len());
         let a = self.slots[s].active.as_mut().expect("active");
-        let token = a.sampler.sample(ids, logits);
+        // Tokens this request may still generate, this one included.
+        let budget = match a.num_predict {
+            n if n >= 0 => (n as usize).saturating_sub(a.generated as usize).min(ctx_left),
+            _ => ctx_left,
+        };
+        let picked = match &mut a.constraint {
+            None => Ok(a.sampler.sample(ids, logits)),
+            Some(c) => sample_constrained(c, &mut a.sampler, &tokenizer, ids, logits, budget),
+        };
+        let token = match picked {
+            Ok(t) => t,
+            Err(message) => {
+                let id = a.id;
+                self.finish(s, "stop");
+                events.push(Event::Failed { id, message });
+                return;
+            }
+        };
         a.sampler.accept(token);
         a.generated += 1;
         let id = a.id;
@@ -420,9 +459,9 @@ impl Engine {
     /// Moves queued requests into idle slots, reusing the longest cached prompt prefix.
     fn admit(&mut self) -> Vec<Event> {
         let events = Vec::new();
-        while let Some((_, req)) = self.queue.front() {
+        while let Some((_, req, _)) = self.queue.front() {
             let Some(target) = self.pick_slot(&req.prompt) else { break };
-            let (id, req) = self.queue.pop_front().expect("front exists");
+            let (id, req, constraint) = self.queue.pop_front().expect("front exists");
             let (source, lcp) = if req.embed { (None, 0) } else { self.longest_prefix(&req.prompt) };
             // At least the last prompt token is computed again: its logits start generation.
             let keep = lcp.min(req.prompt.len() - 1);
@@ -451,6 +490,7 @@ impl Engine {
                 stop_at_eog: req.stop_at_eog,
                 next_token: None,
                 embed: req.embed,
+                constraint,
             });
         }
         events
@@ -522,6 +562,36 @@ impl Engine {
             }
         }
     }
+}
+
+/// Samples among the candidates the grammar allows, then advances the grammar; near the end
+/// of the `budget` (tokens left) it steers towards closing the value.
+fn sample_constrained(
+    c: &mut Constraint,
+    sampler: &mut Sampler,
+    tokenizer: &Tokenizer,
+    ids: &[u32],
+    logits: &[f32],
+    budget: usize,
+) -> Result<u32, String> {
+    let allowed = c.allowed()?;
+    let (mut ids, mut logits): (Vec<u32>, Vec<f32>) = ids
+        .iter()
+        .zip(logits)
+        .filter(|(&t, _)| allowed.allows(t, tokenizer.is_eog(t)))
+        .map(|(&t, &l)| (t, l))
+        .unzip();
+    if ids.is_empty() {
+        return Err("the output grammar allows no token here".into());
+    }
+    if c.closing(budget) {
+        if let Some(keep) = c.closing_tokens(&ids, tokenizer) {
+            (ids, logits) = keep.iter().map(|&i| (ids[i], logits[i])).unzip();
+        }
+    }
+    let token = sampler.sample(&ids, &logits);
+    c.accept(token, &tokenizer.token_bytes(token, false))?;
+    Ok(token)
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {

@@ -10,7 +10,8 @@ mod runner;
 mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
-    Conversion, EngineOptions, Event, Finish, Message, MetaValue, ModelInfo, Request, Sampling, TensorCopy,
+    ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request,
+    RequestExtras, Sampling, TemplateFeatures, TensorCopy,
 };
 pub use convert::{safetensors_header, ConversionReader};
 pub use runner::{EventSink, LoadedInfo, Runner};

@@ -9,7 +9,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::{EngineOptions, Error, Event, Message, MetaValue, ModelInfo, Request, Result, Runtime, Session};
+use crate::{
+    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
+    Runtime, Session, TemplateFeatures,
+};
 
 /// Receives one request's events; returns false when nobody listens any more.
 pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
@@ -17,13 +20,15 @@ pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
 type Reply<T> = Sender<Result<T>>;
 
 enum Command {
-    Submit(Box<Request>, EventSink, Reply<u64>),
+    Submit(Box<(Request, RequestExtras)>, EventSink, Reply<u64>),
     Embed(Vec<u32>, EventSink, Reply<u64>),
     Cancel(u64),
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
     Detokenize(Vec<u32>, Reply<String>),
     RenderChat(Vec<Message>, bool, Reply<String>),
     RenderGo(String, Option<String>, Vec<Message>, Reply<String>),
+    RenderPrompt(Vec<ChatMessage>, Box<PromptOptions>, Reply<String>),
+    Features(Option<String>, Reply<TemplateFeatures>),
 }
 
 /// What a loaded model is, fixed at load.
@@ -88,7 +93,12 @@ impl Runner {
 
     /// Queues a request; its events go to `sink` from the engine thread.
     pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
-        self.call(|r| Command::Submit(Box::new(req), sink, r))
+        self.submit_with(req, RequestExtras { grammar: None }, sink)
+    }
+
+    /// Queues a request with its additions (an output grammar).
+    pub fn submit_with(&self, req: Request, extras: RequestExtras, sink: EventSink) -> Result<u64> {
+        self.call(|r| Command::Submit(Box::new((req, extras)), sink, r))
     }
 
     /// Queues the embedding of `prompt`: its sink gets one `Embedding` event, then `Done`.
@@ -115,6 +125,18 @@ impl Runner {
     /// Renders a Modelfile TEMPLATE (Go text/template) in the guest.
     pub fn render_go_template(&self, template: String, system: Option<String>, messages: Vec<Message>) -> Result<String> {
         self.call(|r| Command::RenderGo(template, system, messages, r))
+    }
+}
+
+impl Runner {
+    /// The chat prompt with tools and thinking, rendered in the guest.
+    pub fn render_prompt(&self, messages: Vec<ChatMessage>, options: PromptOptions) -> Result<String> {
+        self.call(|r| Command::RenderPrompt(messages, Box::new(options), r))
+    }
+
+    /// What a Go TEMPLATE (or, with none, the GGUF's chat template) says about the output.
+    pub fn template_features(&self, template: Option<String>) -> Result<TemplateFeatures> {
+        self.call(|r| Command::Features(template, r))
     }
 }
 
@@ -201,7 +223,7 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
 fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
     match cmd {
         Command::Submit(req, sink, reply) => {
-            let r = s.submit(&req);
+            let r = s.submit_with(&req.0, &req.1);
             if let Ok(id) = r {
                 sinks.insert(id, sink);
             }
@@ -230,6 +252,12 @@ fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
         }
         Command::RenderGo(template, system, msgs, reply) => {
             let _ = reply.send(s.render_go_template(&template, system.as_deref(), &msgs));
+        }
+        Command::RenderPrompt(msgs, options, reply) => {
+            let _ = reply.send(s.render_prompt(&msgs, &options));
+        }
+        Command::Features(template, reply) => {
+            let _ = reply.send(s.template_features(template.as_deref()));
         }
     }
 }

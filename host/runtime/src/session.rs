@@ -16,7 +16,10 @@ use wollama_compute::plan as ir;
 use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
 use crate::bindings::Guest;
 use crate::host::{HostState, ModelFile};
-use crate::{EngineOptions, Error, Event, Message, MetaValue, ModelInfo, Request, Result, Runtime};
+use crate::{
+    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
+    Runtime, TemplateFeatures,
+};
 
 /// Where the time of the steps so far went: the executor's kernels, and everything else
 /// (guest scheduling, sampling, detokenizing, and the boundary crossings).
@@ -88,6 +91,18 @@ impl Session {
         Ok(g.model().call_render_go_template(&mut self.store, self.model, template, system, messages)??)
     }
 
+    /// The chat prompt with tools and thinking.
+    pub fn render_prompt(&mut self, messages: &[ChatMessage], options: &PromptOptions) -> Result<String> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_render_prompt(&mut self.store, self.model, messages, options)??)
+    }
+
+    /// What a Go TEMPLATE (or, with none, the GGUF's chat template) says about the output.
+    pub fn template_features(&mut self, template: Option<&str>) -> Result<TemplateFeatures> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_template_features(&mut self.store, self.model, template)??)
+    }
+
     /// Builds the forward plan and KV cache. Unsupported tensor types fail here.
     pub fn start_engine(&mut self, options: EngineOptions) -> Result<()> {
         let g = self.guest.wollama_engine_runtime();
@@ -113,6 +128,13 @@ impl Session {
         let e = self.engine()?;
         let g = self.guest.wollama_engine_runtime();
         Ok(g.engine().call_embed(&mut self.store, e, prompt)??)
+    }
+
+    /// `submit` with the additions (an output grammar).
+    pub fn submit_with(&mut self, req: &Request, extras: &RequestExtras) -> Result<u64> {
+        let e = self.engine()?;
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.engine().call_submit_with(&mut self.store, e, req, extras)??)
     }
 
     pub fn cancel(&mut self, id: u64) -> Result<()> {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wollama_runtime::{Message, Request, Sampling};
+use wollama_runtime::{Message, Request, RequestExtras, Sampling};
 use wollama_store::manifest::{MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelName, Options};
 
@@ -220,6 +220,38 @@ pub(crate) fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
     }
 }
 
+/// A generate prompt through the model's template: the Go `template` when there is one,
+/// else the GGUF's Jinja chat template with the system, history and prompt as messages, else
+/// the prompt as it is. Shared by `/api/generate` and `/v1/completions`.
+pub(crate) fn render_prompt(
+    runner: &wollama_runtime::Runner,
+    prompt_text: &str,
+    system: Option<String>,
+    template: Option<String>,
+    history: Vec<Message>,
+) -> ApiResult<String> {
+    let user = Message { role: "user".into(), content: prompt_text.into() };
+    match template {
+        Some(t) => runner
+            .render_go_template(t, system, history.into_iter().chain([user]).collect())
+            .map_err(|e| ApiError::internal(e.to_string())),
+        None => {
+            let mut msgs = Vec::new();
+            if let Some(sys) = system {
+                msgs.push(Message { role: "system".into(), content: sys });
+            }
+            msgs.extend(history);
+            msgs.push(user);
+            match runner.render_chat(msgs, true) {
+                Ok(t) => Ok(t),
+                // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
+                Err(wollama_runtime::Error::Unsupported(_)) => Ok(prompt_text.to_string()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
 pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
     let req = decode::decode(&body, "GenerateRequest", GENERATE)?;
@@ -233,6 +265,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     }
     let images = crate::capability::generate_images(&req)?;
     let keep_alive = keep_alive_of(&req)?;
+    let grammar = crate::format::native(&body, req.get("format"))?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
     resolved.require_completion(&model, "generate")?;
@@ -252,29 +285,11 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         prompt_text.to_string()
     } else {
         let system = get_str(&req, "system").map(str::to_string).or(resolved.system.clone());
-        let user = Message { role: "user".into(), content: prompt_text.into() };
         // Modelfile MESSAGEs come first, unless the client continues its own context.
         let history: Vec<Message> = if req.contains_key("context") { Vec::new() } else { resolved.messages.clone() };
         // A request or Modelfile TEMPLATE (Go) wins over the GGUF's Jinja chat template.
-        match get_str(&req, "template").map(str::to_string).or(resolved.template.clone()) {
-            Some(t) => runner
-                .render_go_template(t, system, history.into_iter().chain([user]).collect())
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-            None => {
-                let mut msgs = Vec::new();
-                if let Some(sys) = system {
-                    msgs.push(Message { role: "system".into(), content: sys });
-                }
-                msgs.extend(history);
-                msgs.push(user);
-                match runner.render_chat(msgs, true) {
-                    Ok(t) => t,
-                    // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
-                    Err(wollama_runtime::Error::Unsupported(_)) => prompt_text.to_string(),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+        let template = get_str(&req, "template").map(str::to_string).or(resolved.template.clone());
+        render_prompt(runner, prompt_text, system, template, history)?
     };
     if crate::capability::debug_render_only(&req) {
         return Ok(Json(crate::capability::debug_answer(&model, &text, images, false)).into_response());
@@ -288,7 +303,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
     let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
-    let run = stream::submit(lease, engine_req, started, fitted.truncated)?;
+    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar }, started, fitted.truncated)?;
     let shape = GenerateShape { model, prompt: fitted.tokens, raw };
     if stream {
         Ok(stream::ndjson(run, shape))

@@ -42,6 +42,10 @@ pub fn router(state: Shared) -> Router {
         .route("/api/embed", post(crate::embed::embed))
         .route("/api/embeddings", post(crate::embed::embeddings))
         .route("/v1/embeddings", post(crate::openai_embed::embeddings))
+        .route("/v1/chat/completions", post(crate::openai::chat::completions))
+        .route("/v1/completions", post(crate::openai::completions::completions))
+        .route("/v1/models", get(crate::openai::models::list))
+        .route("/v1/models/{*model}", get(crate::openai::models::retrieve))
         .route(
             "/api/blobs/{digest}",
             post(crate::create::post_blob).head(crate::create::head_blob).layer(axum::extract::DefaultBodyLimit::disable()),

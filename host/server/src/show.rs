@@ -60,10 +60,13 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
     let gguf = s.store.blob_path(&Digest::parse(&model_layer.digest).map_err(|e| ApiError::internal(e.to_string()))?);
 
     let path = gguf.clone();
-    let (info, metadata) = tokio::task::spawn_blocking(move || -> Result<_, wollama_runtime::Error> {
+    let go_template = layer_text(&s.store, m, MEDIA_TYPE_TEMPLATE).pop();
+    let (info, metadata, features) = tokio::task::spawn_blocking(move || -> Result<_, wollama_runtime::Error> {
         let rt = wollama_runtime::Runtime::new()?;
         let mut sess = rt.open(&path, 1)?;
-        Ok((sess.info()?, sess.metadata()?))
+        // What the template says the model can do besides completing text (tools, thinking).
+        let features = sess.template_features(go_template.as_deref()).ok();
+        Ok((sess.info()?, sess.metadata()?, features))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -112,7 +115,7 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
             "quantization_level": config.file_type,
         },
         "model_info": model_info,
-        "capabilities": if config.capabilities.is_empty() { json!(["completion"]) } else { json!(config.capabilities) },
+        "capabilities": capabilities(&config.capabilities, features.as_ref()),
         "modified_at": chrono::DateTime::<chrono::Local>::from(entry.modified)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
     });
@@ -132,4 +135,20 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
         v["messages"] = serde_json::to_value(&messages).unwrap_or(Value::Null);
     }
     Ok(Json(v))
+}
+
+/// An embedding model's stored capabilities as they are; otherwise `completion`, plus `tools`
+/// and `thinking` when the template supports them (Ollama's rules, decided in the guest).
+fn capabilities(stored: &[String], f: Option<&wollama_runtime::TemplateFeatures>) -> Vec<String> {
+    if stored.iter().any(|c| c == "embedding") {
+        return stored.to_vec();
+    }
+    let mut caps = vec!["completion".to_string()];
+    if f.is_some_and(|f| f.tools) {
+        caps.push("tools".into());
+    }
+    if f.is_some_and(|f| f.thinking) {
+        caps.push("thinking".into());
+    }
+    caps
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
-use wollama_runtime::{Event, Request};
+use wollama_runtime::{Event, Request, RequestExtras};
 
 use crate::error::{ApiError, ApiResult};
 use crate::sched::Lease;
@@ -65,6 +65,12 @@ pub struct Running {
 }
 
 pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> ApiResult<Running> {
+    submit_with(lease, req, RequestExtras { grammar: None }, started, truncated)
+}
+
+/// `submit` with the request's additions (an output grammar); `truncated` prompt tokens were
+/// dropped to fit the context, reported in the final chunk.
+pub fn submit_with(lease: Lease, req: Request, extras: RequestExtras, started: Instant, truncated: u32) -> ApiResult<Running> {
     let (tx, rx) = mpsc::unbounded_channel();
     let sink = Box::new(move |ev: Event| {
         let piece = match ev {
@@ -79,7 +85,7 @@ pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> A
         tx.send(piece).is_ok()
     });
     let load = started.elapsed();
-    lease.model.runner.submit(req, sink)?;
+    lease.model.runner.submit_with(req, extras, sink)?;
     Ok(Running { rx, lease, started, submitted: Instant::now(), load, truncated })
 }
 
@@ -132,8 +138,16 @@ pub fn ndjson(mut run: Running, mut shape: impl Shape) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
 }
 
-/// Collects the whole generation into one response object.
-pub async fn collect(mut run: Running, mut shape: impl Shape) -> ApiResult<Value> {
+/// A whole generation, gathered from its pieces.
+pub struct Gathered {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub reason: String,
+    pub metrics: Metrics,
+}
+
+/// Waits for the whole generation.
+pub async fn gather(mut run: Running) -> ApiResult<Gathered> {
     let mut tokens = Vec::new();
     let mut text = String::new();
     let mut first = None;
@@ -145,9 +159,8 @@ pub async fn collect(mut run: Running, mut shape: impl Shape) -> ApiResult<Value
                 text += &t;
             }
             Piece::Done { reason, prompt_tokens, eval_tokens } => {
-                let mut v = shape.whole(&text, &reason, &tokens);
-                metrics(&run, first, prompt_tokens, eval_tokens).write(v.as_object_mut().expect("object"));
-                return Ok(v);
+                let metrics = metrics(&run, first, prompt_tokens, eval_tokens);
+                return Ok(Gathered { text, tokens, reason, metrics });
             }
             Piece::Failed(m) => return Err(ApiError::internal(m)),
         }
@@ -155,7 +168,15 @@ pub async fn collect(mut run: Running, mut shape: impl Shape) -> ApiResult<Value
     Err(ApiError::internal("the engine stopped before the request finished"))
 }
 
-fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_tokens: u32) -> Metrics {
+/// Collects the whole generation into one response object.
+pub async fn collect(run: Running, mut shape: impl Shape) -> ApiResult<Value> {
+    let g = gather(run).await?;
+    let mut v = shape.whole(&g.text, &g.reason, &g.tokens);
+    g.metrics.write(v.as_object_mut().expect("object"));
+    Ok(v)
+}
+
+pub(crate) fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_tokens: u32) -> Metrics {
     let now = Instant::now();
     let first = first.unwrap_or(now);
     Metrics {
@@ -170,7 +191,7 @@ fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_token
 }
 
 /// A stream fed by an async producer through a small channel (backpressure per chunk).
-fn async_stream<F, Fut>(producer: F) -> impl futures::Stream<Item = Value>
+pub(crate) fn async_stream<F, Fut>(producer: F) -> impl futures::Stream<Item = Value>
 where
     F: FnOnce(mpsc::Sender<Value>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

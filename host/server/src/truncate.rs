@@ -7,9 +7,26 @@
 //! all this silently; wollama also reports the dropped token count as `truncated` in the final
 //! chunk. With `truncate: false` a prompt that does not fit is Ollama's 400.
 
-use wollama_runtime::Message;
+use wollama_runtime::{ChatMessage, Message};
 
 use crate::error::{ApiError, ApiResult};
+
+/// A conversation turn as truncation sees it: only its role matters.
+pub trait Turn: Clone {
+    fn role(&self) -> &str;
+}
+
+impl Turn for Message {
+    fn role(&self) -> &str {
+        &self.role
+    }
+}
+
+impl Turn for ChatMessage {
+    fn role(&self) -> &str {
+        &self.role
+    }
+}
 
 pub const PROMPT_TOO_LONG: &str = "the prompt is longer than the context length currently available to the model; \
 shorten the prompt, adjust the context length in settings, or use a model with a longer context length";
@@ -49,15 +66,15 @@ pub fn cut_tokens(tokens: Vec<u32>, num_ctx: usize, num_keep: i64, truncate: boo
 
 /// Where a conversation may start when the messages before `i` are dropped: a tool result is
 /// never separated from the assistant turn that called the tool.
-fn block_start(msgs: &[Message], i: usize) -> usize {
-    if i == 0 || msgs[i].role != "tool" {
+fn block_start<M: Turn>(msgs: &[M], i: usize) -> usize {
+    if i == 0 || msgs[i].role() != "tool" {
         return i;
     }
     let mut start = i;
-    while start > 0 && msgs[start - 1].role == "tool" {
+    while start > 0 && msgs[start - 1].role() == "tool" {
         start -= 1;
     }
-    if start > 0 && msgs[start - 1].role == "assistant" {
+    if start > 0 && msgs[start - 1].role() == "assistant" {
         start - 1
     } else {
         i
@@ -65,18 +82,18 @@ fn block_start(msgs: &[Message], i: usize) -> usize {
 }
 
 /// The conversation from `start` on, with the system messages from before it kept in front.
-fn suffix_with_system(msgs: &[Message], start: usize) -> Vec<Message> {
-    msgs[..start].iter().filter(|m| m.role == "system").chain(&msgs[start..]).cloned().collect()
+fn suffix_with_system<M: Turn>(msgs: &[M], start: usize) -> Vec<M> {
+    msgs[..start].iter().filter(|m| m.role() == "system").chain(&msgs[start..]).cloned().collect()
 }
 
 /// Renders and tokenizes `msgs`, dropping the oldest non-system messages until the prompt
 /// fits `num_ctx`, then cuts tokens if the last message alone is still too long.
-pub fn fit_chat(
-    msgs: &[Message],
+pub fn fit_chat<M: Turn>(
+    msgs: &[M],
     num_ctx: usize,
     num_keep: i64,
     truncate: bool,
-    mut prompt_of: impl FnMut(&[Message]) -> ApiResult<Vec<u32>>,
+    mut prompt_of: impl FnMut(&[M]) -> ApiResult<Vec<u32>>,
 ) -> ApiResult<Fitted> {
     let full = prompt_of(msgs)?;
     let full_len = full.len();

@@ -1,50 +1,13 @@
 //! The store routes over real HTTP against a server on a free loopback port with a
 //! temporary store holding the real SmolLM2: one table of cases per endpoint.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::{http, start};
 use serde_json::{json, Value};
-
-/// One request with a raw HTTP/1.1 client: (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return (status, dechunk(&body));
-    }
-    (status, body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-    out
-}
-
-fn start() -> (SocketAddr, tempfile::TempDir) {
-    let s = common::serve(true);
-    (s.addr, s.dir)
-}
 
 #[test]
 fn root_version_tags_copy_delete() {

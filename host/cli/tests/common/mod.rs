@@ -75,3 +75,13 @@ pub fn create_smollm2(s: &Server, params: &str) {
     let o = cli(s, &["create", "smollm2:135m", "-f", mf.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Runs one of tests/python/*.py against the server; it prints "N passed, N failed".
+pub fn python_checks(s: &Server, script: &str) {
+    let path = wollama_tests::repo_root().join("tests/python").join(script);
+    let out = Command::new("python3").arg(&path).env("OLLAMA_HOST", &s.host).output().expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed (scripts/test.sh installs its Python packages)");
+    assert!(text.contains(" passed, 0 failed"), "{script} printed no summary");
+}

@@ -1,8 +1,10 @@
 //! Servers for the integration tests: `wollama_server::serve` on a free loopback port over a
-//! temporary store, empty or holding the real SmolLM2 as `smollm2:135m`.
+//! temporary store, empty or holding the real SmolLM2 as `smollm2:135m`, and a raw HTTP/1.1
+//! client for the test tables.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 
 use wollama_server::{sched::SchedConfig, Config};
 use wollama_store::create::{create_model, CreateOptions, CreateRequest, ModelFacts};
@@ -65,4 +67,43 @@ pub fn serve(with_smollm2: bool) -> Server {
         });
     });
     Server { addr, dir }
+}
+
+/// A server holding SmolLM2: (address, store directory), for the HTTP test tables.
+pub fn start() -> (SocketAddr, tempfile::TempDir) {
+    let s = serve(true);
+    (s.addr, s.dir)
+}
+
+/// One request with a raw HTTP/1.1 client: (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, dechunk(&body));
+    }
+    (status, body)
+}
+
+pub fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
 }

@@ -1,0 +1,260 @@
+//! `POST /v1/chat/completions`: OpenAI messages become the native conversation and run
+//! through the same path as `/api/chat`; the reply is one `chat.completion` object or a
+//! stream of `chat.completion.chunk` events.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use wollama_runtime::ChatMessage;
+
+use super::envelope::{usage, Envelope};
+use super::request::{self, get};
+use super::sse::{self, Chunks};
+use super::tool_choice;
+use crate::chat::ChatOptions;
+use crate::output::OutputParser;
+use crate::thinking::Split;
+use crate::error::{ApiError, ApiResult};
+use crate::generate::resolve;
+use crate::routes::Shared;
+use crate::stream;
+
+pub async fn completions(State(s): State<Shared>, body: Bytes) -> Response {
+    super::error::respond(run(s, body).await)
+}
+
+/// The text of a message's `content`: a string, null, or a list of parts of which only
+/// text parts are understood (one native message each, as Ollama splits them).
+fn contents(role: &str, content: Option<&Value>) -> ApiResult<Vec<String>> {
+    match content {
+        None => Ok(vec![String::new()]),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|p| match (p.get("type").and_then(Value::as_str), p.get("text").and_then(Value::as_str)) {
+                (Some("text"), Some(t)) => Ok(t.to_string()),
+                (Some("image_url") | Some("input_audio"), _) => {
+                    Err(ApiError::bad_request("image and audio input are not supported by this model"))
+                }
+                _ => Err(ApiError::bad_request(format!("invalid content part in a {role} message"))),
+            })
+            .collect(),
+        Some(_) => Err(ApiError::bad_request("invalid message content: expected a string or a list of parts")),
+    }
+}
+
+/// OpenAI's assistant tool calls (`arguments` a JSON string) in the native shape.
+fn native_calls(calls: &[Value]) -> ApiResult<Value> {
+    let mut out = Vec::new();
+    for (i, c) in calls.iter().enumerate() {
+        let f = c.get("function").ok_or_else(|| ApiError::bad_request("invalid tool call: no function"))?;
+        let args = match f.get("arguments") {
+            Some(Value::String(a)) => serde_json::from_str::<Value>(a)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| ApiError::bad_request("invalid tool call arguments"))?,
+            Some(a @ Value::Object(_)) => a.clone(),
+            None | Some(Value::Null) => json!({}),
+            Some(_) => return Err(ApiError::bad_request("invalid tool call arguments")),
+        };
+        let mut call = json!({ "function": { "index": i, "name": f.get("name").cloned().unwrap_or(json!("")), "arguments": args } });
+        if let Some(id) = c.get("id").filter(|v| v.is_string()) {
+            call["id"] = id.clone();
+        }
+        out.push(call);
+    }
+    Ok(Value::Array(out))
+}
+
+fn messages_of(req: &Map<String, Value>) -> ApiResult<Vec<ChatMessage>> {
+    let list = match get(req, "messages") {
+        Some(Value::Array(l)) => l,
+        None => return Err(ApiError::bad_request("messages is required")),
+        Some(_) => return Err(ApiError::bad_request("invalid type for 'messages': expected a list of messages")),
+    };
+    if list.is_empty() {
+        return Err(ApiError::bad_request("[] is too short - 'messages'"));
+    }
+    let mut out: Vec<ChatMessage> = Vec::new();
+    // Tool call ids seen so far, to name the tool a `tool` message answers.
+    let mut call_names: Vec<(String, String)> = Vec::new();
+    for m in list {
+        let Some(obj) = m.as_object() else {
+            return Err(ApiError::bad_request("invalid message: expected an object"));
+        };
+        let role = match get(obj, "role") {
+            Some(Value::String(r)) => r.to_lowercase(),
+            _ => return Err(ApiError::bad_request("every message needs a role")),
+        };
+        // OpenAI's newer name for the system role.
+        let role = if role == "developer" { "system".to_string() } else { role };
+        let tool_calls = match get(obj, "tool_calls") {
+            Some(Value::Array(calls)) if !calls.is_empty() => {
+                for c in calls {
+                    if let (Some(id), Some(name)) = (c["id"].as_str(), c["function"]["name"].as_str()) {
+                        call_names.push((id.to_string(), name.to_string()));
+                    }
+                }
+                Some(native_calls(calls)?.to_string())
+            }
+            _ => None,
+        };
+        let tool_name = match (get(obj, "name").and_then(Value::as_str), get(obj, "tool_call_id").and_then(Value::as_str)) {
+            _ if role != "tool" => None,
+            (Some(n), _) => Some(n.to_string()),
+            (None, Some(id)) => call_names.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone()),
+            (None, None) => None,
+        };
+        let thinking = get(obj, "reasoning").and_then(Value::as_str).map(str::to_string);
+        for content in contents(&role, get(obj, "content"))? {
+            out.push(ChatMessage {
+                role: role.clone(),
+                content,
+                thinking: thinking.clone(),
+                tool_calls: tool_calls.clone(),
+                tool_name: tool_name.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `reasoning_effort` (or `reasoning.effort`) as a native `think` value.
+fn think_of(req: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let effort = get(req, "reasoning_effort").or_else(|| get(req, "reasoning").and_then(|r| r.get("effort")));
+    match effort {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(e)) => match e.as_str() {
+            "none" => Ok(Some("false".into())),
+            "minimal" => Ok(Some("low".into())),
+            "low" | "medium" | "high" | "max" => Ok(Some(e.clone())),
+            "xhigh" | "ultra" => Ok(Some("max".into())),
+            _ => Err(ApiError::bad_request(format!("invalid reasoning value: {e:?}"))),
+        },
+        Some(other) => Err(ApiError::bad_request(format!("invalid reasoning value: {other}"))),
+    }
+}
+
+async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
+    let started = Instant::now();
+    let req = request::object(&body)?;
+    let common = request::common(&req)?;
+    let messages = messages_of(&req)?;
+    let grammar = crate::format::openai(&body, get(&req, "response_format"))?;
+    let think = think_of(&req)?;
+    let choice = tool_choice::parse(&req)?;
+    let resolved = resolve(&s, &common.model, &common.options)?;
+    let opts = ChatOptions {
+        tools: choice.tools,
+        think,
+        grammar,
+        forced_call: choice.forced,
+        truncate: true,
+        render_only: false,
+    };
+    let chat = crate::chat::start_chat(&s, &resolved, messages, common.keep_alive, opts, started).await?.running();
+    let envelope = Envelope::new("chatcmpl", "chat.completion", common.model);
+    if common.stream {
+        let envelope = Envelope { object: "chat.completion.chunk", ..envelope };
+        let chunks = ChatChunks { envelope, started: false, output: chat.output };
+        return Ok(sse::stream(chat.run, chunks, common.include_usage));
+    }
+    let mut output = chat.output;
+    let g = stream::gather(chat.run).await?;
+    let mut split = output.push(&g.text);
+    let (rest, calls) = output.finish();
+    split.thinking += &rest.thinking;
+    split.content += &rest.content;
+    let mut message = json!({ "role": "assistant", "content": split.content });
+    if !split.thinking.is_empty() {
+        message["reasoning"] = json!(split.thinking);
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = openai_calls(&calls);
+    }
+    let mut v = envelope.wrap(json!([{
+        "index": 0,
+        "message": message,
+        "finish_reason": finish_reason(&g.reason, !calls.is_empty()),
+    }]));
+    v["usage"] = usage(g.metrics.prompt_eval_count, g.metrics.eval_count);
+    Ok(Json(v).into_response())
+}
+
+fn finish_reason(reason: &str, called: bool) -> &str {
+    if called && reason == "stop" {
+        "tool_calls"
+    } else {
+        reason
+    }
+}
+
+/// Native tool calls in OpenAI's shape: `type`, `index`, arguments as a JSON string.
+fn openai_calls(calls: &[Value]) -> Value {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "id": c["id"],
+                "index": i,
+                "type": "function",
+                "function": { "name": c["function"]["name"], "arguments": c["function"]["arguments"].to_string() },
+            })
+        })
+        .collect()
+}
+
+struct ChatChunks {
+    envelope: Envelope,
+    /// Whether the first chunk (the one naming the role) went out.
+    started: bool,
+    output: OutputParser,
+}
+
+impl ChatChunks {
+    fn delta(&mut self, mut delta: Value, finish: Value) -> Value {
+        if !self.started {
+            delta["role"] = json!("assistant");
+            self.started = true;
+        }
+        self.envelope.wrap(json!([{ "index": 0, "delta": delta, "finish_reason": finish }]))
+    }
+
+    /// Thinking and content go in separate chunks, thinking first.
+    fn split(&mut self, split: Split) -> Vec<Value> {
+        let mut out = Vec::new();
+        if !split.thinking.is_empty() {
+            out.push(self.delta(json!({ "reasoning": split.thinking }), Value::Null));
+        }
+        if !split.content.is_empty() || !self.started {
+            out.push(self.delta(json!({ "content": split.content }), Value::Null));
+        }
+        out
+    }
+}
+
+impl Chunks for ChatChunks {
+    fn text(&mut self, text: &str) -> Vec<Value> {
+        let split = self.output.push(text);
+        self.split(split)
+    }
+    fn finish(&mut self, reason: &str) -> Vec<Value> {
+        let (rest, calls) = self.output.finish();
+        let mut out = if rest.thinking.is_empty() && rest.content.is_empty() { Vec::new() } else { self.split(rest) };
+        if !calls.is_empty() {
+            out.push(self.delta(json!({ "tool_calls": openai_calls(&calls) }), Value::Null));
+        }
+        out.push(self.delta(json!({}), json!(finish_reason(reason, !calls.is_empty()))));
+        out
+    }
+    fn usage(&mut self, prompt_tokens: u32, completion_tokens: u32) -> Value {
+        let mut v = self.envelope.wrap(json!([]));
+        v["usage"] = usage(prompt_tokens, completion_tokens);
+        v
+    }
+}
