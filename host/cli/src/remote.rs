@@ -230,6 +230,15 @@ pub struct RunArgs {
     /// Pull a missing model over plain http.
     #[arg(long)]
     insecure: bool,
+    /// How long the model stays loaded after the reply (e.g. 10m, 0, -1).
+    #[arg(long)]
+    keepalive: Option<String>,
+    /// The reply's format (json).
+    #[arg(long)]
+    format: Option<String>,
+    /// Print the reply's timings and rates.
+    #[arg(long)]
+    verbose: bool,
 }
 
 /// `run` of a model the server lacks pulls it first, as ollama's does.
@@ -240,11 +249,28 @@ fn pull_if_missing(c: &Client, model: &str, insecure: bool) -> Result<()> {
     Ok(())
 }
 
+/// How `run` asks: the flags that go with every turn.
+struct Turn<'a> {
+    model: &'a str,
+    keep_alive: Option<&'a str>,
+    format: Option<&'a str>,
+    verbose: bool,
+}
+
 /// Streams one chat turn to stdout; returns the assistant's text.
-fn chat_turn(c: &Client, model: &str, messages: &[Value], options: &Map<String, Value>) -> Result<String> {
-    let resp = c.json("POST", "/api/chat", &json!({"model": model, "messages": messages, "options": options}))?.ok()?;
+fn chat_turn(c: &Client, turn: &Turn, messages: &[Value], options: &Map<String, Value>) -> Result<String> {
+    let mut body = json!({"model": turn.model, "messages": messages, "options": options});
+    if let Some(k) = turn.keep_alive {
+        // A bare number is seconds; the API takes those as a JSON number, not a string.
+        body["keep_alive"] = k.parse::<f64>().map(|n| json!(n)).unwrap_or_else(|_| json!(k));
+    }
+    if let Some(f) = turn.format {
+        body["format"] = json!(f);
+    }
+    let resp = c.json("POST", "/api/chat", &body)?.ok()?;
     let mut out = std::io::stdout().lock();
     let mut text = String::new();
+    let mut last = Value::Null;
     for line in resp.lines() {
         let v = line?;
         if let Some(e) = v["error"].as_str() {
@@ -255,8 +281,14 @@ fn chat_turn(c: &Client, model: &str, messages: &[Value], options: &Map<String, 
             out.flush()?;
             text += t;
         }
+        last = v;
     }
     writeln!(out)?;
+    if turn.verbose {
+        for l in crate::stats::lines(&last) {
+            eprintln!("{l}");
+        }
+    }
     Ok(text)
 }
 
@@ -291,9 +323,10 @@ fn parameter_value(name: &str, raw: &str, options: &Map<String, Value>) -> Value
 pub fn run(a: RunArgs) -> Result<()> {
     let c = Client::from_env()?;
     pull_if_missing(&c, &a.model, a.insecure)?;
+    let turn = Turn { model: &a.model, keep_alive: a.keepalive.as_deref(), format: a.format.as_deref(), verbose: a.verbose };
     let mut options = Map::new();
     if !a.prompt.is_empty() {
-        chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;
+        chat_turn(&c, &turn, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;
         return Ok(());
     }
     let mut history: Vec<Value> = Vec::new();
@@ -343,7 +376,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             continue;
         }
         history.push(json!({"role": "user", "content": input}));
-        let answer = chat_turn(&c, &a.model, &history, &options)?;
+        let answer = chat_turn(&c, &turn, &history, &options)?;
         history.push(json!({"role": "assistant", "content": answer}));
     }
 }
