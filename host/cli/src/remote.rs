@@ -362,6 +362,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                     template: false,
                     system: false,
                     license: false,
+                    verbose: false,
                 })?,
                 ["/set", "parameter", name, value] => {
                     let v = parameter_value(name, value, &options);
@@ -394,10 +395,13 @@ pub struct ShowArgs {
     system: bool,
     #[arg(long)]
     license: bool,
+    /// Also print every metadata key of the model (its tensors' count, arrays in full).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
-    let v = Client::from_env()?.json("POST", "/api/show", &json!({"model": a.model}))?.ok()?.json()?;
+    let v = Client::from_env()?.json("POST", "/api/show", &json!({"model": a.model, "verbose": a.verbose}))?.ok()?.json()?;
     let field = |k: &str| v[k].as_str().unwrap_or("").to_string();
     for (flag, key) in [
         (a.modelfile, "modelfile"),
@@ -439,6 +443,12 @@ pub fn show(a: ShowArgs) -> Result<()> {
     }
     if !field("license").is_empty() {
         println!("\n  License\n    {}", field("license").lines().next().unwrap_or(""));
+    }
+    if a.verbose {
+        println!("\n  Metadata");
+        for (k, val) in info.as_object().into_iter().flatten() {
+            println!("    {k:<40}{val}");
+        }
     }
     println!();
     Ok(())

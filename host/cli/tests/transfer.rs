@@ -38,6 +38,8 @@ fn pull_push_and_run_pull_between_servers() {
     let only = stdout(&cli(&local, &["list", &peer.host]));
     assert_eq!(only.lines().count(), 2, "header and the one model under that prefix:\n{only}");
     assert_eq!(stdout(&cli(&local, &["ls", "nothing"])).lines().count(), 1);
+    let shown = stdout(&cli(&local, &["show", "-v", &name]));
+    assert!(shown.contains("  Metadata") && shown.contains("llama.block_count"), "{shown}");
 
     let o = cli(&local, &["pull", "--insecure", &format!("{}/library/missing:x", peer.host)]);
     assert!(!o.status.success());
