@@ -7,10 +7,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
 export WOLLAMA_GUEST_STAMP=$(bash scripts/guest-stamp.sh)
 
 bash scripts/deps.sh
-bash scripts/fetch-models.sh smollm2 gemma3 >/dev/null
+bash scripts/fetch-models.sh smollm2 gemma3 minilm >/dev/null
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd tests/ollama-js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 python3 -m pip install -q --disable-pip-version-check ollama==0.6.3
+python3 -m pip install -q --disable-pip-version-check openai==3.51.0
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 cargo build --release --workspace --all-targets

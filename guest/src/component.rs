@@ -14,8 +14,8 @@ use crate::template::ChatMessage;
 wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
-    Batch, Candidates, EngineOptions, Event, Finish, Guest, GuestEngine, GuestModel, Message, MetaValue,
-    ModelBorrow, ModelInfo, Request,
+    Batch, Candidates, Conversion, EngineOptions, Event, Finish, Guest, GuestEngine, GuestModel, Message, MetaValue,
+    ModelBorrow, ModelInfo, Request, TensorCopy,
 };
 use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
 use wollama::engine::model_file::File;
@@ -26,6 +26,29 @@ struct Component;
 impl Guest for Component {
     type Model = ModelRes;
     type Engine = EngineRes;
+
+    fn convert_safetensors(
+        files: Vec<(String, String)>,
+        header: Vec<u8>,
+        size: u64,
+        target: String,
+    ) -> Result<Conversion, EngineError> {
+        let c = crate::convert::plan(&files, &header, size, &target).map_err(EngineError::Invalid)?;
+        Ok(Conversion {
+            header: c.header,
+            tensors: c
+                .tensors
+                .into_iter()
+                .map(|t| TensorCopy {
+                    source_offset: t.source_offset,
+                    source_len: t.source_len,
+                    source_type: t.source_type,
+                    target_type: t.target_type,
+                    padding: t.padding,
+                })
+                .collect(),
+        })
+    }
 }
 
 struct Shared {
@@ -160,23 +183,38 @@ fn lower_graph(g: Graph, cells: u32, max_rows: u32) -> PlanSpec {
                 freq_scale: r.freq_scale,
                 neox: r.neox,
             }),
-            graph::Op::Attention(a) => Op::Attention(compute::Attention {
-                q: a.q,
-                k: a.k,
-                v: a.v,
-                layer: a.layer,
-                n_head: a.n_head,
-                n_kv_head: a.n_kv_head,
-                head_dim: a.head_dim,
-                scale: a.scale,
-                softcap: a.softcap,
-                window: a.window,
-            }),
+            graph::Op::Attention(a) => Op::Attention(lower_attention(a)),
             graph::Op::SelectRows(x) => Op::SelectRows(x),
             graph::Op::Softcap(x, c) => Op::Softcap((x, c)),
+            graph::Op::EmbedPositions(w) => Op::EmbedPositions(w),
+            graph::Op::EncoderAttention(a) => Op::EncoderAttention(lower_attention(a)),
+            graph::Op::GeluErf(x) => Op::GeluErf(x),
+            graph::Op::Pool(x, p) => Op::Pool((
+                x,
+                match p {
+                    graph::Pooling::Mean => compute::Pooling::Mean,
+                    graph::Pooling::Cls => compute::Pooling::Cls,
+                    graph::Pooling::Last => compute::Pooling::Last,
+                },
+            )),
         })
         .collect();
     PlanSpec { weights, nodes, logits: g.logits, kv: KvSpec { cells, widths: g.kv_widths }, max_rows }
+}
+
+fn lower_attention(a: graph::Attention) -> compute::Attention {
+    compute::Attention {
+        q: a.q,
+        k: a.k,
+        v: a.v,
+        layer: a.layer,
+        n_head: a.n_head,
+        n_kv_head: a.n_kv_head,
+        head_dim: a.head_dim,
+        scale: a.scale,
+        softcap: a.softcap,
+        window: a.window,
+    }
 }
 
 /// A per-instance seed for requests that bring none (wasi:random through std's hasher keys).
@@ -199,8 +237,13 @@ impl GuestEngine for EngineRes {
             ctx_cells: options.ctx_cells,
             batch_tokens: options.batch_tokens,
         };
-        let engine = engine::Engine::new(Rc::clone(&shared.model.tokenizer), opts, random_seed())
-            .map_err(EngineError::Invalid)?;
+        let tokenizer = Rc::clone(&shared.model.tokenizer);
+        let engine = if graph.is_embedding() {
+            engine::Engine::new_embedding(tokenizer, opts)
+        } else {
+            engine::Engine::new(tokenizer, opts, random_seed())
+        }
+        .map_err(EngineError::Invalid)?;
         let spec = lower_graph(graph, options.ctx_cells, options.batch_tokens);
         let plan = compute::build_plan(&shared.file, &spec)?;
         Ok(exports::wollama::engine::runtime::Engine::new(EngineRes { plan, engine: RefCell::new(engine) }))
@@ -228,8 +271,13 @@ impl GuestEngine for EngineRes {
                 num_predict: req.num_predict,
                 stop: req.stop,
                 stop_at_eog: req.stop_at_eog,
+                embed: false,
             })
             .map_err(EngineError::Invalid)
+    }
+
+    fn embed(&self, prompt: Vec<u32>) -> Result<u64, EngineError> {
+        self.engine.borrow_mut().submit(engine::Request::embedding(prompt)).map_err(EngineError::Invalid)
     }
 
     fn cancel(&self, id: u64) {
@@ -277,6 +325,7 @@ fn lower_event(e: CoreEvent) -> Event {
             },
         )),
         CoreEvent::Failed { id, message } => Event::Failed((id, message)),
+        CoreEvent::Embedding { id, vector } => Event::Embedding((id, vector)),
     }
 }
 

@@ -36,6 +36,14 @@ pub struct Attention {
     pub window: u32,
 }
 
+/// How `Op::Pool` reduces one sequence's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+    Last,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
     Embed(WeightIdx),
@@ -54,6 +62,12 @@ pub enum Op {
     Attention(Attention),
     SelectRows(NodeId),
     Softcap(NodeId, f32),
+    EmbedPositions(WeightIdx),
+    /// Attention without the causal mask (encoders).
+    EncoderAttention(Attention),
+    GeluErf(NodeId),
+    /// One row per logit row: its sequence's rows pooled.
+    Pool(NodeId, Pooling),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,8 +80,16 @@ pub struct KvSpec {
 pub struct Graph {
     pub weights: Vec<Weight>,
     pub nodes: Vec<Op>,
+    /// The output node: logits, or pooled vectors for an embedding graph.
     pub logits: NodeId,
     pub kv_widths: Vec<u32>,
+}
+
+impl Graph {
+    /// An embedding graph's output is pooled vectors, read back whole, not logits to sample.
+    pub fn is_embedding(&self) -> bool {
+        matches!(self.nodes.get(self.logits as usize), Some(Op::Pool(..)))
+    }
 }
 
 /// Records nodes and weights; weights are deduplicated by name so tied embeddings bind once.

@@ -1,6 +1,7 @@
 //! The wollama guest: GGUF metadata, tokenizers, chat templates, sampling, graph building per
 //! architecture, KV-cache policy and batching. The logic is plain Rust (tested natively); the
 //! component glue in `component.rs` only exists on wasm32.
+pub mod convert;
 pub mod engine;
 pub mod gguf;
 pub mod gotemplate;

@@ -4,26 +4,13 @@ Run by tests/tests/python_client.rs with OLLAMA_HOST pointing at a server that h
 `smollm2:135m`. Prints one line per check and a final "N passed, N failed".
 """
 import os
-import sys
-import traceback
 
 import ollama
+from checks import check, finish
 
 client = ollama.Client(host="http://" + os.environ["OLLAMA_HOST"])
 MODEL = "smollm2:135m"
 GREEDY = {"temperature": 0, "num_predict": 8}
-results = []
-
-
-def check(fn):
-    try:
-        fn()
-        results.append(True)
-        print(f"ok {fn.__name__}")
-    except Exception:  # noqa: BLE001 - report every failure, keep going
-        results.append(False)
-        print(f"FAILED {fn.__name__}\n{traceback.format_exc()}")
-    return fn
 
 
 @check
@@ -158,6 +145,4 @@ def pull_errors_raise():
         assert e.error == "pull model manifest: file does not exist", e.error
 
 
-passed = sum(results)
-print(f"{passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) else 1)
+finish()

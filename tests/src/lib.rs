@@ -10,6 +10,8 @@ pub fn model_path(name: &str) -> PathBuf {
     let (var, file) = match name {
         "smollm2" => ("WOLLAMA_SMOLLM2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
         "gemma3" => ("WOLLAMA_GEMMA3", "gemma-3-270m-q4_k_m.gguf"),
+        // A safetensors directory (sentence-transformers layout), not a GGUF.
+        "minilm" => ("WOLLAMA_MINILM", "all-minilm-l6-v2"),
         other => panic!("unknown test model {other}"),
     };
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
@@ -91,8 +93,89 @@ pub fn run_all(s: &mut Session, reqs: &[Request]) -> Vec<Output> {
                     done += 1;
                 }
                 Event::Failed((id, m)) => panic!("request {id} failed: {m}"),
+                Event::Embedding((id, _)) => panic!("request {id} is a generation, not an embedding"),
             }
         }
     }
     outs
+}
+
+/// The JSON files of a safetensors model directory by relative path, one level deep, as the
+/// CLI uploads them.
+pub fn model_dir_texts(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ["config.json", "tokenizer.json", "tokenizer_config.json", "modules.json", "1_Pooling/config.json"] {
+        if let Ok(t) = std::fs::read_to_string(dir.join(name)) {
+            out.push((name.to_string(), t));
+        }
+    }
+    out
+}
+
+/// Converts the all-MiniLM-L6-v2 directory into a GGUF of `target` ("f16"/"f32") at `out`,
+/// through the guest's plan and the runtime's byte streaming.
+pub fn convert_minilm(target: &str, out: &Path) {
+    let dir = model_path("minilm");
+    let weights = dir.join("model.safetensors");
+    let rt = Runtime::new().expect("runtime");
+    let plan = rt.plan_conversion(&model_dir_texts(&dir), &weights, target).expect("conversion plan");
+    let mut reader = wollama_runtime::ConversionReader::new(plan, &weights).expect("reader");
+    let mut f = std::fs::File::create(out).expect("output file");
+    std::io::copy(&mut reader, &mut f).expect("conversion written");
+}
+
+/// Embeds every prompt at once (one engine run) and returns the pooled vectors in order.
+pub fn embed_all(s: &mut Session, prompts: &[Vec<u32>]) -> Vec<Vec<f32>> {
+    let ids: Vec<u64> = prompts.iter().map(|p| s.embed(p).expect("embed")).collect();
+    let mut outs = vec![Vec::new(); prompts.len()];
+    let mut done = 0;
+    while done < prompts.len() {
+        for e in s.step().expect("step").expect("engine idle with embeddings pending") {
+            match e {
+                Event::Embedding((id, v)) => outs[ids.iter().position(|&x| x == id).expect("known id")] = v,
+                Event::Done(_) => done += 1,
+                Event::Failed((id, m)) => panic!("embedding {id} failed: {m}"),
+                Event::Token(_) => panic!("an embedding request produced a token"),
+            }
+        }
+    }
+    outs
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vector lengths");
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// One HTTP/1.1 request over a fresh loopback connection: (status, body). Bodies are JSON;
+/// chunked responses are joined.
+pub fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).and_then(|_| s.write_all(body)).expect("send");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("receive");
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let status = resp.get(9..12).and_then(|c| c.parse().ok()).expect("a status line");
+    let (head, mut rest) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, rest.to_string());
+    }
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].strip_prefix("\r\n").unwrap_or(&tail[n..]);
+    }
+    (status, out)
 }

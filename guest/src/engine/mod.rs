@@ -29,6 +29,23 @@ pub struct Request {
     pub num_predict: i32,
     pub stop: Vec<String>,
     pub stop_at_eog: bool,
+    /// An embedding request: the prompt runs once through an encoder plan and its pooled
+    /// vector comes back; nothing is sampled.
+    pub embed: bool,
+}
+
+impl Request {
+    /// A request for the embedding of `prompt`.
+    pub fn embedding(prompt: Vec<u32>) -> Request {
+        Request {
+            prompt,
+            sampling: SamplingParams::default(),
+            num_predict: 0,
+            stop: Vec::new(),
+            stop_at_eog: false,
+            embed: true,
+        }
+    }
 }
 
 /// One forward pass (the plan id is added by the component glue).
@@ -59,6 +76,7 @@ pub enum Event {
     Token { id: u64, token: u32, text: String },
     Done { id: u64, finish: Finish },
     Failed { id: u64, message: String },
+    Embedding { id: u64, vector: Vec<f32> },
 }
 
 struct Active {
@@ -75,6 +93,7 @@ struct Active {
     stop_at_eog: bool,
     /// The last sampled token, fed in the next pass.
     next_token: Option<u32>,
+    embed: bool,
 }
 
 #[derive(Default)]
@@ -102,6 +121,10 @@ pub struct Engine {
     in_flight: Option<Vec<usize>>,
     /// Slots with rows in the pass in flight.
     in_flight_slots: Vec<usize>,
+    /// The plan is an encoder whose output is pooled vectors: only embed requests run, each
+    /// sequence whole in one pass, and no cache is kept between requests (an encoder's K/V
+    /// depend on the tokens after them, so no prefix can be reused).
+    embedding: bool,
 }
 
 impl Engine {
@@ -125,7 +148,19 @@ impl Engine {
             seed_base,
             in_flight: None,
             in_flight_slots: Vec::new(),
+            embedding: false,
         })
+    }
+
+    /// An engine for an encoder plan (see `embedding`).
+    pub fn new_embedding(tokenizer: Rc<Tokenizer>, opts: EngineOptions) -> Result<Engine, String> {
+        let mut e = Engine::new(tokenizer, opts, 0)?;
+        e.embedding = true;
+        Ok(e)
+    }
+
+    pub fn is_embedding(&self) -> bool {
+        self.embedding
     }
 
     pub fn options(&self) -> EngineOptions {
@@ -139,7 +174,21 @@ impl Engine {
         if let Some(t) = req.prompt.iter().find(|&&t| t >= self.vocab) {
             return Err(format!("prompt token {t} is outside the vocabulary of {}", self.vocab));
         }
-        if req.prompt.len() >= self.opts.ctx_cells as usize {
+        if req.embed != self.embedding {
+            return Err(if self.embedding {
+                "this model only computes embeddings; it cannot generate text".into()
+            } else {
+                "this model generates text; it has no pooled embedding output".into()
+            });
+        }
+        if req.embed && req.prompt.len() > self.opts.batch_tokens.min(self.opts.ctx_cells) as usize {
+            return Err(format!(
+                "the input has {} tokens, more than the context of {} allows",
+                req.prompt.len(),
+                self.opts.batch_tokens.min(self.opts.ctx_cells)
+            ));
+        }
+        if !req.embed && req.prompt.len() >= self.opts.ctx_cells as usize {
             return Err(format!(
                 "the prompt has {} tokens, more than the context of {} allows",
                 req.prompt.len(),
@@ -192,6 +241,12 @@ impl Engine {
                 break;
             }
             let a = self.slots[s].active.as_ref().expect("filtered above");
+            if a.embed {
+                // An encoder sees its whole sequence at once: wait for a pass with room.
+                if a.fed > 0 || a.prompt.len() > budget || a.prompt.len() > self.kv.free_count() as usize {
+                    continue;
+                }
+            }
             let (tokens, wants_logits): (Vec<u32>, bool) = match a.next_token {
                 Some(t) => (vec![t], true),
                 None => {
@@ -243,7 +298,8 @@ impl Engine {
         let (pos, seqs) = self.kv.table();
         batch.cell_pos = pos;
         batch.cell_seqs = seqs;
-        batch.top_k = top_k.min(self.vocab).max(1);
+        // An encoder's output rows come back whole (top-k 0).
+        batch.top_k = if self.embedding { 0 } else { top_k.min(self.vocab).max(1) };
         self.in_flight = Some(row_slots);
         (Some(batch), events)
     }
@@ -266,6 +322,13 @@ impl Engine {
         for ((ids, logits), s) in rows.iter().zip(row_slots) {
             if s == usize::MAX || self.slots[s].active.is_none() {
                 continue; // cancelled while in flight
+            }
+            if self.embedding {
+                let id = self.slots[s].active.as_ref().expect("active").id;
+                events.push(Event::Embedding { id, vector: logits.clone() });
+                let finish = self.finish(s, "stop");
+                events.push(Event::Done { id, finish });
+                continue;
             }
             self.sample_into(s, ids, logits, &mut events);
         }
@@ -343,6 +406,9 @@ impl Engine {
     fn finish(&mut self, s: usize, reason: &'static str) -> Finish {
         let a = self.slots[s].active.take().expect("finishing an active slot");
         self.slots[s].last_used = self.tick();
+        if a.embed {
+            self.reset_slot(s, None, 0);
+        }
         Finish { reason, prompt_tokens: a.prompt.len() as u32, eval_tokens: a.generated, cached_tokens: a.cached }
     }
 
@@ -357,9 +423,12 @@ impl Engine {
         while let Some((_, req)) = self.queue.front() {
             let Some(target) = self.pick_slot(&req.prompt) else { break };
             let (id, req) = self.queue.pop_front().expect("front exists");
-            let (source, lcp) = self.longest_prefix(&req.prompt);
+            let (source, lcp) = if req.embed { (None, 0) } else { self.longest_prefix(&req.prompt) };
             // At least the last prompt token is computed again: its logits start generation.
             let keep = lcp.min(req.prompt.len() - 1);
+            if req.embed {
+                self.reset_slot(target, None, 0);
+            }
             self.reset_slot(target, source.filter(|_| keep > 0), keep);
             let seed = req.sampling.seed.unwrap_or(self.seed_base ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let mut sampler = Sampler::new(req.sampling.clone(), seed);
@@ -381,6 +450,7 @@ impl Engine {
                 decoder: StreamDecoder::new(),
                 stop_at_eog: req.stop_at_eog,
                 next_token: None,
+                embed: req.embed,
             });
         }
         events

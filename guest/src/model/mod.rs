@@ -1,5 +1,7 @@
 //! Architectures: each turns GGUF hyperparameters and tensor names into a forward graph.
 
+pub mod gemma3;
+pub mod bert;
 pub mod llama;
 
 use crate::gguf::{Gguf, TensorInfo};
@@ -109,6 +111,20 @@ impl<'a> Binder<'a> {
         Ok(self.bind(t))
     }
 
+    /// Row 0 of a [n, rows] matrix, bound as an n-vector (a view at the tensor's offset).
+    pub fn first_row(&mut self, name: &str, n: u64) -> Result<Option<WeightIdx>, String> {
+        let Some(t) = self.info(name) else { return Ok(None) };
+        if t.dims.len() != 2 || t.dims[0] != n || t.dims[1] == 0 {
+            return Err(format!("tensor {name} has shape {:?}, expected [{n}, rows]", t.dims));
+        }
+        Ok(Some(self.b.weight(Weight {
+            name: format!("{name}[0]"),
+            ggml_type: t.ggml_type,
+            shape: vec![n],
+            offset: t.offset,
+        })))
+    }
+
     pub fn optional(&mut self, name: &str, shape: &[u64]) -> Result<Option<WeightIdx>, String> {
         if self.info(name).is_none() {
             return Ok(None);
@@ -121,7 +137,7 @@ impl<'a> Binder<'a> {
     }
 }
 
-const SUPPORTED: &[&str] = &["llama", "qwen2"];
+const SUPPORTED: &[&str] = &["llama", "qwen2", "gemma3", "bert"];
 
 pub fn is_supported(arch: &str) -> bool {
     SUPPORTED.contains(&arch)
@@ -132,6 +148,8 @@ pub fn build_graph(g: &Gguf) -> Result<(HParams, Graph), String> {
     let hp = HParams::from_gguf(g)?;
     let graph = match hp.arch.as_str() {
         "llama" | "qwen2" => llama::build(g, &hp)?,
+        "gemma3" => gemma3::build(g, &hp)?,
+        "bert" => bert::build(g, &hp)?,
         other => return Err(format!("architecture {other:?} is not supported")),
     };
     Ok((hp, graph))

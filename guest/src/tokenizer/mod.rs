@@ -8,6 +8,7 @@ mod special;
 mod spm;
 mod stream;
 mod unicode;
+mod wpm;
 
 pub use stream::StreamDecoder;
 
@@ -15,6 +16,7 @@ use crate::gguf::Gguf;
 use bpe::Bpe;
 use special::{Fragment, Specials};
 use spm::Spm;
+use wpm::Wpm;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -119,6 +121,7 @@ enum Model {
     // boxed: the byte tables make both variants large
     Bpe(Box<Bpe>),
     Spm(Box<Spm>),
+    Wpm(Box<Wpm>),
 }
 
 pub struct Tokenizer {
@@ -304,7 +307,18 @@ impl Tokenizer {
 
         let mut slots = Slots::default();
         let (mut add_bos, mut add_eos, mut add_space_prefix);
+        let mut wordpiece = false;
         let pre = match model_name {
+            "bert" => {
+                // [CLS] text [SEP], as llama.cpp's WPM vocabulary (bos = CLS, eos = SEP here).
+                let id = |key: &str, default: u32| Some(g.u64(key).map_or(default, |v| v as u32));
+                slots.set(Slot::Bos, id("tokenizer.ggml.cls_token_id", 101));
+                slots.set(Slot::Eos, id("tokenizer.ggml.seperator_token_id", 102));
+                slots.set(Slot::Unk, Some(100));
+                (add_bos, add_eos, add_space_prefix) = (true, true, false);
+                wordpiece = true;
+                None
+            }
             "llama" => {
                 slots.set(Slot::Bos, Some(1));
                 slots.set(Slot::Eos, Some(2));
@@ -368,6 +382,7 @@ impl Tokenizer {
                     g.strs("tokenizer.ggml.merges").ok_or("tokenizer.ggml.merges is missing from the model file")?;
                 Model::Bpe(Box::new(Bpe::new(&vocab, merges, &pre)?))
             }
+            None if wordpiece => Model::Wpm(Box::new(Wpm::new(&vocab, slots.get(Slot::Unk)))),
             None => Model::Spm(Box::new(Spm::new(&vocab, slots.get(Slot::Unk)))),
         };
         let specials = Specials::new(&vocab);
@@ -412,6 +427,7 @@ impl Tokenizer {
                             }
                             spm.encode(&self.vocab, &escaped, &mut out);
                         }
+                        Model::Wpm(wpm) => wpm.encode(&self.vocab, piece, &mut out),
                     }
                     after_special = false;
                 }
@@ -437,7 +453,7 @@ impl Tokenizer {
         }
         if a & attr::NORMAL != 0 {
             return match self.model {
-                Model::Spm(_) => text.replace('▁', " ").into_bytes(),
+                Model::Spm(_) | Model::Wpm(_) => text.replace('▁', " ").into_bytes(),
                 Model::Bpe(_) => gpt2_decode(text),
             };
         }

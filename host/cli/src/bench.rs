@@ -12,6 +12,7 @@ use wollama_runtime::{EngineOptions, Event, Request, Runtime, Sampling, Session}
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// The model: a GGUF file (or, with --embed, also a safetensors directory).
     #[arg(long)]
     gguf: PathBuf,
     /// Thread counts to measure, comma separated.
@@ -29,6 +30,12 @@ pub struct BenchArgs {
     /// Folder holding llama.cpp's llama-bench (e.g. from `shared/bench/llama-cpp.sh bin`).
     #[arg(long, env = "LLAMA_CPP_BIN")]
     llama_cpp: Option<PathBuf>,
+    /// Measure an embedding model instead: sentences/s for each of `--batches`.
+    #[arg(long)]
+    embed: bool,
+    /// Batch sizes (sentences per call) for `--embed`, comma separated.
+    #[arg(long, default_value = "1,8,64", value_delimiter = ',')]
+    batches: Vec<usize>,
 }
 
 struct Figures {
@@ -38,6 +45,9 @@ struct Figures {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.embed {
+        return crate::bench_embed::run(&a.gguf, &a.threads, &a.batches, a.reps);
+    }
     let rt = Runtime::new()?;
     println!("model {}  pp{} tg{}  {} reps (medians)", a.gguf.display(), a.pp, a.tg, a.reps);
     println!(
@@ -135,6 +145,7 @@ fn run_to_done(s: &mut Session) -> Result<(Option<Instant>, u32)> {
                 }
                 Event::Done((_, f)) => return Ok((first, f.eval_tokens)),
                 Event::Failed((_, m)) => bail!("{m}"),
+                Event::Embedding(_) => {}
             }
         }
     }

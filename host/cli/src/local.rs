@@ -166,6 +166,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
                     return Ok(());
                 }
                 Event::Failed((_, msg)) => bail!("generation failed: {msg}"),
+                Event::Embedding(_) => bail!("the engine returned an embedding for a generation request"),
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `wollama`: the command-line front end.
 
 mod bench;
+mod bench_embed;
 mod client;
 mod local;
 mod progress;

@@ -46,6 +46,48 @@ fn expand(base: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// Uploads a file as a blob unless the server has it; returns its `sha256:<hex>`.
+fn upload(c: &Client, path: &Path) -> Result<String> {
+    let hex = sha256_file(path)?;
+    let blob = format!("/api/blobs/sha256:{hex}");
+    if c.send("HEAD", &blob, 0, &mut std::io::empty())?.status != 200 {
+        let len = std::fs::metadata(path)?.len();
+        let f = std::fs::File::open(path)?;
+        crate::progress::upload(&format!("copying file sha256:{hex}"), len, f, |r| {
+            c.send("POST", &blob, len, r)?.ok().map(drop)
+        })?;
+    }
+    Ok(format!("sha256:{hex}"))
+}
+
+/// The files of a safetensors directory a conversion may need, by relative path: the
+/// weights, the JSON files, and JSON one level down (sentence-transformers' 1_Pooling/).
+pub(crate) fn model_dir_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if path.is_file() && (name.ends_with(".safetensors") || name.ends_with(".json")) {
+            out.push((name, path));
+        } else if path.is_dir() && !name.starts_with('.') {
+            let mut inner: Vec<_> = std::fs::read_dir(&path)?.collect::<std::io::Result<_>>()?;
+            inner.sort_by_key(|e| e.file_name());
+            for f in inner {
+                let fname = f.file_name().to_string_lossy().into_owned();
+                if f.path().is_file() && fname.ends_with(".json") {
+                    out.push((format!("{name}/{fname}"), f.path()));
+                }
+            }
+        }
+    }
+    if !out.iter().any(|(n, _)| n.ends_with(".safetensors")) {
+        bail!("{} holds no .safetensors file", dir.display());
+    }
+    Ok(out)
+}
+
 pub fn create(a: CreateArgs) -> Result<()> {
     let c = Client::from_env()?;
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
@@ -61,17 +103,13 @@ pub fn create(a: CreateArgs) -> Result<()> {
     for from in &req.from {
         let path = expand(&base, from);
         if path.is_file() {
-            let hex = sha256_file(&path)?;
-            let blob = format!("/api/blobs/sha256:{hex}");
-            if c.send("HEAD", &blob, 0, &mut std::io::empty())?.status != 200 {
-                let len = std::fs::metadata(&path)?.len();
-                let f = std::fs::File::open(&path)?;
-                crate::progress::upload(&format!("copying file sha256:{hex}"), len, f, |r| {
-                    c.send("POST", &blob, len, r)?.ok().map(drop)
-                })?;
-            }
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.gguf".into());
-            files.insert(name, json!(format!("sha256:{hex}")));
+            files.insert(name, json!(upload(&c, &path)?));
+        } else if path.is_dir() {
+            // A safetensors model directory, uploaded file by file as Ollama's CLI does.
+            for (name, file) in model_dir_files(&path)? {
+                files.insert(name, json!(upload(&c, &file)?));
+            }
         } else {
             body.insert("from".into(), json!(from));
         }

@@ -43,6 +43,16 @@ pub struct Attention {
     pub window: u32,
 }
 
+/// How `Op::Pool` reduces the rows of one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    /// The sequence's first row in the batch (position 0 when the sequence is whole).
+    Cls,
+    /// The sequence's last row in the batch.
+    Last,
+}
+
 /// One node of the plan. Every activation is a row-major [rows, width] f32 matrix where
 /// `rows` is the batch's token count (or the logit-row count after `SelectRows`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,6 +83,14 @@ pub enum Op {
     SelectRows(NodeId),
     /// cap * tanh(x / cap).
     Softcap(NodeId, f32),
+    /// Rows of an embedding weight for the batch positions -> [rows, n].
+    EmbedPositions(WeightIdx),
+    /// Attention without the causal mask: a row sees every cell of its sequence.
+    EncoderAttention(Attention),
+    /// 0.5·x·(1 + erf(x/√2)).
+    GeluErf(NodeId),
+    /// One row per logit row: the batch rows of that row's sequence, pooled.
+    Pool(NodeId, Pooling),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +130,7 @@ pub struct Batch {
     pub logit_rows: Vec<u32>,
     /// Per logit row.
     pub bias: Vec<Vec<Bias>>,
+    /// 0: each output row comes back whole, unsorted, with no ids (pooled embeddings).
     pub top_k: u32,
 }
 
@@ -157,9 +176,6 @@ impl Batch {
         }
         if self.bias.len() != self.logit_rows.len() {
             return Err("one bias list per logit row is required".into());
-        }
-        if self.top_k == 0 {
-            return Err("top_k must be at least 1".into());
         }
         Ok(())
     }

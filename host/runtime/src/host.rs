@@ -90,6 +90,22 @@ impl compute::HostPlan for HostState {
     }
 }
 
+fn lower_attention(a: compute::Attention) -> ir::Attention {
+    let u = |x: u32| x as usize;
+    ir::Attention {
+        q: u(a.q),
+        k: u(a.k),
+        v: u(a.v),
+        layer: a.layer,
+        n_head: a.n_head,
+        n_kv_head: a.n_kv_head,
+        head_dim: a.head_dim,
+        scale: a.scale,
+        softcap: a.softcap,
+        window: a.window,
+    }
+}
+
 fn lower_spec(s: compute::PlanSpec) -> ir::PlanSpec {
     use compute::Op as W;
     use ir::Op;
@@ -118,18 +134,18 @@ fn lower_spec(s: compute::PlanSpec) -> ir::PlanSpec {
                 freq_scale: r.freq_scale,
                 neox: r.neox,
             }),
-            W::Attention(a) => Op::Attention(ir::Attention {
-                q: u(a.q),
-                k: u(a.k),
-                v: u(a.v),
-                layer: a.layer,
-                n_head: a.n_head,
-                n_kv_head: a.n_kv_head,
-                head_dim: a.head_dim,
-                scale: a.scale,
-                softcap: a.softcap,
-                window: a.window,
-            }),
+            W::Attention(a) => Op::Attention(lower_attention(a)),
+            W::EncoderAttention(a) => Op::EncoderAttention(lower_attention(a)),
+            W::EmbedPositions(w) => Op::EmbedPositions(u(w)),
+            W::GeluErf(x) => Op::GeluErf(u(x)),
+            W::Pool((x, p)) => Op::Pool(
+                u(x),
+                match p {
+                    compute::Pooling::Mean => ir::Pooling::Mean,
+                    compute::Pooling::Cls => ir::Pooling::Cls,
+                    compute::Pooling::Last => ir::Pooling::Last,
+                },
+            ),
             W::SelectRows(x) => Op::SelectRows(u(x)),
             W::Softcap((x, c)) => Op::Softcap(u(x), c),
         })

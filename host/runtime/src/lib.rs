@@ -4,13 +4,15 @@
 
 mod bindings;
 mod cache;
+mod convert;
 mod host;
 mod runner;
 mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
-    EngineOptions, Event, Finish, Message, MetaValue, ModelInfo, Request, Sampling,
+    Conversion, EngineOptions, Event, Finish, Message, MetaValue, ModelInfo, Request, Sampling, TensorCopy,
 };
+pub use convert::{safetensors_header, ConversionReader};
 pub use runner::{EventSink, LoadedInfo, Runner};
 pub use session::{Session, StepTimes};
 

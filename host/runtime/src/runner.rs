@@ -18,6 +18,7 @@ type Reply<T> = Sender<Result<T>>;
 
 enum Command {
     Submit(Box<Request>, EventSink, Reply<u64>),
+    Embed(Vec<u32>, EventSink, Reply<u64>),
     Cancel(u64),
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
     Detokenize(Vec<u32>, Reply<String>),
@@ -88,6 +89,11 @@ impl Runner {
     /// Queues a request; its events go to `sink` from the engine thread.
     pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
         self.call(|r| Command::Submit(Box::new(req), sink, r))
+    }
+
+    /// Queues the embedding of `prompt`: its sink gets one `Embedding` event, then `Done`.
+    pub fn embed(&self, prompt: Vec<u32>, sink: EventSink) -> Result<u64> {
+        self.call(|r| Command::Embed(prompt, sink, r))
     }
 
     pub fn cancel(&self, id: u64) {
@@ -172,7 +178,7 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
         let mut gone = Vec::new();
         for ev in events {
             let (id, last) = match &ev {
-                Event::Token((id, _, _)) => (*id, false),
+                Event::Token((id, _, _)) | Event::Embedding((id, _)) => (*id, false),
                 Event::Done((id, _)) | Event::Failed((id, _)) => (*id, true),
             };
             if let Some(sink) = sinks.get_mut(&id) {
@@ -196,6 +202,13 @@ fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
     match cmd {
         Command::Submit(req, sink, reply) => {
             let r = s.submit(&req);
+            if let Ok(id) = r {
+                sinks.insert(id, sink);
+            }
+            let _ = reply.send(r);
+        }
+        Command::Embed(prompt, sink, reply) => {
+            let r = s.embed(&prompt);
             if let Ok(id) = r {
                 sinks.insert(id, sink);
             }

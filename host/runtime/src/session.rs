@@ -108,6 +108,13 @@ impl Session {
         Ok(g.engine().call_submit(&mut self.store, e, req)??)
     }
 
+    /// Queues the embedding of `prompt` (the engine must run an encoder plan).
+    pub fn embed(&mut self, prompt: &[u32]) -> Result<u64> {
+        let e = self.engine()?;
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.engine().call_embed(&mut self.store, e, prompt)??)
+    }
+
     pub fn cancel(&mut self, id: u64) -> Result<()> {
         let e = self.engine()?;
         let g = self.guest.wollama_engine_runtime();

@@ -103,6 +103,7 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
+    resolved.require_completion(&model, "chat")?;
     crate::capability::require(&resolved.spec.name, images, None)?;
     let mut messages = messages_of(raw_messages)?;
     let stream = get_bool(&req, "stream").unwrap_or(true);

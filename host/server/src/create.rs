@@ -86,6 +86,8 @@ fn facts(path: PathBuf) -> Result<ModelFacts, String> {
     let rt = wollama_runtime::Runtime::new().map_err(|e| e.to_string())?;
     let mut s = rt.open(&path, 1).map_err(|e| e.to_string())?;
     let i = s.info().map_err(|e| e.to_string())?;
+    // Ollama's rule: a GGUF that declares a pooling type is an embedding model.
+    let pooled = s.metadata().map_err(|e| e.to_string())?.iter().any(|(k, _)| k.ends_with(".pooling_type"));
     Ok(ModelFacts {
         format: "gguf".into(),
         family: i.architecture.clone(),
@@ -94,7 +96,7 @@ fn facts(path: PathBuf) -> Result<ModelFacts, String> {
         file_type: i.file_type,
         context_length: Some(i.context_length as u64),
         embedding_length: Some(i.embedding_length as u64),
-        capabilities: vec!["completion".into()],
+        capabilities: vec![if pooled { "embedding" } else { "completion" }.into()],
     })
 }
 
@@ -116,7 +118,7 @@ pub async fn create(State(s): State<Shared>, body: Bytes) -> ApiResult<Response>
     if ModelName::parse(&model).is_err() {
         return Err(ApiError::bad_request("invalid model name"));
     }
-    let files: Vec<SourceFile> = req
+    let mut files: Vec<SourceFile> = req
         .get("files")
         .and_then(Value::as_object)
         .map(|m| {
@@ -136,6 +138,23 @@ pub async fn create(State(s): State<Shared>, body: Bytes) -> ApiResult<Response>
     let from = get_str(&req, "from").map(str::to_string);
     if from.is_none() && files.is_empty() {
         return Err(ApiError::bad_request("neither 'from' or 'files' was specified"));
+    }
+    // A safetensors directory becomes one GGUF blob first; the model is then made from it.
+    let mut statuses = vec!["parsing GGUF".to_string()];
+    let mut converted = None;
+    if crate::import::is_safetensors(&files) {
+        let target = get_str(&req, "quantize").unwrap_or("f16").to_string();
+        let st = s.clone();
+        let sources = files.clone();
+        let (digest, created) = tokio::task::spawn_blocking(move || crate::import::convert(&st.store, &sources, &target))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::bad_request)?;
+        statuses = vec!["converting model".to_string()];
+        files = vec![SourceFile::model("model.gguf", &digest.to_string())];
+        if created {
+            converted = Some(digest);
+        }
     }
     // The weights whose facts go into the config: an uploaded GGUF, or a blob named by `from`.
     let weights = files
@@ -172,13 +191,16 @@ pub async fn create(State(s): State<Shared>, body: Bytes) -> ApiResult<Response>
     let stream = get_bool(&req, "stream").unwrap_or(true);
     let st = s.clone();
     let (statuses, result) = tokio::task::spawn_blocking(move || {
-        let mut statuses = vec!["parsing GGUF".to_string()];
         let r = create_model(&st.store, &create_req, &opts, &mut |m| statuses.push(m.to_string()));
         (statuses, r)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     if let Err(e) = result {
+        // A blob this request converted is removed again unless something now uses it.
+        if let Some(d) = converted {
+            let _ = s.store.remove_unreferenced([d.to_string()].iter().map(String::as_str));
+        }
         let msg = e.to_string();
         return if stream {
             Ok(ndjson(statuses.into_iter().map(|m| json!({ "status": m })).chain([json!({ "error": msg })]).collect()))

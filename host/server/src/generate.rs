@@ -52,6 +52,18 @@ pub(crate) struct Resolved {
     pub template: Option<String>,
     /// The Modelfile MESSAGEs, prepended to every conversation.
     pub messages: Vec<Message>,
+    /// The model's trained context length (0 when its config does not say).
+    pub context_length: u32,
+}
+
+impl Resolved {
+    /// Ollama's 400 for a generate or chat request (`verb`) on an embedding-only model.
+    pub(crate) fn require_completion(&self, model: &str, verb: &str) -> ApiResult<()> {
+        if self.spec.embedding {
+            return Err(ApiError::bad_request(format!("\"{model}\" does not support {verb}")));
+        }
+        Ok(())
+    }
 }
 
 /// The bytes of a model's (first) layer of one media type.
@@ -113,6 +125,12 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
         defaults.num_ctx = Some(n);
     }
     let merged = defaults.merge(&params).merge(opts);
+    let config = s.store.read_config(&entry.manifest).unwrap_or_default();
+    let embedding = config.capabilities.iter().any(|c| c == "embedding");
+    let num_ctx = merged.num_ctx.unwrap_or(4096).clamp(4, 1 << 20) as u32;
+    // Embedding models batch whole inputs: Ollama's default num_batch for them is
+    // min(2048, num_ctx).
+    let default_batch = if embedding { 2048.min(num_ctx as i64) } else { 512 };
     Ok(Resolved {
         spec: LoadSpec {
             name: name.display_long(),
@@ -120,9 +138,11 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
             digest: entry.digest.clone(),
             gguf: s.store.blob_path(&digest),
             file_size: layer.size,
-            num_ctx: merged.num_ctx.unwrap_or(4096).clamp(4, 1 << 20) as u32,
-            num_batch: merged.num_batch.unwrap_or(512).clamp(1, 4096) as u32,
+            num_ctx,
+            num_batch: merged.num_batch.unwrap_or(default_batch).clamp(1, 4096) as u32,
+            embedding,
         },
+        context_length: config.context_length.min(u32::MAX as u64) as u32,
         params: merged,
         system,
         template,
@@ -215,6 +235,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let keep_alive = keep_alive_of(&req)?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
+    resolved.require_completion(&model, "generate")?;
     crate::capability::require(&resolved.spec.name, images, get_str(&req, "suffix"))?;
     let prompt_text = get_str(&req, "prompt").unwrap_or("");
     let stream = get_bool(&req, "stream").unwrap_or(true);

@@ -39,6 +39,9 @@ pub fn router(state: Shared) -> Router {
         .route("/api/chat", post(crate::chat::chat))
         .route("/api/create", post(crate::create::create))
         .route("/api/show", post(crate::show::show))
+        .route("/api/embed", post(crate::embed::embed))
+        .route("/api/embeddings", post(crate::embed::embeddings))
+        .route("/v1/embeddings", post(crate::openai_embed::embeddings))
         .route(
             "/api/blobs/{digest}",
             post(crate::create::post_blob).head(crate::create::head_blob).layer(axum::extract::DefaultBodyLimit::disable()),

@@ -31,6 +31,8 @@ pub struct LoadSpec {
     pub file_size: u64,
     pub num_ctx: u32,
     pub num_batch: u32,
+    /// An embedding model: its engine runs many short sequences per pass (see `acquire`).
+    pub embedding: bool,
 }
 
 struct State {
@@ -144,10 +146,21 @@ impl Scheduler {
                 }
                 self.make_room();
                 let threads = self.cfg.threads;
-                let options = EngineOptions {
-                    max_slots: self.cfg.num_parallel.clamp(1, 64),
-                    ctx_cells: spec.num_ctx * self.cfg.num_parallel.max(1),
-                    batch_tokens: spec.num_batch.max(1),
+                let options = if spec.embedding {
+                    // Each input is one whole sequence of one pass and frees its cells when
+                    // done, so the cells only need to hold one pass: as many inputs as fit in
+                    // num_batch tokens are embedded together, whatever OLLAMA_NUM_PARALLEL says.
+                    EngineOptions {
+                        max_slots: 64,
+                        ctx_cells: spec.num_batch.max(2),
+                        batch_tokens: spec.num_batch.max(1),
+                    }
+                } else {
+                    EngineOptions {
+                        max_slots: self.cfg.num_parallel.clamp(1, 64),
+                        ctx_cells: spec.num_ctx * self.cfg.num_parallel.max(1),
+                        batch_tokens: spec.num_batch.max(1),
+                    }
                 };
                 let path = spec.gguf.clone();
                 let load = tokio::task::spawn_blocking(move || Runner::start(path, threads, options));

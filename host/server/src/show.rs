@@ -112,7 +112,7 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
             "quantization_level": config.file_type,
         },
         "model_info": model_info,
-        "capabilities": ["completion"],
+        "capabilities": if config.capabilities.is_empty() { json!(["completion"]) } else { json!(config.capabilities) },
         "modified_at": chrono::DateTime::<chrono::Local>::from(entry.modified)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
     });

@@ -73,6 +73,8 @@ pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> A
                 Piece::Done { reason: f.reason, prompt_tokens: f.prompt_tokens, eval_tokens: f.eval_tokens }
             }
             Event::Failed((_, m)) => Piece::Failed(m),
+            // Generation requests never produce embeddings.
+            Event::Embedding(_) => return true,
         };
         tx.send(piece).is_ok()
     });

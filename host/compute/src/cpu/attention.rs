@@ -69,15 +69,18 @@ impl Scratch {
     }
 }
 
-/// out[rows, n_head * head_dim] = softmax(scale · q·Kᵀ) · V over the cells each row sees.
+/// out[rows, n_head * head_dim] = softmax(scale · q·Kᵀ) · V over the cells each row sees:
+/// those of its sequence at positions up to its own when `causal`, all of them otherwise.
 ///
 /// ggml runs the two products as f16 matmuls whose summation order depends on the batch:
 /// one column (decode) goes through `ggml_vec_dot_f16`, two or more through tinyBLAS. Both
 /// orders are reproduced here, with K/V lanes assigned by absolute cell index as in ggml's
 /// cache, so a batch gives llama.cpp's bits whatever its size.
+#[allow(clippy::too_many_arguments)]
 pub fn attend(
     pool: &Pool,
     a: &Attention,
+    causal: bool,
     b: &Batch,
     kv: &KvLayer,
     q: &[f32],
@@ -113,7 +116,7 @@ pub fn attend(
         let mut n = 0;
         let mut max = f32::NEG_INFINITY;
         for (c, (&cp, &cs)) in b.cell_pos.iter().zip(&b.cell_seqs).enumerate() {
-            if cs & seq == 0 || cp < 0 || cp > pos || (a.window != 0 && (pos - cp) as u32 >= a.window) {
+            if cs & seq == 0 || cp < 0 || (causal && cp > pos) || (a.window != 0 && (pos - cp).unsigned_abs() >= a.window) {
                 continue;
             }
             let kr = &kv.k[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];

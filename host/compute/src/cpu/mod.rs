@@ -95,6 +95,8 @@ pub struct CpuPlan {
     vocab: u32,
     /// Token ids must be below this (the smallest embedding matrix's row count).
     token_space: u32,
+    /// Positions must be below this when the plan embeds positions (u32::MAX otherwise).
+    position_space: u32,
     matmul_scratch: Vec<u64>,
     rope_cache: PerThread<Vec<f32>>,
     attention_scratch: PerThread<attention::Scratch>,
@@ -105,7 +107,7 @@ pub struct CpuPlan {
 /// The nodes an op reads.
 fn sources(op: &Op) -> ([usize; 3], usize) {
     match *op {
-        Op::Embed(_) => ([0; 3], 0),
+        Op::Embed(_) | Op::EmbedPositions(_) => ([0; 3], 0),
         Op::Matmul(x, _)
         | Op::RmsNorm(x, _, _)
         | Op::LayerNorm(x, _)
@@ -113,11 +115,13 @@ fn sources(op: &Op) -> ([usize; 3], usize) {
         | Op::AddWeight(x, _)
         | Op::Scale(x, _)
         | Op::Gelu(x)
+        | Op::GeluErf(x)
+        | Op::Pool(x, _)
         | Op::SelectRows(x)
         | Op::Softcap(x, _) => ([x, 0, 0], 1),
         Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => ([a, b, 0], 2),
         Op::Rope(r) => ([r.x, 0, 0], 1),
-        Op::Attention(a) => ([a.q, a.k, a.v], 3),
+        Op::Attention(a) | Op::EncoderAttention(a) => ([a.q, a.k, a.v], 3),
     }
 }
 
@@ -174,6 +178,7 @@ impl CpuPlan {
 
         let mut info: Vec<NodeInfo> = Vec::with_capacity(n);
         let mut token_space = u32::MAX;
+        let mut position_space = u32::MAX;
         let (mut max_rot, mut max_head_dim) = (0usize, 0usize);
         for (i, op) in spec.nodes.iter().enumerate() {
             for j in srcs(op) {
@@ -223,7 +228,21 @@ impl CpuPlan {
                     }
                     (x.width, x.selected)
                 }
-                Op::LayerNorm(x, _) | Op::Scale(x, _) | Op::Gelu(x) => (src(x).width, src(x).selected),
+                Op::LayerNorm(x, _) | Op::Scale(x, _) | Op::Gelu(x) | Op::GeluErf(x) => {
+                    (src(x).width, src(x).selected)
+                }
+                Op::EmbedPositions(w) => {
+                    let (k, rows) = matrix(i, w)?;
+                    position_space = position_space.min(rows.min(i32::MAX as usize) as u32);
+                    (k, false)
+                }
+                Op::Pool(x, _) => {
+                    let x = src(x);
+                    if x.selected {
+                        return invalid(format!("node {i}: pooling needs all of the batch's rows"));
+                    }
+                    (x.width, true)
+                }
                 Op::Softcap(x, cap) => {
                     if cap.is_nan() || cap <= 0.0 {
                         return invalid(format!("node {i}: softcap {cap} must be positive"));
@@ -264,7 +283,7 @@ impl CpuPlan {
                     max_rot = max_rot.max(r.n_rot as usize);
                     (x.width, false)
                 }
-                Op::Attention(a) => {
+                Op::Attention(a) | Op::EncoderAttention(a) => {
                     let (q, k, v) = (src(a.q), src(a.k), src(a.v));
                     let layer = a.layer as usize;
                     let Some(&kv_width) = spec.kv.widths.get(layer) else {
@@ -317,7 +336,7 @@ impl CpuPlan {
         let mut need = vec![false; n];
         need[spec.logits] = true;
         for i in (0..n).rev() {
-            if matches!(spec.nodes[i], Op::Attention(_)) {
+            if matches!(spec.nodes[i], Op::Attention(_) | Op::EncoderAttention(_)) {
                 need[i] = true;
             }
             if need[i] {
@@ -410,6 +429,7 @@ impl CpuPlan {
                 .collect(),
             vocab: vocab as u32,
             token_space,
+            position_space,
             matmul_scratch: vec![0u64; matmul_scratch],
             rope_cache: PerThread::new(threads, || vec![0f32; max_rot]),
             attention_scratch: PerThread::new(threads, || attention::Scratch::new(cells, max_head_dim)),
@@ -437,6 +457,12 @@ impl CpuPlan {
                 "{} logit rows exceed the plan's {} rows",
                 b.logit_rows.len(),
                 self.spec.max_rows
+            ));
+        }
+        if let Some(p) = b.positions.iter().find(|&&p| p < 0 || p as u32 >= self.position_space) {
+            return invalid(format!(
+                "position {p} is outside the model's {} position embeddings",
+                self.position_space
             ));
         }
         for &(src, dst) in &b.copies {
@@ -468,6 +494,14 @@ impl CpuPlan {
         let mut out = vec![Candidates::default(); b.logit_rows.len()];
         let op = SyncPtr::new(&mut out);
         let scratch = &self.topk_scratch;
+        if b.top_k == 0 {
+            // Whole rows (pooled embeddings): no bias, no ranking.
+            for (r, o) in out.iter_mut().enumerate() {
+                let src = if node.selected { r } else { b.logit_rows[r] as usize };
+                o.logits = logits[src * v..(src + 1) * v].to_vec();
+            }
+            return out;
+        }
         self.pool.run(b.logit_rows.len(), &|r, thread| {
             let src = if node.selected { r } else { b.logit_rows[r] as usize };
             // SAFETY: one chunk per thread at a time; chunk r writes only out[r].
@@ -559,6 +593,19 @@ impl CpuPlan {
             }),
             Op::Scale(x, s) => map(pool, self.input(x, rows), out, width, |v| v * s),
             Op::Gelu(x) => map(pool, self.input(x, rows), out, width, ops::gelu),
+            Op::GeluErf(x) => map(pool, self.input(x, rows), out, width, ops::gelu_erf),
+            Op::EmbedPositions(w) => {
+                let wt = self.weights[w].as_ref().expect("bound at compile");
+                par_rows(pool, rows, width, out, &|r, o| {
+                    for (p, o) in b.positions[r].iter().zip(o.chunks_exact_mut(width)) {
+                        wt.row_to_f32(*p as usize, o);
+                    }
+                });
+            }
+            Op::Pool(x, how) => {
+                let x = self.input(x, b.tokens.len());
+                ops::pool(x, width, &b.seqs, &b.logit_rows, how, out);
+            }
             Op::Softcap(x, cap) => {
                 // ggml: scale by 1/cap, tanh, scale by cap.
                 let inv = 1.0 / cap;
@@ -574,11 +621,12 @@ impl CpuPlan {
                     ops::rope(o, width, &b.positions[rr], &r, c);
                 });
             }
-            Op::Attention(a) => {
+            Op::Attention(a) | Op::EncoderAttention(a) => {
+                let causal = matches!(self.spec.nodes[i], Op::Attention(_));
                 let kv = &mut self.kv[a.layer as usize];
                 let node = |j: usize| &self.slots[self.nodes[j].slot][..rows * self.nodes[j].width];
                 kv.write(b, node(a.k), node(a.v));
-                attention::attend(pool, &a, b, kv, node(a.q), out, &self.attention_scratch);
+                attention::attend(pool, &a, causal, b, kv, node(a.q), out, &self.attention_scratch);
             }
             Op::SelectRows(x) => {
                 let x = self.input(x, b.tokens.len());

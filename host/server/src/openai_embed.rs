@@ -1,0 +1,91 @@
+//! `POST /v1/embeddings`, OpenAI's shape over the native embedding path: `input` a string or
+//! a list of strings, `encoding_format` float or base64 (little-endian f32 bytes),
+//! `dimensions`, and `usage`. Errors take OpenAI's `{"error": {...}}` shape.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use crate::decode::{self, field, get_str, Kind};
+use crate::embed::{embed_inputs, normalize, resolve_for_embed};
+use crate::error::ApiError;
+use crate::routes::Shared;
+
+const REQUEST: &[decode::Field] = &[
+    field("model", Kind::Str, "string"),
+    field("input", Kind::Any, "interface {}"),
+    field("encoding_format", Kind::Str, "string"),
+    field("dimensions", Kind::Int, "int"),
+];
+
+/// A native error in OpenAI's shape (400 invalid_request_error, 404 not_found_error, else
+/// api_error), with the native message.
+fn openai_error(e: ApiError) -> Response {
+    let kind = match e.status {
+        StatusCode::BAD_REQUEST => "invalid_request_error",
+        StatusCode::NOT_FOUND => "not_found_error",
+        _ => "api_error",
+    };
+    let body = json!({ "error": { "message": e.message, "type": kind, "param": null, "code": null } });
+    (e.status, Json(body)).into_response()
+}
+
+/// `input` as OpenAI clients send it; token arrays are refused as Ollama refuses them.
+fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    match v {
+        None => Err(ApiError::bad_request("invalid input")),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) if a.is_empty() => Err(ApiError::bad_request("invalid input")),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| ApiError::bad_request("invalid input type")))
+            .collect(),
+        Some(_) => Err(ApiError::bad_request("invalid input type")),
+    }
+}
+
+pub async fn embeddings(State(s): State<Shared>, body: Bytes) -> Response {
+    match run(&s, &body).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => openai_error(e),
+    }
+}
+
+async fn run(s: &Shared, body: &[u8]) -> Result<Value, ApiError> {
+    let req = decode::decode(body, "EmbedRequest", REQUEST)?;
+    let model = get_str(&req, "model").unwrap_or("").to_string();
+    let inputs = inputs_of(req.get("input"))?;
+    let format = get_str(&req, "encoding_format").unwrap_or("float");
+    if format != "float" && format != "base64" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid value for 'encoding_format' = {format}. Supported values: ['float', 'base64']."
+        )));
+    }
+    if model.is_empty() {
+        return Err(ApiError::model_not_found(""));
+    }
+    let resolved = resolve_for_embed(s, &model, &req)?;
+    let dimensions = req.get("dimensions").and_then(Value::as_i64);
+    let e = embed_inputs(s, &model, &resolved, &inputs, true, None).await?;
+    let mut data = Vec::with_capacity(e.vectors.len());
+    for (i, v) in e.vectors.iter().enumerate() {
+        let v = normalize(v, dimensions)?;
+        let embedding = if format == "base64" {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            json!(v)
+        };
+        data.push(json!({ "object": "embedding", "embedding": embedding, "index": i }));
+    }
+    let mut out = Map::new();
+    out.insert("object".into(), json!("list"));
+    out.insert("data".into(), Value::Array(data));
+    out.insert("model".into(), json!(model));
+    out.insert("usage".into(), json!({ "prompt_tokens": e.prompt_tokens, "total_tokens": e.prompt_tokens }));
+    Ok(Value::Object(out))
+}
