@@ -4,8 +4,10 @@
 //   OLLAMA_HOST     a server holding smollm2:135m
 //   WOLLAMA_PEER    another server holding smollm2:135m (pulled from)
 //   WOLLAMA_TARGET  an empty server (pushed to)
+//   WOLLAMA_GOLDEN  tests/golden/minilm.json (OLLAMA_HOST also holds `minilm`, made from it)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Ollama } from 'ollama';
 
 const ollama = new Ollama({ host: `http://${process.env.OLLAMA_HOST}` });
@@ -18,6 +20,11 @@ async function collect(iterator) {
   for await (const p of iterator) parts.push(p);
   return parts;
 }
+
+const cosine = (a, b) => {
+  const dot = a.reduce((s, x, i) => s + x * b[i], 0);
+  return dot / (Math.hypot(...a) * Math.hypot(...b));
+};
 
 async function rejects(promise, status, text) {
   await assert.rejects(promise, (e) => {
@@ -131,6 +138,24 @@ test('pull from a peer, streamed and not, then push to another', async () => {
   const target = new Ollama({ host: `http://${process.env.WOLLAMA_TARGET}` });
   const there = (await target.list()).models.find((m) => m.model === 'js/smollm2:v1');
   assert.equal(there.digest, there0.digest);
+});
+
+test('embed and embeddings match the reference vectors', async () => {
+  const golden = JSON.parse(readFileSync(process.env.WOLLAMA_GOLDEN, 'utf8')).sentences.slice(0, 3);
+  const e = await ollama.embed({ model: 'minilm', input: golden.map((s) => s.text) });
+  assert.equal(e.model, 'minilm');
+  assert.equal(e.embeddings.length, 3);
+  e.embeddings.forEach((v, i) => {
+    assert.equal(v.length, 384);
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-4, 'normalised');
+    assert.ok(cosine(v, golden[i].embedding) >= 0.9999, `sentence ${i}`);
+  });
+  assert.ok(e.prompt_eval_count > 0 && e.total_duration > 0);
+  const cut = await ollama.embed({ model: 'minilm', input: golden[0].text, dimensions: 64 });
+  assert.equal(cut.embeddings[0].length, 64);
+  const legacy = await ollama.embeddings({ model: 'minilm', prompt: golden[0].text });
+  assert.ok(cosine(legacy.embedding, golden[0].embedding_unnormalized) >= 0.9999);
+  assert.ok(Math.abs(Math.hypot(...legacy.embedding) / golden[0].unnormalized_l2_norm - 1) < 1e-3, 'not normalised');
 });
 
 test('errors are ResponseErrors with the status and message', async () => {

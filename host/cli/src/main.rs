@@ -7,6 +7,7 @@ mod local;
 mod progress;
 mod remote;
 mod serve;
+mod stats;
 mod transfer;
 
 use clap::{Parser, Subcommand};

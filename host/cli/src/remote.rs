@@ -268,6 +268,15 @@ pub struct RunArgs {
     /// Pull a missing model over plain http.
     #[arg(long)]
     insecure: bool,
+    /// How long the model stays loaded after the reply (e.g. 10m, 0, -1).
+    #[arg(long)]
+    keepalive: Option<String>,
+    /// The reply's format (json).
+    #[arg(long)]
+    format: Option<String>,
+    /// Print the reply's timings and rates.
+    #[arg(long)]
+    verbose: bool,
 }
 
 /// `run` of a model the server lacks pulls it first, as ollama's does.
@@ -278,11 +287,28 @@ fn pull_if_missing(c: &Client, model: &str, insecure: bool) -> Result<()> {
     Ok(())
 }
 
+/// How `run` asks: the flags that go with every turn.
+struct Turn<'a> {
+    model: &'a str,
+    keep_alive: Option<&'a str>,
+    format: Option<&'a str>,
+    verbose: bool,
+}
+
 /// Streams one chat turn to stdout; returns the assistant's text.
-fn chat_turn(c: &Client, model: &str, messages: &[Value], options: &Map<String, Value>) -> Result<String> {
-    let resp = c.json("POST", "/api/chat", &json!({"model": model, "messages": messages, "options": options}))?.ok()?;
+fn chat_turn(c: &Client, turn: &Turn, messages: &[Value], options: &Map<String, Value>) -> Result<String> {
+    let mut body = json!({"model": turn.model, "messages": messages, "options": options});
+    if let Some(k) = turn.keep_alive {
+        // A bare number is seconds; the API takes those as a JSON number, not a string.
+        body["keep_alive"] = k.parse::<f64>().map(|n| json!(n)).unwrap_or_else(|_| json!(k));
+    }
+    if let Some(f) = turn.format {
+        body["format"] = json!(f);
+    }
+    let resp = c.json("POST", "/api/chat", &body)?.ok()?;
     let mut out = std::io::stdout().lock();
     let mut text = String::new();
+    let mut last = Value::Null;
     for line in resp.lines() {
         let v = line?;
         if let Some(e) = v["error"].as_str() {
@@ -293,8 +319,14 @@ fn chat_turn(c: &Client, model: &str, messages: &[Value], options: &Map<String, 
             out.flush()?;
             text += t;
         }
+        last = v;
     }
     writeln!(out)?;
+    if turn.verbose {
+        for l in crate::stats::lines(&last) {
+            eprintln!("{l}");
+        }
+    }
     Ok(text)
 }
 
@@ -329,9 +361,10 @@ fn parameter_value(name: &str, raw: &str, options: &Map<String, Value>) -> Value
 pub fn run(a: RunArgs) -> Result<()> {
     let c = Client::from_env()?;
     pull_if_missing(&c, &a.model, a.insecure)?;
+    let turn = Turn { model: &a.model, keep_alive: a.keepalive.as_deref(), format: a.format.as_deref(), verbose: a.verbose };
     let mut options = Map::new();
     if !a.prompt.is_empty() {
-        chat_turn(&c, &a.model, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;
+        chat_turn(&c, &turn, &[json!({"role": "user", "content": a.prompt.join(" ")})], &options)?;
         return Ok(());
     }
     let mut history: Vec<Value> = Vec::new();
@@ -367,6 +400,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                     template: false,
                     system: false,
                     license: false,
+                    verbose: false,
                 })?,
                 ["/set", "parameter", name, value] => {
                     let v = parameter_value(name, value, &options);
@@ -381,7 +415,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             continue;
         }
         history.push(json!({"role": "user", "content": input}));
-        let answer = chat_turn(&c, &a.model, &history, &options)?;
+        let answer = chat_turn(&c, &turn, &history, &options)?;
         history.push(json!({"role": "assistant", "content": answer}));
     }
 }
@@ -399,10 +433,13 @@ pub struct ShowArgs {
     system: bool,
     #[arg(long)]
     license: bool,
+    /// Also print every metadata key of the model (its tensors' count, arrays in full).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
-    let v = Client::from_env()?.json("POST", "/api/show", &json!({"model": a.model}))?.ok()?.json()?;
+    let v = Client::from_env()?.json("POST", "/api/show", &json!({"model": a.model, "verbose": a.verbose}))?.ok()?.json()?;
     let field = |k: &str| v[k].as_str().unwrap_or("").to_string();
     for (flag, key) in [
         (a.modelfile, "modelfile"),
@@ -444,6 +481,12 @@ pub fn show(a: ShowArgs) -> Result<()> {
     }
     if !field("license").is_empty() {
         println!("\n  License\n    {}", field("license").lines().next().unwrap_or(""));
+    }
+    if a.verbose {
+        println!("\n  Metadata");
+        for (k, val) in info.as_object().into_iter().flatten() {
+            println!("    {k:<40}{val}");
+        }
     }
     println!();
     Ok(())

@@ -38,6 +38,8 @@ fn pull_push_and_run_pull_between_servers() {
     let only = stdout(&cli(&local, &["list", &peer.host]));
     assert_eq!(only.lines().count(), 2, "header and the one model under that prefix:\n{only}");
     assert_eq!(stdout(&cli(&local, &["ls", "nothing"])).lines().count(), 1);
+    let shown = stdout(&cli(&local, &["show", "-v", &name]));
+    assert!(shown.contains("  Metadata") && shown.contains("llama.block_count"), "{shown}");
 
     let o = cli(&local, &["pull", "--insecure", &format!("{}/library/missing:x", peer.host)]);
     assert!(!o.status.success());
@@ -52,9 +54,13 @@ fn pull_push_and_run_pull_between_servers() {
 
     // `run` of a model the server lacks pulls it, then answers with its parameters.
     let fresh = start();
-    let o = cli(&fresh, &["run", "--insecure", &name, "Hi"]);
-    assert_in_order(&stderr(&o), &["pulling manifest", "success"]);
+    let o = cli(&fresh, &["run", "--insecure", "--verbose", "--keepalive", "0", &name, "Hi"]);
+    let err = stderr(&o);
+    assert_in_order(&err, &["pulling manifest", "success", "total duration:", "prompt eval count:", "eval count:    ", "eval rate:"]);
+    assert!(err.contains("eval count:           4 token(s)"), "num_predict 4 from the peer's Modelfile: {err}");
     let answer = String::from_utf8_lossy(&o.stdout);
     assert!(!answer.trim().is_empty(), "no answer after the pull");
     assert_eq!(id(&fresh, &name), peer_id);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(stdout(&cli(&fresh, &["ps"])).lines().count(), 1, "--keepalive 0 unloaded it after the reply");
 }

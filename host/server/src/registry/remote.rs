@@ -46,12 +46,15 @@ impl Remote {
             }
             other => return Err(format!("unsupported registry protocol {other:?}")),
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(format!("wollama/{} ({} {})", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH, std::env::consts::OS))
             .read_timeout(READ_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .connect_timeout(Duration::from_secs(10));
+        // HTTP(S)_PROXY apply as in Go (and so Ollama), which never proxies loopback.
+        if is_loopback(&name.host) {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
         Ok(Remote {
             http,
             base: format!("http://{}", name.host),
@@ -173,6 +176,15 @@ impl Remote {
             _ => Err(failure(resp).await),
         }
     }
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn is_loopback(host: &str) -> bool {
+    let bare = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn location(h: &HeaderMap) -> Result<String, String> {
