@@ -18,7 +18,7 @@ wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
     Batch, Candidates, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message, MetaValue,
-    ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures,
+    ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TokenLogprob, TokenLogprobs,
 };
 use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
 use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
@@ -246,7 +246,7 @@ impl GuestEngine for EngineRes {
     }
 
     fn submit(&self, req: Request) -> Result<u64, EngineError> {
-        self.submit_with(req, RequestExtras { grammar: None })
+        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None })
     }
 
     fn submit_with(&self, req: Request, extras: RequestExtras) -> Result<u64, EngineError> {
@@ -277,8 +277,19 @@ impl GuestEngine for EngineRes {
                 stop: req.stop,
                 stop_at_eog: req.stop_at_eog,
                 grammar,
+                top_logprobs: extras.top_logprobs,
             })
             .map_err(EngineError::Invalid)
+    }
+
+    fn take_logprobs(&self) -> Vec<(u64, TokenLogprobs)> {
+        let lower = |t: engine::logprobs::TokenLogprob| TokenLogprob { token: t.token, bytes: t.bytes, logprob: t.logprob };
+        self.engine
+            .borrow_mut()
+            .take_logprobs()
+            .into_iter()
+            .map(|(id, l)| (id, TokenLogprobs { chosen: lower(l.chosen), top: l.top.into_iter().map(lower).collect() }))
+            .collect()
     }
 
     fn cancel(&self, id: u64) {

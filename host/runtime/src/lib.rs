@@ -10,9 +10,9 @@ mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
     ChatMessage, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras,
-    Sampling, TemplateFeatures,
+    Sampling, TemplateFeatures, TokenLogprob, TokenLogprobs,
 };
-pub use runner::{EventSink, LoadedInfo, Runner};
+pub use runner::{EventSink, LoadedInfo, LogprobSink, Runner};
 pub use session::{Session, StepTimes};
 
 use std::path::Path;

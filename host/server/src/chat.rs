@@ -140,6 +140,8 @@ pub(crate) struct ChatOptions {
     pub grammar: Option<Grammar>,
     /// A tool call the output must be, enforced by a grammar in the template's call format.
     pub forced_call: Option<ForcedCall>,
+    /// Log-probabilities per token with this many alternatives; None = off.
+    pub top_logprobs: Option<u32>,
 }
 
 /// A conversation running on the engine, with how to read its output.
@@ -204,7 +206,7 @@ pub(crate) async fn start_chat(
         (Some(forced), Some(tools)) => Some(call_grammar(tools, forced, &features.tool_call_tag)),
         _ => opts.grammar,
     };
-    let extras = RequestExtras { grammar };
+    let extras = RequestExtras { grammar, top_logprobs: opts.top_logprobs };
     let run = stream::submit_with(lease, engine_request(prompt, &resolved.params), extras, started)?;
     Ok(StartedChat { run, output })
 }
@@ -251,7 +253,9 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         }
     };
     let think = think_of(req.get("think"))?;
-    let chat = start_chat(&s, &resolved, messages, keep_alive, ChatOptions { tools, think, grammar, forced_call: None }, started).await?;
+    let top_logprobs = crate::logprobs::requested(get_bool(&req, "logprobs"), req.get("top_logprobs").and_then(Value::as_i64))?;
+    let opts = ChatOptions { tools, think, grammar, forced_call: None, top_logprobs };
+    let chat = start_chat(&s, &resolved, messages, keep_alive, opts, started).await?;
     let (run, shape) = (chat.run, ChatShape { model, output: chat.output });
     if stream {
         Ok(stream::ndjson(run, shape))

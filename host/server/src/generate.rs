@@ -233,6 +233,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     }
     let keep_alive = keep_alive_of(&req)?;
     let grammar = crate::format::native(&body, req.get("format"))?;
+    let top_logprobs = crate::logprobs::requested(get_bool(&req, "logprobs"), req.get("top_logprobs").and_then(Value::as_i64))?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
     let prompt_text = get_str(&req, "prompt").unwrap_or("");
@@ -263,7 +264,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         .unwrap_or_default();
     prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
     let engine_req = engine_request(prompt.clone(), &resolved.params);
-    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar }, started)?;
+    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar, top_logprobs }, started)?;
     let shape = GenerateShape { model, prompt, raw };
     if stream {
         Ok(stream::ndjson(run, shape))

@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod generate;
 pub mod keep_alive;
+pub mod logprobs;
 pub mod openai;
 pub mod output;
 pub mod routes;

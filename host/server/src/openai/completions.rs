@@ -44,7 +44,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
         resolved.messages.clone(),
     )?;
     let prompt = runner.tokenize(&text, true, true)?;
-    let running = stream::submit_with(lease, engine_request(prompt, &resolved.params), RequestExtras { grammar }, started)?;
+    let running = stream::submit_with(lease, engine_request(prompt, &resolved.params), RequestExtras { grammar, top_logprobs: None }, started)?;
     let envelope = Envelope::new("cmpl", "text_completion", common.model);
     if common.stream {
         return Ok(sse::stream(running, CompletionChunks { envelope }, common.include_usage));
