@@ -18,7 +18,8 @@ wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
     Batch, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
-    MetaValue, ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy,
+    MetaValue, ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy, TokenLogprob,
+    TokenLogprobs,
 };
 use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
 use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
@@ -289,7 +290,7 @@ impl GuestEngine for EngineRes {
     }
 
     fn submit(&self, req: Request) -> Result<u64, EngineError> {
-        self.submit_with(req, RequestExtras { grammar: None })
+        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None })
     }
 
     fn submit_with(&self, req: Request, extras: RequestExtras) -> Result<u64, EngineError> {
@@ -321,12 +322,23 @@ impl GuestEngine for EngineRes {
                 stop_at_eog: req.stop_at_eog,
                 embed: false,
                 grammar,
+                top_logprobs: extras.top_logprobs,
             })
             .map_err(EngineError::Invalid)
     }
 
     fn embed(&self, prompt: Vec<u32>) -> Result<u64, EngineError> {
         self.engine.borrow_mut().submit(engine::Request::embedding(prompt)).map_err(EngineError::Invalid)
+    }
+
+    fn take_logprobs(&self) -> Vec<(u64, TokenLogprobs)> {
+        let lower = |t: engine::logprobs::TokenLogprob| TokenLogprob { token: t.token, bytes: t.bytes, logprob: t.logprob };
+        self.engine
+            .borrow_mut()
+            .take_logprobs()
+            .into_iter()
+            .map(|(id, l)| (id, TokenLogprobs { chosen: lower(l.chosen), top: l.top.into_iter().map(lower).collect() }))
+            .collect()
     }
 
     fn cancel(&self, id: u64) {

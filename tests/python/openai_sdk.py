@@ -173,6 +173,15 @@ def errors_come_in_openai_shape():
         assert e.body["message"] == "[] is too short - 'messages'", e.body
 
 
+@check
+def logprobs_come_with_the_tokens():
+    r = client.chat.completions.create(model=MODEL, messages=ASK, temperature=0, max_tokens=6, logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens == 6, content
+    assert "".join(t.token for t in content) == r.choices[0].message.content
+    assert all(t.logprob <= 0 and len(t.top_logprobs) == 2 and t.top_logprobs[0].logprob == t.logprob for t in content)
+
+
 TOOLS = [
     {
         "type": "function",

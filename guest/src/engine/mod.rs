@@ -3,6 +3,7 @@
 //! `complete` samples the logit rows, detokenizes and checks stops. The host only runs passes.
 
 pub mod kv;
+pub mod logprobs;
 pub mod stop;
 
 use std::collections::VecDeque;
@@ -35,6 +36,8 @@ pub struct Request {
     pub embed: bool,
     /// The grammar the output must match; None = free text.
     pub grammar: Option<Grammar>,
+    /// Log-probabilities of each generated token and of the n most likely; None = off.
+    pub top_logprobs: Option<u32>,
 }
 
 impl Request {
@@ -48,6 +51,7 @@ impl Request {
             stop_at_eog: false,
             embed: true,
             grammar: None,
+            top_logprobs: None,
         }
     }
 }
@@ -100,6 +104,7 @@ struct Active {
     embed: bool,
     /// The grammar state of a constrained request.
     constraint: Option<Constraint>,
+    top_logprobs: Option<u32>,
 }
 
 #[derive(Default)]
@@ -133,6 +138,8 @@ pub struct Engine {
     /// sequence whole in one pass, and no cache is kept between requests (an encoder's K/V
     /// depend on the tokens after them, so no prefix can be reused).
     embedding: bool,
+    /// Log-probabilities of the tokens chosen since the host last took them.
+    logprobs: Vec<(u64, logprobs::Logprobs)>,
 }
 
 impl Engine {
@@ -158,6 +165,7 @@ impl Engine {
             in_flight: None,
             in_flight_slots: Vec::new(),
             embedding: false,
+            logprobs: Vec::new(),
         })
     }
 
@@ -217,6 +225,11 @@ impl Engine {
         self.next_id += 1;
         self.queue.push_back((id, req, constraint));
         Ok(id)
+    }
+
+    /// The log-probabilities collected since the last call, per request in token order.
+    pub fn take_logprobs(&mut self) -> Vec<(u64, logprobs::Logprobs)> {
+        std::mem::take(&mut self.logprobs)
     }
 
     pub fn cancel(&mut self, id: u64) {
@@ -307,7 +320,9 @@ impl Engine {
                 batch.bias.push(a.sampler.bias());
                 // A constrained row reads the whole row back: the grammar may rule out every
                 // one of the model's favourites.
-                let needed = if a.constraint.is_some() { self.vocab } else { a.sampler.candidates_needed(self.vocab) };
+                // So does one that reports log-probabilities: they need the whole distribution.
+                let whole = a.constraint.is_some() || a.top_logprobs.is_some();
+                let needed = if whole { self.vocab } else { a.sampler.candidates_needed(self.vocab) };
                 top_k = top_k.max(needed);
                 row_slots.push(s);
             }
@@ -412,6 +427,9 @@ impl Engine {
         a.sampler.accept(token);
         a.generated += 1;
         let id = a.id;
+        if let Some(n) = a.top_logprobs {
+            self.logprobs.push((id, logprobs::of(token, ids, logits, n, &tokenizer)));
+        }
         if a.stop_at_eog && tokenizer.is_eog(token) {
             let text = a.decoder.flush();
             let (mut text, _) = a.stop.push(&text);
@@ -491,6 +509,7 @@ impl Engine {
                 next_token: None,
                 embed: req.embed,
                 constraint,
+                top_logprobs: req.top_logprobs,
             });
         }
         events

@@ -11,10 +11,10 @@ mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
     ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request,
-    RequestExtras, Sampling, TemplateFeatures, TensorCopy,
+    RequestExtras, Sampling, TemplateFeatures, TensorCopy, TokenLogprob, TokenLogprobs,
 };
 pub use convert::{safetensors_header, ConversionReader};
-pub use runner::{EventSink, LoadedInfo, Runner};
+pub use runner::{EventSink, LoadedInfo, LogprobSink, Runner};
 pub use session::{Session, StepTimes};
 
 use std::path::Path;

@@ -11,16 +11,19 @@ use std::time::Duration;
 
 use crate::{
     ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
-    Runtime, Session, TemplateFeatures,
+    Runtime, Session, TemplateFeatures, TokenLogprobs,
 };
 
 /// Receives one request's events; returns false when nobody listens any more.
 pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
 
+/// Receives one request's token log-probabilities, each before the token's event.
+pub type LogprobSink = Box<dyn FnMut(TokenLogprobs) + Send>;
+
 type Reply<T> = Sender<Result<T>>;
 
 enum Command {
-    Submit(Box<(Request, RequestExtras)>, EventSink, Reply<u64>),
+    Submit(Box<(Request, RequestExtras)>, EventSink, Option<LogprobSink>, Reply<u64>),
     Embed(Vec<u32>, EventSink, Reply<u64>),
     Cancel(u64),
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
@@ -93,12 +96,23 @@ impl Runner {
 
     /// Queues a request; its events go to `sink` from the engine thread.
     pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
-        self.submit_with(req, RequestExtras { grammar: None }, sink)
+        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None }, sink)
     }
 
     /// Queues a request with its additions (an output grammar).
     pub fn submit_with(&self, req: Request, extras: RequestExtras, sink: EventSink) -> Result<u64> {
-        self.call(|r| Command::Submit(Box::new((req, extras)), sink, r))
+        self.call(|r| Command::Submit(Box::new((req, extras)), sink, None, r))
+    }
+
+    /// `submit_with` for a request that asked for log-probabilities: they go to `logprobs`.
+    pub fn submit_with_logprobs(
+        &self,
+        req: Request,
+        extras: RequestExtras,
+        sink: EventSink,
+        logprobs: LogprobSink,
+    ) -> Result<u64> {
+        self.call(|r| Command::Submit(Box::new((req, extras)), sink, Some(logprobs), r))
     }
 
     /// Queues the embedding of `prompt`: its sink gets one `Embedding` event, then `Done`.
@@ -152,6 +166,7 @@ impl Drop for Runner {
 
 fn engine_loop(mut s: Session, rx: Receiver<Command>) {
     let mut sinks: HashMap<u64, EventSink> = HashMap::new();
+    let mut lp_sinks: HashMap<u64, LogprobSink> = HashMap::new();
     let mut open = true;
     loop {
         // Idle: block for work. Busy: take whatever arrived, then step.
@@ -175,7 +190,7 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
         };
         let mut cmd = first;
         while let Some(c) = cmd.take() {
-            handle(&mut s, &mut sinks, c);
+            handle(&mut s, &mut sinks, &mut lp_sinks, c);
             cmd = rx.try_recv().ok();
         }
         if sinks.is_empty() {
@@ -186,17 +201,27 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
             Ok(None) => {
                 // Idle with sinks left means their requests ended without an event: drop them.
                 sinks.clear();
+                lp_sinks.clear();
                 continue;
             }
             Err(e) => {
                 // The guest trapped: every request in it fails; the instance is unusable.
                 let message = e.to_string();
+                lp_sinks.clear();
                 for (id, mut sink) in sinks.drain() {
                     sink(Event::Failed((id, message.clone())));
                 }
                 return;
             }
         };
+        // A step's log-probabilities come before its token events.
+        if !lp_sinks.is_empty() {
+            for (id, l) in s.take_logprobs().unwrap_or_default() {
+                if let Some(sink) = lp_sinks.get_mut(&id) {
+                    sink(l);
+                }
+            }
+        }
         let mut gone = Vec::new();
         for ev in events {
             let (id, last) = match &ev {
@@ -210,9 +235,11 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
             }
             if last {
                 sinks.remove(&id);
+                lp_sinks.remove(&id);
             }
         }
         for id in gone {
+            lp_sinks.remove(&id);
             if sinks.remove(&id).is_some() {
                 let _ = s.cancel(id);
             }
@@ -220,12 +247,20 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
     }
 }
 
-fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
+fn handle(
+    s: &mut Session,
+    sinks: &mut HashMap<u64, EventSink>,
+    lp_sinks: &mut HashMap<u64, LogprobSink>,
+    cmd: Command,
+) {
     match cmd {
-        Command::Submit(req, sink, reply) => {
+        Command::Submit(req, sink, lp_sink, reply) => {
             let r = s.submit_with(&req.0, &req.1);
             if let Ok(id) = r {
                 sinks.insert(id, sink);
+                if let Some(l) = lp_sink {
+                    lp_sinks.insert(id, l);
+                }
             }
             let _ = reply.send(r);
         }
@@ -237,6 +272,7 @@ fn handle(s: &mut Session, sinks: &mut HashMap<u64, EventSink>, cmd: Command) {
             let _ = reply.send(r);
         }
         Command::Cancel(id) => {
+            lp_sinks.remove(&id);
             if sinks.remove(&id).is_some() {
                 let _ = s.cancel(id);
             }

@@ -18,7 +18,7 @@ use crate::bindings::Guest;
 use crate::host::{HostState, ModelFile};
 use crate::{
     ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
-    Runtime, TemplateFeatures,
+    Runtime, TemplateFeatures, TokenLogprobs,
 };
 
 /// Where the time of the steps so far went: the executor's kernels, and everything else
@@ -135,6 +135,13 @@ impl Session {
         let e = self.engine()?;
         let g = self.guest.wollama_engine_runtime();
         Ok(g.engine().call_submit_with(&mut self.store, e, req, extras)??)
+    }
+
+    /// The log-probabilities of the tokens the last step chose, for the requests that asked.
+    pub fn take_logprobs(&mut self) -> Result<Vec<(u64, TokenLogprobs)>> {
+        let e = self.engine()?;
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.engine().call_take_logprobs(&mut self.store, e)?)
     }
 
     pub fn cancel(&mut self, id: u64) -> Result<()> {

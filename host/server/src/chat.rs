@@ -145,6 +145,8 @@ pub(crate) struct ChatOptions {
     pub truncate: bool,
     /// Only render the prompt (`_debug_render_only`).
     pub render_only: bool,
+    /// Log-probabilities per token with this many alternatives; None = off.
+    pub top_logprobs: Option<u32>,
 }
 
 /// A conversation running on the engine, with how to read its output.
@@ -232,7 +234,7 @@ pub(crate) async fn start_chat(
         (Some(forced), Some(tools)) => Some(call_grammar(tools, forced, &features.tool_call_tag)),
         _ => opts.grammar,
     };
-    let extras = RequestExtras { grammar };
+    let extras = RequestExtras { grammar, top_logprobs: opts.top_logprobs };
     let run = stream::submit_with(lease, engine_request(fitted.tokens, &resolved.params), extras, started, fitted.truncated)?;
     Ok(ChatStart::Running(StartedChat { run, output }))
 }
@@ -283,6 +285,7 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         }
     };
     let think = think_of(req.get("think"))?;
+    let top_logprobs = crate::logprobs::requested(get_bool(&req, "logprobs"), req.get("top_logprobs").and_then(Value::as_i64))?;
     let opts = ChatOptions {
         tools,
         think,
@@ -290,6 +293,7 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         forced_call: None,
         truncate: get_bool(&req, "truncate").unwrap_or(true),
         render_only: crate::capability::debug_render_only(&req),
+        top_logprobs,
     };
     let chat = match start_chat(&s, &resolved, messages, keep_alive, opts, started).await? {
         ChatStart::Running(chat) => chat,

@@ -266,6 +266,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let images = crate::capability::generate_images(&req)?;
     let keep_alive = keep_alive_of(&req)?;
     let grammar = crate::format::native(&body, req.get("format"))?;
+    let top_logprobs = crate::logprobs::requested(get_bool(&req, "logprobs"), req.get("top_logprobs").and_then(Value::as_i64))?;
     let opts = options_of(&req)?;
     let resolved = resolve(&s, &model, &opts)?;
     resolved.require_completion(&model, "generate")?;
@@ -303,7 +304,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
     let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
-    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar }, started, fitted.truncated)?;
+    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar, top_logprobs }, started, fitted.truncated)?;
     let shape = GenerateShape { model, prompt: fitted.tokens, raw };
     if stream {
         Ok(stream::ndjson(run, shape))

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod embed;
 pub mod import;
 pub mod openai_embed;
+pub mod logprobs;
 pub mod openai;
 pub mod output;
 pub mod routes;

@@ -16,6 +16,8 @@ use crate::sched::Lease;
 
 /// One piece of a running generation.
 pub enum Piece {
+    /// The next token's log-probabilities (asked for by the request), before its text.
+    Logprobs(Value),
     Text { token: u32, text: String },
     Done { reason: String, prompt_tokens: u32, eval_tokens: u32 },
     Failed(String),
@@ -65,13 +67,14 @@ pub struct Running {
 }
 
 pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> ApiResult<Running> {
-    submit_with(lease, req, RequestExtras { grammar: None }, started, truncated)
+    submit_with(lease, req, RequestExtras { grammar: None, top_logprobs: None }, started, truncated)
 }
 
 /// `submit` with the request's additions (an output grammar); `truncated` prompt tokens were
 /// dropped to fit the context, reported in the final chunk.
 pub fn submit_with(lease: Lease, req: Request, extras: RequestExtras, started: Instant, truncated: u32) -> ApiResult<Running> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let tx_logprobs = tx.clone();
     let sink = Box::new(move |ev: Event| {
         let piece = match ev {
             Event::Token((_, token, text)) => Piece::Text { token, text },
@@ -85,7 +88,15 @@ pub fn submit_with(lease: Lease, req: Request, extras: RequestExtras, started: I
         tx.send(piece).is_ok()
     });
     let load = started.elapsed();
-    lease.model.runner.submit_with(req, extras, sink)?;
+    if extras.top_logprobs.is_some() {
+        let lp_tx = tx_logprobs;
+        let lp_sink = Box::new(move |l: wollama_runtime::TokenLogprobs| {
+            let _ = lp_tx.send(Piece::Logprobs(crate::logprobs::to_json(&l)));
+        });
+        lease.model.runner.submit_with_logprobs(req, extras, sink, lp_sink)?;
+    } else {
+        lease.model.runner.submit_with(req, extras, sink)?;
+    }
     Ok(Running { rx, lease, started, submitted: Instant::now(), load, truncated })
 }
 
@@ -108,12 +119,18 @@ pub fn ndjson(mut run: Running, mut shape: impl Shape) -> Response {
     let stream = async_stream(move |tx: mpsc::Sender<Value>| async move {
         let mut tokens = Vec::new();
         let mut first = None;
+        let mut logprobs = Vec::new();
         while let Some(piece) = run.rx.recv().await {
             match piece {
+                Piece::Logprobs(l) => logprobs.push(l),
                 Piece::Text { token, text } => {
                     first.get_or_insert_with(Instant::now);
                     tokens.push(token);
-                    if tx.send(shape.text_chunk(&text)).await.is_err() {
+                    let mut chunk = shape.text_chunk(&text);
+                    if !logprobs.is_empty() {
+                        chunk["logprobs"] = Value::Array(std::mem::take(&mut logprobs));
+                    }
+                    if tx.send(chunk).await.is_err() {
                         return; // client gone: dropping `run` cancels the generation
                     }
                 }
@@ -144,6 +161,8 @@ pub struct Gathered {
     pub tokens: Vec<u32>,
     pub reason: String,
     pub metrics: Metrics,
+    /// Per token, when the request asked for them.
+    pub logprobs: Vec<Value>,
 }
 
 /// Waits for the whole generation.
@@ -151,8 +170,10 @@ pub async fn gather(mut run: Running) -> ApiResult<Gathered> {
     let mut tokens = Vec::new();
     let mut text = String::new();
     let mut first = None;
+    let mut logprobs = Vec::new();
     while let Some(piece) = run.rx.recv().await {
         match piece {
+            Piece::Logprobs(l) => logprobs.push(l),
             Piece::Text { token, text: t } => {
                 first.get_or_insert_with(Instant::now);
                 tokens.push(token);
@@ -160,7 +181,7 @@ pub async fn gather(mut run: Running) -> ApiResult<Gathered> {
             }
             Piece::Done { reason, prompt_tokens, eval_tokens } => {
                 let metrics = metrics(&run, first, prompt_tokens, eval_tokens);
-                return Ok(Gathered { text, tokens, reason, metrics });
+                return Ok(Gathered { text, tokens, reason, metrics, logprobs });
             }
             Piece::Failed(m) => return Err(ApiError::internal(m)),
         }
@@ -173,6 +194,9 @@ pub async fn collect(run: Running, mut shape: impl Shape) -> ApiResult<Value> {
     let g = gather(run).await?;
     let mut v = shape.whole(&g.text, &g.reason, &g.tokens);
     g.metrics.write(v.as_object_mut().expect("object"));
+    if !g.logprobs.is_empty() {
+        v["logprobs"] = Value::Array(g.logprobs);
+    }
     Ok(v)
 }
 

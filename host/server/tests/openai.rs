@@ -169,3 +169,48 @@ fn native_format_cases() {
         assert!(out["story"].is_string(), "{out}");
     }
 }
+
+#[test]
+fn logprobs_cases() {
+    let (addr, _dir) = start();
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(r#"{"model":"smollm2:135m","prompt":"hi","logprobs":true,"top_logprobs":21}"#));
+    assert_eq!(st, 400);
+    assert_eq!(serde_json::from_str::<Value>(&resp).unwrap()["error"], "top_logprobs must be between 0 and 20");
+
+    let body = r#"{"model":"smollm2:135m","prompt":"Why is the sky blue?","stream":false,"logprobs":true,"top_logprobs":3,"options":{"temperature":0,"num_predict":8}}"#;
+    // Asked once first, so that both answers compared below come from the cached prompt
+    // (a fresh prefill can differ from it in the last bits of a logit).
+    http(addr, "POST", "/api/generate", Some(body));
+    let (st, resp) = http(addr, "POST", "/api/generate", Some(body));
+    assert_eq!(st, 200, "{resp}");
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    let lps = v["logprobs"].as_array().unwrap();
+    assert_eq!(lps.len(), 8);
+    let text: String = lps.iter().map(|l| l["token"].as_str().unwrap()).collect();
+    assert_eq!(text, v["response"].as_str().unwrap());
+    for l in lps {
+        let top = l["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        let p: Vec<f64> = top.iter().map(|t| t["logprob"].as_f64().unwrap()).collect();
+        assert!(p[0] >= p[1] && p[1] >= p[2] && p[0] <= 0.0, "{l}");
+        // Greedy takes the most likely token.
+        assert_eq!(l["logprob"], top[0]["logprob"], "{l}");
+        assert_eq!(l["token"], top[0]["token"]);
+    }
+    // Streamed, the same entries arrive spread over the chunks.
+    let (_, streamed) = http(addr, "POST", "/api/generate", Some(&body.replace(r#""stream":false,"#, "")));
+    let all: Vec<Value> = streamed
+        .lines()
+        .flat_map(|l| serde_json::from_str::<Value>(l).unwrap()["logprobs"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(&all, lps);
+
+    // /v1 reports them under choices[].logprobs.content, one per completion token.
+    let body = format!(r#"{{"model":"smollm2:135m","messages":{ASK},"temperature":0,"max_tokens":5,"logprobs":true,"top_logprobs":2}}"#);
+    let (st, resp) = http(addr, "POST", "/v1/chat/completions", Some(&body));
+    assert_eq!(st, 200, "{resp}");
+    let v: Value = serde_json::from_str(&resp).unwrap();
+    let content = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert_eq!(content.len(), 5);
+    assert_eq!(content[0]["top_logprobs"].as_array().unwrap().len(), 2);
+}

@@ -148,6 +148,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
     let think = think_of(&req)?;
     let choice = tool_choice::parse(&req)?;
     let resolved = resolve(&s, &common.model, &common.options)?;
+    let top_logprobs = crate::logprobs::requested(request::boolean(&req, "logprobs")?, request::integer(&req, "top_logprobs")?)?;
     let opts = ChatOptions {
         tools: choice.tools,
         think,
@@ -155,6 +156,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
         forced_call: choice.forced,
         truncate: true,
         render_only: false,
+        top_logprobs,
     };
     let chat = crate::chat::start_chat(&s, &resolved, messages, common.keep_alive, opts, started).await?.running();
     let envelope = Envelope::new("chatcmpl", "chat.completion", common.model);
@@ -176,9 +178,11 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
     if !calls.is_empty() {
         message["tool_calls"] = openai_calls(&calls);
     }
+    let logprobs = if top_logprobs.is_some() { json!({ "content": g.logprobs }) } else { Value::Null };
     let mut v = envelope.wrap(json!([{
         "index": 0,
         "message": message,
+        "logprobs": logprobs,
         "finish_reason": finish_reason(&g.reason, !calls.is_empty()),
     }]));
     v["usage"] = usage(g.metrics.prompt_eval_count, g.metrics.eval_count);

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
@@ -25,9 +25,23 @@ pub trait Chunks: Send + 'static {
 /// `Value::Null` on the channel stands for the `[DONE]` sentinel, which is not JSON.
 pub fn stream(mut run: Running, mut chunks: impl Chunks, include_usage: bool) -> Response {
     let events = async_stream(move |tx: mpsc::Sender<Value>| async move {
+        let mut logprobs = Vec::new();
         while let Some(piece) = run.rx.recv().await {
             let (out, last) = match piece {
-                Piece::Text { text, .. } => (chunks.text(&text), false),
+                Piece::Logprobs(l) => {
+                    logprobs.push(l);
+                    continue;
+                }
+                Piece::Text { text, .. } => {
+                    let mut out = chunks.text(&text);
+                    // The tokens' log-probabilities ride on the chunk that shows them.
+                    if let Some(c) = out.iter_mut().rev().find(|c| c["choices"][0].is_object()) {
+                        if !logprobs.is_empty() {
+                            c["choices"][0]["logprobs"] = json!({ "content": std::mem::take(&mut logprobs) });
+                        }
+                    }
+                    (out, false)
+                }
                 Piece::Done { reason, prompt_tokens, eval_tokens } => {
                     let mut out = chunks.finish(&reason);
                     if include_usage {
