@@ -42,6 +42,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
         resolved.system.clone(),
         resolved.template.clone(),
         resolved.messages.clone(),
+        None,
     )?;
     let prompt = runner.tokenize(&text, true, true)?;
     let running = stream::submit_with(lease, engine_request(prompt, &resolved.params), RequestExtras { grammar, top_logprobs: None }, started)?;
