@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use wollama_runtime::{ChatMessage, Grammar, Message, PromptOptions, RequestExtras};
+use wollama_runtime::{ChatMessage, Grammar, Message, PromptOptions, RequestExtras, TemplateFeatures};
 use wollama_store::ModelName;
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
@@ -133,6 +133,25 @@ pub(crate) fn think_of(v: Option<&Value>) -> ApiResult<Option<String>> {
     }
 }
 
+/// The `think` value the template gets and whether the output is split into thinking: unset
+/// on a model that can think means thinking, as Ollama does; asked of one that cannot, a 400.
+pub(crate) fn think_mode(
+    requested: Option<String>,
+    features: &TemplateFeatures,
+    display: &str,
+) -> ApiResult<(Option<String>, bool)> {
+    let value = match requested {
+        None if features.thinking => Some("true".to_string()),
+        t => t,
+    };
+    let on = match value.as_deref() {
+        Some("false") | None => false,
+        Some(_) if !features.thinking => return Err(ApiError::bad_request(format!("\"{display}\" does not support thinking"))),
+        Some(_) => true,
+    };
+    Ok((value, on))
+}
+
 /// What a conversation brings besides its messages.
 pub(crate) struct ChatOptions {
     /// The request's tools (a non-empty list), as JSON.
@@ -203,18 +222,7 @@ pub(crate) async fn start_chat(
     if opts.tools.is_some() && !features.tools {
         return Err(ApiError::bad_request(format!("{} does not support tools", resolved.spec.name)));
     }
-    // Unset on a model that can think means thinking, as Ollama does.
-    let think_value = match opts.think {
-        None if features.thinking => Some("true".to_string()),
-        t => t,
-    };
-    let think = match think_value.as_deref() {
-        Some("false") | None => false,
-        Some(_) if !features.thinking => {
-            return Err(ApiError::bad_request(format!("\"{}\" does not support thinking", resolved.spec.display)))
-        }
-        Some(_) => true,
-    };
+    let (think_value, think) = think_mode(opts.think, &features, &resolved.spec.display)?;
     let options = PromptOptions {
         template: resolved.template.clone(),
         tools: opts.tools.as_ref().map(Value::to_string),

@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wollama_runtime::{Message, Request, RequestExtras, Sampling};
+use wollama_runtime::{ChatMessage, Message, PromptOptions, Request, RequestExtras, Sampling};
 use wollama_store::manifest::{MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelName, Options};
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
 use crate::keep_alive;
+use crate::output::OutputParser;
 use crate::routes::Shared;
 use crate::sched::LoadSpec;
 use crate::stream::{self, now_rfc3339, Shape};
@@ -184,11 +185,23 @@ struct GenerateShape {
     model: String,
     prompt: Vec<u32>,
     raw: bool,
+    /// Splits thinking from the response when the request thinks.
+    output: OutputParser,
 }
 
 impl GenerateShape {
-    fn base(&self, response: &str, done: bool) -> Value {
-        json!({ "model": self.model, "created_at": now_rfc3339(), "response": response, "done": done })
+    fn base(&mut self, text: &str, done: bool) -> Value {
+        let mut split = self.output.push(text);
+        if done {
+            let (rest, _) = self.output.finish();
+            split.thinking += &rest.thinking;
+            split.content += &rest.content;
+        }
+        let mut v = json!({ "model": self.model, "created_at": now_rfc3339(), "response": split.content, "done": done });
+        if !split.thinking.is_empty() {
+            v["thinking"] = json!(split.thinking);
+        }
+        v
     }
     fn finish(&self, mut v: Value, reason: &str, tokens: &[u32]) -> Value {
         v["done_reason"] = json!(reason);
@@ -206,10 +219,12 @@ impl Shape for GenerateShape {
         self.base(text, false)
     }
     fn final_chunk(&mut self, reason: &str, tokens: &[u32]) -> Value {
-        self.finish(self.base("", true), reason, tokens)
+        let v = self.base("", true);
+        self.finish(v, reason, tokens)
     }
     fn whole(&mut self, text: &str, reason: &str, tokens: &[u32]) -> Value {
-        self.finish(self.base(text, true), reason, tokens)
+        let v = self.base(text, true);
+        self.finish(v, reason, tokens)
     }
 }
 
@@ -222,33 +237,36 @@ pub(crate) fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
 
 /// A generate prompt through the model's template: the Go `template` when there is one,
 /// else the GGUF's Jinja chat template with the system, history and prompt as messages, else
-/// the prompt as it is. Shared by `/api/generate` and `/v1/completions`.
+/// the prompt as it is; `think` as the template should see it. Shared by `/api/generate` and
+/// `/v1/completions`.
 pub(crate) fn render_prompt(
     runner: &wollama_runtime::Runner,
     prompt_text: &str,
     system: Option<String>,
     template: Option<String>,
     history: Vec<Message>,
+    think: Option<String>,
 ) -> ApiResult<String> {
-    let user = Message { role: "user".into(), content: prompt_text.into() };
-    match template {
-        Some(t) => runner
-            .render_go_template(t, system, history.into_iter().chain([user]).collect())
-            .map_err(|e| ApiError::internal(e.to_string())),
-        None => {
-            let mut msgs = Vec::new();
-            if let Some(sys) = system {
-                msgs.push(Message { role: "system".into(), content: sys });
-            }
-            msgs.extend(history);
-            msgs.push(user);
-            match runner.render_chat(msgs, true) {
-                Ok(t) => Ok(t),
-                // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
-                Err(wollama_runtime::Error::Unsupported(_)) => Ok(prompt_text.to_string()),
-                Err(e) => Err(e.into()),
-            }
-        }
+    let message = |role: &str, content: &str| ChatMessage {
+        role: role.into(),
+        content: content.into(),
+        thinking: None,
+        tool_calls: None,
+        tool_name: None,
+    };
+    let mut msgs = Vec::new();
+    if let Some(sys) = system.filter(|s| !s.is_empty()) {
+        msgs.push(message("system", &sys));
+    }
+    msgs.extend(history.iter().map(|m| message(&m.role, &m.content)));
+    msgs.push(message("user", prompt_text));
+    let is_go = template.is_some();
+    match runner.render_prompt(msgs, PromptOptions { template, tools: None, think }) {
+        Ok(t) => Ok(t),
+        // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
+        Err(wollama_runtime::Error::Unsupported(_)) if !is_go => Ok(prompt_text.to_string()),
+        Err(e) if is_go => Err(ApiError::internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -282,6 +300,8 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
 
     let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
     let runner = &lease.model.runner;
+    let think = crate::chat::think_of(req.get("think"))?;
+    let mut output = OutputParser::plain();
     let text = if raw {
         prompt_text.to_string()
     } else {
@@ -290,7 +310,11 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         let history: Vec<Message> = if req.contains_key("context") { Vec::new() } else { resolved.messages.clone() };
         // A request or Modelfile TEMPLATE (Go) wins over the GGUF's Jinja chat template.
         let template = get_str(&req, "template").map(str::to_string).or(resolved.template.clone());
-        render_prompt(runner, prompt_text, system, template, history)?
+        let features = runner.template_features(template.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let (think_value, thinks) = crate::chat::think_mode(think, &features, &resolved.spec.display)?;
+        let text = render_prompt(runner, prompt_text, system, template, history, think_value)?;
+        output = OutputParser::new(&features, thinks, false, &text);
+        text
     };
     if crate::capability::debug_render_only(&req) {
         return Ok(Json(crate::capability::debug_answer(&model, &text, images, false)).into_response());
@@ -305,7 +329,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
     let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
     let run = stream::submit_with(lease, engine_req, RequestExtras { grammar, top_logprobs }, started, fitted.truncated)?;
-    let shape = GenerateShape { model, prompt: fitted.tokens, raw };
+    let shape = GenerateShape { model, prompt: fitted.tokens, raw, output };
     if stream {
         Ok(stream::ndjson(run, shape))
     } else {

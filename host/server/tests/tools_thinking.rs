@@ -74,6 +74,15 @@ fn thinking_is_split_from_the_answer() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["choices"][0]["message"]["reasoning"].as_str().unwrap_or(""), want_thinking);
 
+    // /api/generate splits its response the same way.
+    let (st, v) = post(addr, "/api/generate", &json!({ "model": "smol-think", "prompt": QUESTION, "think": true,
+        "stream": false, "options": greedy }));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["thinking"].as_str().unwrap_or(""), want_thinking);
+    assert_eq!(v["response"], want_content);
+    let (st, v) = post(addr, "/api/generate", &json!({ "model": "smollm2:135m", "prompt": QUESTION, "think": true }));
+    assert_eq!((st, v["error"].clone()), (400, json!("\"smollm2:135m\" does not support thinking")));
+
     // think false: the template leaves the tag out and everything is content.
     let (st, v) = post(addr, "/api/chat", &json!({ "model": "smol-think", "messages": ask, "think": false,
         "stream": false, "options": greedy }));

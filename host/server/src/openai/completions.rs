@@ -42,6 +42,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
         resolved.system.clone(),
         resolved.template.clone(),
         resolved.messages.clone(),
+        None,
     )?;
     let prompt = runner.tokenize(&text, true, true)?;
     let num_keep = crate::generate::num_keep(&resolved.params);
