@@ -290,7 +290,7 @@ impl GuestEngine for EngineRes {
     }
 
     fn submit(&self, req: Request) -> Result<u64, EngineError> {
-        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None })
+        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None })
     }
 
     fn submit_with(&self, req: Request, extras: RequestExtras) -> Result<u64, EngineError> {
@@ -323,6 +323,7 @@ impl GuestEngine for EngineRes {
                 embed: false,
                 grammar,
                 top_logprobs: extras.top_logprobs,
+                shift_keep: extras.shift_keep,
             })
             .map_err(EngineError::Invalid)
     }

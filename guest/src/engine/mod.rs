@@ -38,6 +38,9 @@ pub struct Request {
     pub grammar: Option<Grammar>,
     /// Log-probabilities of each generated token and of the n most likely; None = off.
     pub top_logprobs: Option<u32>,
+    /// Context shift: when the sequence fills its context, keep this many leading tokens,
+    /// drop half of the rest and go on; None = stop with "length" there.
+    pub shift_keep: Option<u32>,
 }
 
 impl Request {
@@ -52,6 +55,7 @@ impl Request {
             embed: true,
             grammar: None,
             top_logprobs: None,
+            shift_keep: None,
         }
     }
 }
@@ -89,7 +93,11 @@ pub enum Event {
 
 struct Active {
     id: u64,
+    /// Tokens to feed before sampling: the prompt, or after a context shift the tokens that
+    /// are computed again at their new positions.
     prompt: Vec<u32>,
+    /// The request's prompt length (what `prompt_eval_count` reports).
+    prompt_len: u32,
     /// Prompt tokens already placed in the cache (cached or fed).
     fed: usize,
     cached: u32,
@@ -105,6 +113,7 @@ struct Active {
     /// The grammar state of a constrained request.
     constraint: Option<Constraint>,
     top_logprobs: Option<u32>,
+    shift_keep: Option<u32>,
 }
 
 #[derive(Default)]
@@ -442,6 +451,8 @@ impl Engine {
         let piece = a.decoder.push(&tokenizer.token_bytes(token, false));
         let (mut text, hit) = a.stop.push(&piece);
         let out_of_budget = a.num_predict >= 0 && a.generated >= a.num_predict as u32;
+        let shift = if ctx_full { a.shift_keep } else { None };
+        let ctx_full = ctx_full && shift.is_none();
         if !hit && (out_of_budget || ctx_full) {
             let tail = a.decoder.flush();
             let (t, _) = a.stop.push(&tail);
@@ -455,9 +466,36 @@ impl Engine {
         } else if out_of_budget || ctx_full {
             let finish = self.finish(s, "length");
             events.push(Event::Done { id, finish });
+        } else if let Some(keep) = shift {
+            self.shift_context(s, keep as usize, token);
         } else {
             a.next_token = Some(token);
         }
+    }
+
+    /// llama.cpp's context shift for a full sequence: keep its first `keep` tokens, drop half
+    /// of the rest, and compute the remainder again at their new positions (their cached K
+    /// was rotated for the old ones) followed by `token`, the one just sampled; generation then
+    /// goes on from that pass's logits. Recomputing costs one prefill of half the context per
+    /// half context generated, and needs no K re-rotation op from the host.
+    fn shift_context(&mut self, s: usize, keep: usize, token: u32) {
+        let n = self.slots[s].tokens.len();
+        let keep = keep.min(n.saturating_sub(2));
+        let discard = (n - keep) / 2;
+        let released: Vec<u32> = self.slots[s].cells[keep..].to_vec();
+        for c in released {
+            self.kv.release(c, s as u32);
+        }
+        let slot = &mut self.slots[s];
+        let mut refeed = slot.tokens[keep + discard..].to_vec();
+        refeed.push(token);
+        slot.tokens.truncate(keep);
+        slot.cells.truncate(keep);
+        slot.confirmed = slot.confirmed.min(keep);
+        let a = slot.active.as_mut().expect("shifting an active slot");
+        a.prompt = refeed;
+        a.fed = 0;
+        a.next_token = None;
     }
 
     fn finish(&mut self, s: usize, reason: &'static str) -> Finish {
@@ -466,7 +504,7 @@ impl Engine {
         if a.embed {
             self.reset_slot(s, None, 0);
         }
-        Finish { reason, prompt_tokens: a.prompt.len() as u32, eval_tokens: a.generated, cached_tokens: a.cached }
+        Finish { reason, prompt_tokens: a.prompt_len, eval_tokens: a.generated, cached_tokens: a.cached }
     }
 
     fn tick(&mut self) -> u64 {
@@ -499,6 +537,7 @@ impl Engine {
                 id,
                 fed: keep,
                 cached: keep as u32,
+                prompt_len: req.prompt.len() as u32,
                 prompt: req.prompt,
                 sampler,
                 num_predict: req.num_predict,
@@ -510,6 +549,7 @@ impl Engine {
                 embed: req.embed,
                 constraint,
                 top_logprobs: req.top_logprobs,
+                shift_keep: req.shift_keep,
             });
         }
         events

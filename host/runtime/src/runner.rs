@@ -96,7 +96,7 @@ impl Runner {
 
     /// Queues a request; its events go to `sink` from the engine thread.
     pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
-        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None }, sink)
+        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None }, sink)
     }
 
     /// Queues a request with its additions (an output grammar).

@@ -164,6 +164,8 @@ pub(crate) struct ChatOptions {
     pub truncate: bool,
     /// Only render the prompt (`_debug_render_only`).
     pub render_only: bool,
+    /// Context shift when generation fills the context (else stop with `length`).
+    pub shift: bool,
     /// Log-probabilities per token with this many alternatives; None = off.
     pub top_logprobs: Option<u32>,
 }
@@ -242,7 +244,8 @@ pub(crate) async fn start_chat(
         (Some(forced), Some(tools)) => Some(call_grammar(tools, forced, &features.tool_call_tag)),
         _ => opts.grammar,
     };
-    let extras = RequestExtras { grammar, top_logprobs: opts.top_logprobs };
+    let shift_keep = crate::generate::shift_keep(opts.shift, &resolved.params, fitted.tokens.len());
+    let extras = RequestExtras { grammar, top_logprobs: opts.top_logprobs, shift_keep };
     let run = stream::submit_with(lease, engine_request(fitted.tokens, &resolved.params), extras, started, fitted.truncated)?;
     Ok(ChatStart::Running(StartedChat { run, output }))
 }
@@ -301,6 +304,7 @@ pub async fn chat(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
         forced_call: None,
         truncate: get_bool(&req, "truncate").unwrap_or(true),
         render_only: crate::capability::debug_render_only(&req),
+        shift: get_bool(&req, "shift").unwrap_or(true),
         top_logprobs,
     };
     let chat = match start_chat(&s, &resolved, messages, keep_alive, opts, started).await? {

@@ -171,6 +171,16 @@ pub(crate) fn num_keep(o: &Options) -> i64 {
     o.num_keep.unwrap_or(4)
 }
 
+/// The context shift of a request (on unless `shift` is false, as Ollama): the leading tokens
+/// kept when generation fills the context, `num_keep` of them (-1: the whole prompt).
+pub(crate) fn shift_keep(shift: bool, o: &Options, prompt_len: usize) -> Option<u32> {
+    let keep = match num_keep(o) {
+        k if k < 0 => prompt_len,
+        k => k as usize,
+    };
+    shift.then(|| keep.min(u32::MAX as usize) as u32)
+}
+
 pub(crate) fn engine_request(prompt: Vec<u32>, o: &Options) -> Request {
     Request {
         prompt,
@@ -327,8 +337,10 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
+    let shift = shift_keep(get_bool(&req, "shift").unwrap_or(true), &resolved.params, fitted.tokens.len());
     let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
-    let run = stream::submit_with(lease, engine_req, RequestExtras { grammar, top_logprobs }, started, fitted.truncated)?;
+    let extras = RequestExtras { grammar, top_logprobs, shift_keep: shift };
+    let run = stream::submit_with(lease, engine_req, extras, started, fitted.truncated)?;
     let shape = GenerateShape { model, prompt: fitted.tokens, raw, output };
     if stream {
         Ok(stream::ndjson(run, shape))

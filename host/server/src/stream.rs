@@ -67,7 +67,7 @@ pub struct Running {
 }
 
 pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> ApiResult<Running> {
-    submit_with(lease, req, RequestExtras { grammar: None, top_logprobs: None }, started, truncated)
+    submit_with(lease, req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None }, started, truncated)
 }
 
 /// `submit` with the request's additions (an output grammar); `truncated` prompt tokens were

@@ -375,3 +375,27 @@ fn an_over_long_chat_drops_its_oldest_turns() {
     let dropped = long["prompt_eval_count"].as_u64().unwrap() - short["prompt_eval_count"].as_u64().unwrap();
     assert_eq!(cut["truncated"], json!(dropped), "{cut}");
 }
+
+/// Generation that fills `num_ctx` shifts the context (keeps `num_keep` tokens, drops half
+/// the rest) and goes on, as Ollama does by default; with `shift: false` it stops there with
+/// `length`.
+#[test]
+fn generation_past_the_context_shifts_unless_told_not_to() {
+    let (addr, _dir) = start();
+    let ask = |shift: bool| {
+        let body = json!({"model": "smollm2:135m", "prompt": "Count from 1 to 200, separated by commas.", "stream": false,
+                          "shift": shift, "options": {"temperature": 0, "num_predict": 120, "num_ctx": 64}});
+        let (st, resp) = http(addr, "POST", "/api/generate", Some(&body.to_string()));
+        assert_eq!(st, 200, "{resp}");
+        serde_json::from_str::<Value>(&resp).unwrap()
+    };
+    let stopped = ask(false);
+    let (prompt, eval) = (stopped["prompt_eval_count"].as_u64().unwrap(), stopped["eval_count"].as_u64().unwrap());
+    assert_eq!(stopped["done_reason"], "length", "{stopped}");
+    assert!(prompt + eval <= 64 && eval >= 20, "{prompt} + {eval}");
+    let shifted = ask(true);
+    assert_eq!((&shifted["done_reason"], &shifted["eval_count"]), (&json!("length"), &json!(120)), "{}", shifted["response"]);
+    // Before the first shift both runs are the same greedy decode.
+    let head = stopped["response"].as_str().unwrap();
+    assert!(shifted["response"].as_str().unwrap().starts_with(head), "{head:?} vs {}", shifted["response"]);
+}

@@ -156,6 +156,7 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
         forced_call: choice.forced,
         truncate: true,
         render_only: false,
+        shift: true,
         top_logprobs,
     };
     let chat = crate::chat::start_chat(&s, &resolved, messages, common.keep_alive, opts, started).await?.running();

@@ -47,7 +47,8 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
     let prompt = runner.tokenize(&text, true, true)?;
     let num_keep = crate::generate::num_keep(&resolved.params);
     let fitted = crate::truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep, true)?;
-    let extras = RequestExtras { grammar, top_logprobs: None };
+    let shift = crate::generate::shift_keep(true, &resolved.params, fitted.tokens.len());
+    let extras = RequestExtras { grammar, top_logprobs: None, shift_keep: shift };
     let running = stream::submit_with(lease, engine_request(fitted.tokens, &resolved.params), extras, started, fitted.truncated)?;
     let envelope = Envelope::new("cmpl", "text_completion", common.model);
     if common.stream {
