@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
@@ -22,18 +21,6 @@ const REQUEST: &[decode::Field] = &[
     field("dimensions", Kind::Int, "int"),
 ];
 
-/// A native error in OpenAI's shape (400 invalid_request_error, 404 not_found_error, else
-/// api_error), with the native message.
-fn openai_error(e: ApiError) -> Response {
-    let kind = match e.status {
-        StatusCode::BAD_REQUEST => "invalid_request_error",
-        StatusCode::NOT_FOUND => "not_found_error",
-        _ => "api_error",
-    };
-    let body = json!({ "error": { "message": e.message, "type": kind, "param": null, "code": null } });
-    (e.status, Json(body)).into_response()
-}
-
 /// `input` as OpenAI clients send it; token arrays are refused as Ollama refuses them.
 fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
     match v {
@@ -49,10 +36,7 @@ fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
 }
 
 pub async fn embeddings(State(s): State<Shared>, body: Bytes) -> Response {
-    match run(&s, &body).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => openai_error(e),
-    }
+    crate::openai::error::respond(run(&s, &body).await.map(|v| Json(v).into_response()))
 }
 
 async fn run(s: &Shared, body: &[u8]) -> Result<Value, ApiError> {
