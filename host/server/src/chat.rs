@@ -235,8 +235,12 @@ pub(crate) async fn start_chat(
     if opts.render_only {
         return Ok(ChatStart::Rendered(text));
     }
+    // The whole conversation is rendered already; only shortened ones are rendered again (a
+    // shortened one as long as the whole drops only system messages it keeps, so is the same).
     let fitted = truncate::fit_chat(&messages, resolved.spec.num_ctx as usize, num_keep(&resolved.params), opts.truncate, |m| {
-        Ok(runner.tokenize(&render(m)?, true, true)?)
+        let shortened;
+        let t = if m.len() == messages.len() { &text } else { shortened = render(m)?; &shortened };
+        Ok(runner.tokenize(t, true, true)?)
     })?;
     // The parser reads the prompt's ending (an open think tag), which truncation keeps.
     let output = OutputParser::new(&features, think, opts.tools.is_some(), &text);
