@@ -7,7 +7,7 @@
 
 use half::f16;
 
-use super::ggml_math::{dot_f16_tiny, dot_f16_vec, expf, reduce16, reduce4x16};
+use super::ggml_simd::{axpy_f16, dot_f16_tiny, dot_f16_vec, exp_sum, reduce16_rows, reduce4x16_rows};
 
 use super::pool::{PerThread, Pool, SyncPtr};
 use crate::plan::{Attention, Batch};
@@ -145,18 +145,7 @@ pub fn attend(
         // the cache: for one request from an empty cache the two are the same (so this is
         // llama.cpp's order), and a sequence's result does not depend on where other
         // sequences put their cells.
-        let mut sum = 0f64;
-        let mut lanes = [0f32; 16];
-        for i in 0..n {
-            if i > 0 && i % 16 == 0 {
-                sum += reduce16(&lanes) as f64;
-                lanes = [0.0; 16];
-            }
-            let e = expf(s.scores[i] - max);
-            s.scores[i] = e;
-            lanes[i % 16] = e;
-        }
-        sum += reduce16(&lanes) as f64;
+        let sum = exp_sum(&mut s.scores[..n], max);
         let inv = (1.0 / sum) as f32;
         // V: the probabilities rounded to f16; lane (and accumulator) by rank, as above.
         let (ways, acc) = if tiny_kqv {
@@ -169,20 +158,12 @@ pub fn attend(
             let p = f16::from_f32(e * inv).to_f32();
             let c = c as usize;
             let vr = &kv.v[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            let slot = &mut acc[(i % ways) * hd..(i % ways + 1) * hd];
-            for (o, v) in slot.iter_mut().zip(vr) {
-                *o = v.to_f32().mul_add(p, *o);
-            }
+            axpy_f16(&mut acc[(i % ways) * hd..(i % ways + 1) * hd], vr, p);
         }
-        for (d, o) in dst.iter_mut().enumerate() {
-            *o = if tiny_kqv {
-                reduce16(&std::array::from_fn(|l| acc[l * hd + d]))
-            } else {
-                // Slot i % 64 is accumulator (i / 16) % 4, lane i % 16.
-                let lanes: [[f32; 16]; 4] =
-                    std::array::from_fn(|j| std::array::from_fn(|l| acc[(16 * j + l) * hd + d]));
-                reduce4x16(&lanes) as f32
-            };
+        if tiny_kqv {
+            reduce16_rows(acc, hd, dst);
+        } else {
+            reduce4x16_rows(acc, hd, dst);
         }
     });
 }

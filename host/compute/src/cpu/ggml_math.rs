@@ -37,7 +37,9 @@ pub fn expf(x: f32) -> f32 {
         )
         .mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0)); // 0x1.ffffecp-1
                                                                   // _mm512_scalef_ps(j, n) = j · 2^n, rounded once (exact in f64, then one rounding).
-    ((j as f64) * 2f64.powi(n as i32)) as f32
+    // 2^n built from its bits (|n| <= 192 here): powi is a libm loop and this is hot.
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    ((j as f64) * pow2) as f32
 }
 
 /// SiLU as ggml's vector path computes it: x / (1 + exp(0 - x)).

@@ -4,6 +4,7 @@
 
 mod attention;
 mod ggml_math;
+mod ggml_simd;
 mod matmul;
 mod ops;
 mod pool;

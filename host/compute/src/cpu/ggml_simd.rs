@@ -1,0 +1,347 @@
+//! AVX2 + F16C versions of `ggml_math`'s replicas, bit for bit the same results.
+//!
+//! ggml's reference arithmetic here is its AVX-512 build (16-lane accumulators); every one of
+//! those operations is lane-wise, so a 16-lane accumulator is two 8-lane AVX2 registers and
+//! the reduction trees are the same additions in the same pairs (IEEE addition commutes, so
+//! only the pairing matters). The scalar functions in `ggml_math` stay as the definition: the
+//! tests below check these against them on random data, and every entry point falls back to
+//! them on a CPU without AVX2/FMA/F16C or for shapes the vector code does not cover.
+
+use half::f16;
+
+use super::ggml_math;
+
+pub fn has_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `ggml_math::dot_f16_vec` (ggml_vec_dot_f16: decode's K·q).
+#[inline]
+pub fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && x.len() == y.len() && x.len() % 64 == 0 {
+        // SAFETY: the CPU has the features; the lengths are equal multiples of 64.
+        return unsafe { x86::dot_f16_vec(x, y) };
+    }
+    ggml_math::dot_f16_vec(x, y)
+}
+
+/// `ggml_math::dot_f16_tiny` (tinyBLAS: prefill's K·q).
+#[inline]
+pub fn dot_f16_tiny(x: &[f16], y: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && x.len() == y.len() && x.len() % 16 == 0 {
+        // SAFETY: as above, multiples of 16.
+        return unsafe { x86::dot_f16_tiny(x, y) };
+    }
+    ggml_math::dot_f16_tiny(x, y)
+}
+
+/// Softmax numerators in place, `s[i] = expf(s[i] - max)`, and their sum as ggml forms it:
+/// each block of 16 reduced with `reduce16` (the last one zero-padded), the blocks summed in
+/// f64 (ggml_vec_soft_max_f32).
+pub fn exp_sum(s: &mut [f32], max: f32) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() {
+        // SAFETY: the CPU has the features.
+        return unsafe { x86::exp_sum(s, max) };
+    }
+    exp_sum_scalar(s, max)
+}
+
+pub fn exp_sum_scalar(s: &mut [f32], max: f32) -> f64 {
+    let mut sum = 0f64;
+    for block in s.chunks_mut(16) {
+        let mut lanes = [0f32; 16];
+        for (l, v) in lanes.iter_mut().zip(block.iter_mut()) {
+            *v = ggml_math::expf(*v - max);
+            *l = *v;
+        }
+        sum += ggml_math::reduce16(&lanes) as f64;
+    }
+    sum
+}
+
+/// acc[d] = fma(v[d], p, acc[d]): one probability-weighted f16 V row into an accumulator.
+#[inline]
+pub fn axpy_f16(acc: &mut [f32], v: &[f16], p: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && acc.len() == v.len() && v.len() % 8 == 0 {
+        // SAFETY: the CPU has the features; equal lengths, multiples of 8.
+        return unsafe { x86::axpy_f16(acc, v, p) };
+    }
+    for (o, x) in acc.iter_mut().zip(v) {
+        *o = x.to_f32().mul_add(p, *o);
+    }
+}
+
+/// out[d] = reduce16 over the 16 accumulator rows `acc[l*hd + d]` (tinyBLAS's V sum).
+pub fn reduce16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && hd % 8 == 0 {
+        // SAFETY: the CPU has the features; acc holds 16 rows of hd.
+        return unsafe { x86::reduce16_rows(acc, hd, out) };
+    }
+    for (d, o) in out.iter_mut().enumerate().take(hd) {
+        *o = ggml_math::reduce16(&std::array::from_fn(|l| acc[l * hd + d]));
+    }
+}
+
+/// out[d] = reduce4x16 over the 64 accumulator rows (ggml_vec_dot_f16's V sum; row i is
+/// accumulator i / 16, lane i % 16).
+pub fn reduce4x16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && hd % 8 == 0 {
+        // SAFETY: the CPU has the features; acc holds 64 rows of hd.
+        return unsafe { x86::reduce4x16_rows(acc, hd, out) };
+    }
+    for (d, o) in out.iter_mut().enumerate().take(hd) {
+        let lanes: [[f32; 16]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| acc[(16 * j + l) * hd + d]));
+        *o = ggml_math::reduce4x16(&lanes) as f32;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load_ph(p: *const f16) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+    }
+
+    /// `reduce16` of the 16 lanes (lo, hi): t3 = hi + lo, t6 = t3.hi128 + t3.lo128, then
+    /// (t6[0] + t6[2]) + (t6[1] + t6[3]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn reduce16(lo: __m256, hi: __m256) -> f32 {
+        let t3 = _mm256_add_ps(hi, lo);
+        let t6 = _mm_add_ps(_mm256_extractf128_ps::<1>(t3), _mm256_castps256_ps128(t3));
+        let p = _mm_add_ps(t6, _mm_movehl_ps(t6, t6)); // [t0+t2, t1+t3, ..]
+        _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
+        // acc[j][h]: accumulator j (of 4), lanes 8h..8h+8 of its 16.
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let (xp, yp) = (x.as_ptr(), y.as_ptr());
+        let mut i = 0;
+        while i < x.len() {
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (h, a) in a.iter_mut().enumerate() {
+                    let k = i + 16 * j + 8 * h;
+                    *a = _mm256_fmadd_ps(load_ph(xp.add(k)), load_ph(yp.add(k)), *a);
+                }
+            }
+            i += 64;
+        }
+        // reduce4x16: (acc0 + acc2) + (acc1 + acc3) lane-wise, then reduce16.
+        let lane = |h: usize| _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]), _mm256_add_ps(acc[1][h], acc[3][h]));
+        reduce16(lane(0), lane(1))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_tiny(x: &[f16], y: &[f16]) -> f32 {
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (xp, yp) = (x.as_ptr(), y.as_ptr());
+        let mut i = 0;
+        while i < x.len() {
+            lo = _mm256_fmadd_ps(load_ph(xp.add(i)), load_ph(yp.add(i)), lo);
+            hi = _mm256_fmadd_ps(load_ph(xp.add(i + 8)), load_ph(yp.add(i + 8)), hi);
+            i += 16;
+        }
+        reduce16(lo, hi)
+    }
+
+    /// `ggml_math::expf` on 8 lanes; None when a lane needs the scale outside the normal
+    /// exponent range (the f32 product by 2^n would then round twice).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn expf8(x: __m256) -> Option<__m256> {
+        let c = |b: u32| _mm256_set1_ps(f32::from_bits(b));
+        let r = c(0x4b40_0000);
+        let z = _mm256_fmadd_ps(x, c(0x3fb8_aa3b), r);
+        let n = _mm256_sub_ps(z, r);
+        let negn = _mm256_xor_ps(n, _mm256_set1_ps(-0.0));
+        let b = _mm256_fmadd_ps(negn, c(0x35bf_be8e), _mm256_fmadd_ps(negn, c(0x3f31_7200), x));
+        // Lanes with n < -192 flush to 0 (ggml's rule); others need -126 <= n <= 127.
+        let flush = _mm256_cmp_ps::<_CMP_LT_OQ>(n, _mm256_set1_ps(-192.0));
+        let low = _mm256_cmp_ps::<_CMP_LT_OQ>(n, _mm256_set1_ps(-126.0));
+        let high = _mm256_cmp_ps::<_CMP_GT_OQ>(n, _mm256_set1_ps(127.0));
+        let bad = _mm256_or_ps(_mm256_andnot_ps(flush, low), high);
+        if _mm256_movemask_ps(bad) != 0 || _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(x, x)) != 0 {
+            return None;
+        }
+        let u = _mm256_mul_ps(b, b);
+        let j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
+                u,
+                _mm256_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
+            ),
+            u,
+            _mm256_fmadd_ps(c(0x3f7f_fff6), b, _mm256_set1_ps(1.0)),
+        );
+        // 2^n exactly, then one rounding of j · 2^n (what _mm512_scalef_ps does).
+        let ni = _mm256_cvtps_epi32(n);
+        let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(ni, _mm256_set1_epi32(127))));
+        let e = _mm256_mul_ps(j, pow2);
+        Some(_mm256_andnot_ps(flush, e))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn exp_sum(s: &mut [f32], max: f32) -> f64 {
+        let m = _mm256_set1_ps(max);
+        let mut sum = 0f64;
+        let whole = s.len() - s.len() % 16;
+        let mut i = 0;
+        while i < whole {
+            let p = s.as_mut_ptr().add(i);
+            let x0 = _mm256_sub_ps(_mm256_loadu_ps(p), m);
+            let x1 = _mm256_sub_ps(_mm256_loadu_ps(p.add(8)), m);
+            match (expf8(x0), expf8(x1)) {
+                (Some(e0), Some(e1)) => {
+                    _mm256_storeu_ps(p, e0);
+                    _mm256_storeu_ps(p.add(8), e1);
+                    sum += reduce16(e0, e1) as f64;
+                }
+                _ => sum += super::exp_sum_scalar(&mut s[i..i + 16], max),
+            }
+            i += 16;
+        }
+        if whole < s.len() {
+            sum += super::exp_sum_scalar(&mut s[whole..], max);
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f16(acc: &mut [f32], v: &[f16], p: f32) {
+        let pv = _mm256_set1_ps(p);
+        let (ap, vp) = (acc.as_mut_ptr(), v.as_ptr());
+        let mut d = 0;
+        while d < acc.len() {
+            _mm256_storeu_ps(ap.add(d), _mm256_fmadd_ps(load_ph(vp.add(d)), pv, _mm256_loadu_ps(ap.add(d))));
+            d += 8;
+        }
+    }
+
+    /// The reduce16 tree applied to 16 rows, 8 columns at a time.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tree16(row: impl Fn(usize) -> __m256) -> __m256 {
+        let t3: [__m256; 8] = std::array::from_fn(|i| _mm256_add_ps(row(8 + i), row(i)));
+        let t6: [__m256; 4] = std::array::from_fn(|k| _mm256_add_ps(t3[4 + k], t3[k]));
+        _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3]))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn reduce16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+        assert!(acc.len() >= 16 * hd && out.len() >= hd);
+        let ap = acc.as_ptr();
+        let mut d = 0;
+        while d < hd {
+            let v = tree16(|l| _mm256_loadu_ps(ap.add(l * hd + d)));
+            _mm256_storeu_ps(out.as_mut_ptr().add(d), v);
+            d += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn reduce4x16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+        assert!(acc.len() >= 64 * hd && out.len() >= hd);
+        let ap = acc.as_ptr();
+        let mut d = 0;
+        while d < hd {
+            let at = |j: usize, l: usize| _mm256_loadu_ps(ap.add((16 * j + l) * hd + d));
+            let v = tree16(|l| _mm256_add_ps(_mm256_add_ps(at(0, l), at(2, l)), _mm256_add_ps(at(1, l), at(3, l))));
+            _mm256_storeu_ps(out.as_mut_ptr().add(d), v);
+            d += 8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    fn halves(v: &[f32]) -> Vec<f16> {
+        v.iter().map(|&x| f16::from_f32(x)).collect()
+    }
+
+    #[test]
+    fn vector_dots_are_the_scalar_replicas_bit_for_bit() {
+        for (n, seed) in [(64, 1), (128, 2), (256, 3), (16, 4), (48, 5), (80, 6)] {
+            let (x, y) = (halves(&rand(n, seed, 3.0)), halves(&rand(n, seed + 100, 2.0)));
+            if n % 64 == 0 {
+                assert_eq!(dot_f16_vec(&x, &y).to_bits(), ggml_math::dot_f16_vec(&x, &y).to_bits(), "vec {n}");
+            }
+            assert_eq!(dot_f16_tiny(&x, &y).to_bits(), ggml_math::dot_f16_tiny(&x, &y).to_bits(), "tiny {n}");
+        }
+    }
+
+    #[test]
+    fn vector_softmax_sums_are_the_scalar_replica_bit_for_bit() {
+        for (n, scale) in [(1, 5.0), (15, 5.0), (16, 30.0), (100, 60.0), (517, 120.0), (64, 400.0)] {
+            let mut a = rand(n, n as u64, scale);
+            let max = a.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut b = a.clone();
+            let (sa, sb) = (exp_sum(&mut a, max), exp_sum_scalar(&mut b, max));
+            assert_eq!(sa.to_bits(), sb.to_bits(), "sum over {n}");
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "values over {n}");
+        }
+    }
+
+    #[test]
+    fn vector_v_sums_are_the_scalar_replicas_bit_for_bit() {
+        let hd = 64;
+        let v = halves(&rand(hd, 9, 2.0));
+        let mut a = rand(64 * hd, 10, 1.0);
+        let mut b = a.clone();
+        for row in 0..64 {
+            axpy_f16(&mut a[row * hd..(row + 1) * hd], &v, 0.37 + row as f32 * 0.01);
+            for (o, x) in b[row * hd..(row + 1) * hd].iter_mut().zip(&v) {
+                *o = x.to_f32().mul_add(0.37 + row as f32 * 0.01, *o);
+            }
+        }
+        assert_eq!(a, b);
+        let (mut o1, mut o2) = (vec![0f32; hd], vec![0f32; hd]);
+        reduce16_rows(&a, hd, &mut o1);
+        for (d, o) in o2.iter_mut().enumerate() {
+            *o = ggml_math::reduce16(&std::array::from_fn(|l| a[l * hd + d]));
+        }
+        assert_eq!(o1, o2);
+        reduce4x16_rows(&a, hd, &mut o1);
+        for (d, o) in o2.iter_mut().enumerate() {
+            let lanes: [[f32; 16]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| a[(16 * j + l) * hd + d]));
+            *o = ggml_math::reduce4x16(&lanes) as f32;
+        }
+        assert_eq!(o1, o2);
+    }
+}
