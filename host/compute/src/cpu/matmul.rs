@@ -26,6 +26,18 @@ pub trait Kernel: GgmlType {
     fn dots<const C: usize, const R: usize>(k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
         w.map(|w| a.map(|a| Self::vec_dot(k, w, a)))
     }
+
+    /// Floats per block of eight activation rows that `dots8` wants precomputed (0: it has
+    /// no 8-row kernel, and multi-row tiles use `dots::<2, 4>`).
+    const PACK8: usize = 0;
+
+    /// Precomputes what `dots8` reads for eight activation rows (PACK8 floats per block).
+    fn pack8(_a: [&[Self::VecDotType]; 8], _out: &mut [f32]) {}
+
+    /// One weight row against eight activation rows, with `pack8`'s data.
+    fn dots8(k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], _packed: &[f32]) -> [f32; 8] {
+        Self::dots(k, [w], a)[0]
+    }
 }
 
 impl Kernel for f32 {}
@@ -57,6 +69,13 @@ impl Kernel for BlockQ4_1 {
     fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
         quant::dot_q4_1(w, a)
     }
+    const PACK8: usize = 16;
+    fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [f32]) {
+        quant::pack_q8_1_scales(a, out)
+    }
+    fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[f32]) -> [f32; 8] {
+        quant::dot_q4_1_r8(w, a, packed)
+    }
 }
 impl Kernel for BlockQ5_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -76,7 +95,14 @@ k_quant_kernel!(BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K);
 
 /// Bytes of quantized activations a matmul with this weight needs for `rows` rows.
 pub fn scratch_bytes(w: &Weight, rows: usize) -> usize {
-    with_view!(w, v, T => rows * v.blocks_per_row() * std::mem::size_of::<<T as GgmlType>::VecDotType>())
+    with_view!(w, v, T => scratch_layout::<T>(rows, v.blocks_per_row()).2 * 8)
+}
+
+/// The matmul scratch in 8-byte words: (activation words, packed-scale floats, total words).
+fn scratch_layout<T: Kernel>(rows: usize, qb: usize) -> (usize, usize, usize) {
+    let act_words = (rows * qb * std::mem::size_of::<<T as GgmlType>::VecDotType>()).div_ceil(8);
+    let packed = (rows / 8) * qb * T::PACK8;
+    (act_words, packed, act_words + packed.div_ceil(2))
 }
 
 /// Weight bytes per tile strip: sized to stay in L1 next to the activation rows.
@@ -100,14 +126,18 @@ fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]
     }
     assert!(x.len() >= rows * k && y.len() >= rows * n, "matmul buffers too small");
     let qb = w.blocks_per_row();
-    let words = (rows * qb * std::mem::size_of::<A<T>>()).div_ceil(8);
+    let (act_words, packed_len, words) = scratch_layout::<T>(rows, qb);
     if scratch.len() < words {
         scratch.resize(words, 0);
     }
     assert!(std::mem::align_of::<A<T>>() <= 8);
+    let (act_scratch, pack_scratch) = scratch.split_at_mut(act_words);
     // SAFETY: the buffer holds at least rows*qb blocks, is 8-aligned, and every block type is
     // plain data valid for any bit pattern (we overwrite all of it before reading).
-    let acts: &mut [A<T>] = unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr() as *mut A<T>, rows * qb) };
+    let acts: &mut [A<T>] = unsafe { std::slice::from_raw_parts_mut(act_scratch.as_mut_ptr() as *mut A<T>, rows * qb) };
+    // SAFETY: as above, f32 (4-aligned) inside the 8-aligned words after the activations.
+    let packed: &mut [f32] =
+        unsafe { std::slice::from_raw_parts_mut(pack_scratch.as_mut_ptr() as *mut f32, packed_len) };
     if rows >= 8 {
         let ap = SyncPtr::new(acts);
         pool.run(rows, &|r, _| {
@@ -121,12 +151,24 @@ fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]
         }
     }
     let acts: &[A<T>] = acts;
+    // Groups of eight rows for an 8-row kernel, counted from row 0 (row tiles are multiples
+    // of eight rows apart, see below).
+    let pack = T::PACK8 * qb;
+    if pack > 0 {
+        for (g, out) in packed.chunks_exact_mut(pack).enumerate() {
+            let a = std::array::from_fn(|i| &acts[(8 * g + i) * qb..(8 * g + i + 1) * qb]);
+            T::pack8(a, out);
+        }
+    }
+    let packed: &[f32] = packed;
 
     // Tiling: row tiles of up to ROW_TILE rows, column chunks sized so that there are a few
     // chunks per thread (load balance) but each is worth claiming.
     let threads = pool.threads();
     let row_tiles = rows.div_ceil(ROW_TILE);
-    let tile_rows = rows.div_ceil(row_tiles);
+    // A multiple of 8, so every tile's 8-row groups are the packed groups.
+    let tile_rows = rows.div_ceil(row_tiles).next_multiple_of(8);
+    let row_tiles = rows.div_ceil(tile_rows);
     let min_cols = MIN_TILE_WORK.div_ceil(qb * tile_rows).max(1);
     let want_chunks = (threads * 8).div_ceil(row_tiles);
     let cols = n.div_ceil(want_chunks).max(min_cols).min(n);
@@ -145,7 +187,18 @@ fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]
         while s0 < c1 {
             let s1 = (s0 + strip).min(c1);
             let mut r = r0;
-            // 2 weight rows × 4 activation rows per kernel call, then the leftovers.
+            // 1 weight row × 8 activation rows where the type has such a kernel, else 2
+            // weight rows × 4 activation rows per call, then the leftovers.
+            while pack > 0 && r + 8 <= r1 {
+                let a = std::array::from_fn(|i| act(r + i));
+                let p = &packed[(r / 8) * pack..(r / 8 + 1) * pack];
+                for j in s0..s1 {
+                    for (i, v) in T::dots8(k, w.row(j), a, p).into_iter().enumerate() {
+                        put(r + i, j, v);
+                    }
+                }
+                r += 8;
+            }
             while r + 4 <= r1 {
                 let a = [act(r), act(r + 1), act(r + 2), act(r + 3)];
                 let mut j = s0;

@@ -144,16 +144,32 @@ pub fn quantize_q8k(x: &[f32], y: &mut [BlockQ8K]) {
 }
 
 fn has_avx2() -> bool {
+    super::ggml_simd::has_simd()
+}
+
+/// The scales of eight Q8_1 activation rows, block by block, as the 8-row Q4_1 kernel reads
+/// them: for block i, `out[16 i..16 i + 8]` = the rows' d and `out[16 i + 8..16 i + 16]` =
+/// their s, in f32 (exact conversions of the f16 fields).
+pub fn pack_q8_1_scales(a: [&[BlockQ8_1]; 8], out: &mut [f32]) {
+    let a = a.map(BlockQ8_1::mirror);
+    for (i, o) in out.chunks_exact_mut(16).enumerate().take(a[0].len()) {
+        for r in 0..8 {
+            o[r] = a[r][i].d.to_f32();
+            o[8 + r] = a[r][i].s.to_f32();
+        }
+    }
+}
+
+/// One Q4_1 weight row against eight Q8_1 activation rows (prefill), with their scales packed
+/// by `pack_q8_1_scales`. Each result is exactly `dot_q4_1`'s for that pair.
+pub fn dot_q4_1_r8(w: &[BlockQ4_1], a: [&[BlockQ8_1]; 8], scales: &[f32]) -> [f32; 8] {
+    assert!(scales.len() >= 16 * w.len() && a.iter().all(|a| a.len() >= w.len()));
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
+        return unsafe { x86::dot_q4_1_r8(BlockQ4_1::mirror(w), a.map(BlockQ8_1::mirror), scales) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    dot_q4_1([w], a)[0]
 }
 
 /// Dot products of C weight rows with R activation rows (ggml_vec_dot_q4_1_q8_1 for each
@@ -165,7 +181,7 @@ pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[Bloc
     let a = a.map(BlockQ8_1::mirror);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        // SAFETY: the CPU has AVX2 and FMA.
+        // SAFETY: the CPU has AVX2, FMA and F16C.
         return unsafe { x86::dot_q4_1(w, a) };
     }
     w.map(|w| {
@@ -207,6 +223,7 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Q4_1, Q8_0, Q8_1};
+    use half;
     use std::arch::x86_64::*;
 
     #[inline]
@@ -231,50 +248,90 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn bytes_from_nibbles_32(qs: &[u8; 16]) -> __m256i {
-        // SAFETY: 16 readable bytes.
-        let tmp = unsafe { _mm_loadu_si128(qs.as_ptr() as *const __m128i) };
-        let bytes = _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4));
-        _mm256_and_si256(_mm256_set1_epi8(0xf), bytes)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
     fn load32(q: &[i8; 32]) -> __m256i {
         // SAFETY: 32 readable bytes.
         unsafe { _mm256_loadu_si256(q.as_ptr() as *const __m256i) }
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    /// The 32 nibbles of a Q4_1 block as bytes, low nibbles first (ggml's
+    /// bytes_from_nibbles_32): the 16 bytes in both halves, the upper half shifted by 4.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn nibbles(qs: &[u8; 16]) -> __m256i {
+        // SAFETY: 16 readable bytes.
+        let both = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i)) };
+        _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)))
+    }
+
+    /// Two consecutive f16 fields (d and m, or d and s) as [f32; 4] lanes [first, second, 0, 0].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn f16_pair(p: *const half::f16) -> __m128 {
+        // SAFETY: the caller points at two readable f16 fields.
+        let bits = unsafe { std::ptr::read_unaligned(p as *const i32) };
+        _mm_cvtph_ps(_mm_cvtsi32_si128(bits))
+    }
+
+    /// C weight rows × R activation rows. Per pair and block, one multiply gives both
+    /// d·dy (the block's scale) and m·sy (its offset term), as ggml forms each.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[Q4_1]; C], a: [&[Q8_1]; R]) -> [[f32; R]; C] {
         let mut acc = [[_mm256_setzero_ps(); R]; C];
-        let mut summs = [[0f32; R]; C];
+        let mut summs = [[_mm_setzero_ps(); R]; C];
         let nb = w[0].len();
+        let ones = _mm256_set1_epi16(1);
         for i in 0..nb {
-            let ys: [&Q8_1; R] = std::array::from_fn(|r| &a[r][i]);
-            let qy: [__m256i; R] = std::array::from_fn(|r| load32(&ys[r].qs));
-            let dy: [f32; R] = std::array::from_fn(|r| ys[r].d.to_f32());
-            let sy: [f32; R] = std::array::from_fn(|r| ys[r].s.to_f32());
+            let qy: [__m256i; R] = std::array::from_fn(|r| load32(&a[r][i].qs));
+            let ys: [__m128; R] = std::array::from_fn(|r| f16_pair(&a[r][i].d));
             for c in 0..C {
                 let x = &w[c][i];
-                let d0 = x.d.to_f32();
-                let m = x.m.to_f32();
-                let qx = bytes_from_nibbles_32(&x.qs);
+                let dm = f16_pair(&x.d);
+                let qx = nibbles(&x.qs);
                 for r in 0..R {
-                    summs[c][r] += m * sy[r];
-                    let d0d1 = _mm256_set1_ps(d0 * dy[r]);
-                    let xy = mul_sum_us8_pairs_float(qx, qy[r]);
-                    acc[c][r] = _mm256_fmadd_ps(d0d1, xy, acc[c][r]);
+                    let p = _mm_mul_ps(dm, ys[r]);
+                    summs[c][r] = _mm_add_ps(summs[c][r], p);
+                    let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, qy[r])));
+                    acc[c][r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), xy, acc[c][r]);
                 }
             }
         }
         let mut out = [[0f32; R]; C];
         for c in 0..C {
             for r in 0..R {
-                out[c][r] = hsum_float_8(acc[c][r]) + summs[c][r];
+                // Lane 1 holds Σ m·sy.
+                out[c][r] = hsum_float_8(acc[c][r]) + _mm_cvtss_f32(_mm_movehdup_ps(summs[c][r]));
             }
         }
         out
+    }
+
+    /// One weight row × eight activation rows whose scales were packed by
+    /// `pack_q8_1_scales`: the eight d·dy and the eight m·sy of a block are one multiply each.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q4_1_r8(w: &[Q4_1], a: [&[Q8_1]; 8], scales: &[f32]) -> [f32; 8] {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut summs = _mm256_setzero_ps();
+        let ones = _mm256_set1_epi16(1);
+        let sp = scales.as_ptr();
+        let lane: [__m256i; 8] = std::array::from_fn(|r| _mm256_set1_epi32(r as i32));
+        for (i, x) in w.iter().enumerate() {
+            let dm = f16_pair(&x.d);
+            let d = _mm256_broadcastss_ps(dm);
+            let m = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dm), lane[1]);
+            // SAFETY: the caller checked 16 floats per block.
+            let (dy, sy) = unsafe { (_mm256_loadu_ps(sp.add(16 * i)), _mm256_loadu_ps(sp.add(16 * i + 8))) };
+            let scale = _mm256_mul_ps(d, dy);
+            summs = _mm256_add_ps(summs, _mm256_mul_ps(m, sy));
+            let qx = nibbles(&x.qs);
+            for r in 0..8 {
+                let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, load32(&a[r][i].qs))));
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, lane[r]), xy, acc[r]);
+            }
+        }
+        let mut s = [0f32; 8];
+        // SAFETY: 8 floats.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), summs) };
+        std::array::from_fn(|r| hsum_float_8(acc[r]) + s[r])
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -396,6 +453,14 @@ mod tests {
                     tile[c][r]
                 );
             }
+        }
+        // The 8-row kernel (rows repeated) gives every pair's bits too.
+        let rows8: [&[BlockQ8_1]; 8] = std::array::from_fn(|i| &q81[(i * 3) % 4][..]);
+        let mut packed = vec![0f32; 16 * w41.len()];
+        pack_q8_1_scales(rows8, &mut packed);
+        let r8 = dot_q4_1_r8(&w41, rows8, &packed);
+        for (i, a) in rows8.iter().enumerate() {
+            assert_eq!(r8[i].to_bits(), dot_q4_1([&w41[..]], [*a])[0][0].to_bits(), "8-row kernel, row {i}");
         }
         let tile = dot_q8_0([&w80[..], &w80b, &w80, &w80b], [&q80[0][..], &q80[1], &q80[2], &q80[3]]);
         for r in 0..4 {
