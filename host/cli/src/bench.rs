@@ -1,41 +1,105 @@
 //! `wollama bench`: prefill (ppN) and decode (tgN) tokens/s per thread count, medians over
 //! repetitions, interleaved with llama.cpp's llama-bench on the same file when its binary
-//! folder is given, so drift on a shared machine hits both alike.
+//! folder is given, so drift on a shared machine hits both alike; then the server figures of
+//! `bench_serve` (time to first token, cold start, peak RSS) against llama-server, and with
+//! `--contention` decode with a busy loop holding one core.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use wollama_runtime::{EngineOptions, Event, Request, Runtime, Sampling, Session};
+use wollama_runtime::{EngineOptions, Event, MetaValue, Request, Runtime, Sampling, Session};
 
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model: a GGUF file (or, with --embed, also a safetensors directory).
     #[arg(long)]
-    gguf: PathBuf,
+    pub(crate) gguf: PathBuf,
     /// Thread counts to measure, comma separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     threads: Vec<usize>,
     /// Prompt tokens for the prefill test.
     #[arg(long, default_value_t = 512)]
     pp: u32,
-    /// Generated tokens for the decode test.
+    /// Generated tokens for the decode tests (and the decode before peak RSS is read).
     #[arg(long, default_value_t = 128)]
-    tg: u32,
+    pub(crate) tg: u32,
     /// Repetitions; medians are reported.
     #[arg(long, default_value_t = 5)]
-    reps: usize,
-    /// Folder holding llama.cpp's llama-bench (e.g. from `shared/bench/llama-cpp.sh bin`).
+    pub(crate) reps: usize,
+    /// Folder holding llama.cpp's llama-bench and llama-server (e.g. from
+    /// `shared/bench/llama-cpp.sh bin`).
     #[arg(long, env = "LLAMA_CPP_BIN")]
-    llama_cpp: Option<PathBuf>,
+    pub(crate) llama_cpp: Option<PathBuf>,
+    /// Skip the server figures (time to first token, cold start, peak RSS).
+    #[arg(long)]
+    skip_serve: bool,
+    /// Context cells of the servers' one slot (num_ctx; llama-server's -c).
+    #[arg(long, default_value_t = 4096)]
+    pub(crate) ctx: u32,
+    /// Cold starts with an empty compiled-component cache, so each compiles the guest.
+    #[arg(long)]
+    pub(crate) cold_component_cache: bool,
+    /// Also decode with 2 threads and with 1 while a busy loop holds the last core.
+    #[arg(long)]
+    contention: bool,
+    /// Print the table as Markdown.
+    #[arg(long)]
+    markdown: bool,
     /// Measure an embedding model instead: sentences/s for each of `--batches`.
     #[arg(long)]
     embed: bool,
     /// Batch sizes (sentences per call) for `--embed`, comma separated.
     #[arg(long, default_value = "1,8,64", value_delimiter = ',')]
     batches: Vec<usize>,
+}
+
+/// The result rows, printed as they come (aligned text or Markdown), and the notes that
+/// explain them, printed after the table.
+pub struct Table {
+    markdown: bool,
+    notes: Vec<String>,
+}
+
+impl Table {
+    fn new(markdown: bool) -> Table {
+        let cols = ["threads", "test", "unit", "wollama", "llama.cpp", "ratio"];
+        if markdown {
+            println!("| {} |\n|{}", cols.join(" | "), "---|".repeat(cols.len()));
+        } else {
+            println!("{:>7}  {:>12}  {:>4}  {:>9}  {:>9}  {:>6}", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]);
+        }
+        Table { markdown, notes: Vec::new() }
+    }
+
+    /// One figure: wollama's median, llama.cpp's (when measured) and their ratio.
+    pub fn row(&mut self, threads: &str, test: &str, unit: &str, ours: f64, theirs: Option<f64>) {
+        let digits = if unit == "x" { 2 } else { 1 };
+        let theirs_text = theirs.map_or("-".to_string(), |t| format!("{t:.digits$}"));
+        let ratio = theirs.map_or("-".to_string(), |t| format!("{:.2}", ours / t));
+        let ours = format!("{ours:.digits$}");
+        if self.markdown {
+            println!("| {threads} | {test} | {unit} | {ours} | {theirs_text} | {ratio} |");
+        } else {
+            println!("{threads:>7}  {test:>12}  {unit:>4}  {ours:>9}  {theirs_text:>9}  {ratio:>6}");
+        }
+    }
+
+    /// A line for after the table; the same line twice (one per thread count) is kept once.
+    pub fn note(&mut self, text: String) {
+        if !self.notes.contains(&text) {
+            self.notes.push(text);
+        }
+    }
+
+    fn finish(self) {
+        println!();
+        for n in self.notes {
+            println!("{}{n}", if self.markdown { "- " } else { "" });
+        }
+    }
 }
 
 struct Figures {
@@ -48,50 +112,137 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.embed {
         return crate::bench_embed::run(&a.gguf, &a.threads, &a.batches, a.reps);
     }
-    let rt = Runtime::new()?;
-    println!("model {}  pp{} tg{}  {} reps (medians)", a.gguf.display(), a.pp, a.tg, a.reps);
-    println!(
-        "{:>7}  {:>6}  {:>12}  {:>12}  {:>6}",
-        "threads", "test", "wollama t/s", "llama.cpp t/s", "ratio"
-    );
-    for &threads in &a.threads {
-        let mut s = rt.open(&a.gguf, threads)?;
-        let vocab = s.info()?.vocab_size;
-        s.start_engine(EngineOptions { max_slots: 1, ctx_cells: a.pp.max(a.tg) + 16, batch_tokens: a.pp.max(1) })?;
-        // Warm-up: page the weights in and settle the thread pool.
-        prefill(&mut s, 64.min(a.pp), vocab, 999)?;
-        let mut ours = Figures { pp: vec![], tg: vec![], overhead: vec![] };
-        let mut theirs = Figures { pp: vec![], tg: vec![], overhead: vec![] };
-        for rep in 0..a.reps {
-            ours.pp.push(prefill(&mut s, a.pp, vocab, rep as u64)?);
-            let (tg, overhead) = decode(&mut s, a.tg, vocab, rep as u64)?;
-            ours.tg.push(tg);
-            ours.overhead.push(overhead);
-            if let Some(bin) = &a.llama_cpp {
-                let (pp, tg) = llama_bench(bin, &a, threads)?;
-                theirs.pp.push(pp);
-                theirs.tg.push(tg);
+    if let Some(bin) = &a.llama_cpp {
+        for tool in ["llama-bench", "llama-server"] {
+            if !bin.join(tool).is_file() {
+                bail!("no {tool} in {}", bin.display());
             }
         }
-        for (test, o, t) in [(format!("pp{}", a.pp), &ours.pp, &theirs.pp), (format!("tg{}", a.tg), &ours.tg, &theirs.tg)] {
-            let om = median(o);
-            let (tm, ratio) = if t.is_empty() {
-                ("-".to_string(), "-".to_string())
-            } else {
-                let tm = median(t);
-                (format!("{tm:.1}"), format!("{:.2}", om / tm))
-            };
-            println!("{threads:>7}  {test:>6}  {om:>12.1}  {tm:>12}  {ratio:>6}");
-        }
-        println!(
-            "{threads:>7}  non-kernel share of a decode step (guest + boundary): {:.2}%",
-            median(&ours.overhead) * 100.0
-        );
     }
+    let rt = Runtime::new()?;
+    let store = if a.skip_serve { None } else { Some(crate::bench_serve::Store::create(&a)?) };
+    println!(
+        "model {}  pp{} tg{}  {} reps (medians); ratio = wollama / llama.cpp (t/s: above 1 is faster; ms, MiB: below 1 is better)",
+        a.gguf.display(),
+        a.pp,
+        a.tg,
+        a.reps
+    );
+    let mut table = Table::new(a.markdown);
+    for &threads in &a.threads {
+        let layers = in_process(&rt, &a, threads, &mut table)?;
+        if let Some(store) = &store {
+            crate::bench_serve::run(store, &a, threads, layers, &mut table)?;
+        }
+    }
+    if a.contention {
+        contention(&rt, &a, &mut table)?;
+    }
+    table.finish();
     Ok(())
 }
 
-fn median(v: &[f64]) -> f64 {
+/// The in-process pp and tg rows for one thread count; returns the model's block count.
+fn in_process(rt: &Runtime, a: &BenchArgs, threads: usize, table: &mut Table) -> Result<u64> {
+    let mut s = rt.open(&a.gguf, threads)?;
+    let layers = s
+        .metadata()?
+        .iter()
+        .find_map(|(k, v)| match v {
+            MetaValue::Uint(n) if k.ends_with(".block_count") => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let vocab = start(&mut s, a)?;
+    let mut ours = Figures { pp: vec![], tg: vec![], overhead: vec![] };
+    let mut theirs = Figures { pp: vec![], tg: vec![], overhead: vec![] };
+    for rep in 0..a.reps {
+        ours.pp.push(prefill(&mut s, a.pp, vocab, rep as u64)?);
+        let (tg, overhead) = decode(&mut s, a.tg, vocab, rep as u64)?;
+        ours.tg.push(tg);
+        ours.overhead.push(overhead);
+        if let Some(bin) = &a.llama_cpp {
+            let (pp, tg) = llama_bench(bin, &a.gguf, threads, a.pp, a.tg)?;
+            theirs.pp.push(pp);
+            theirs.tg.push(tg);
+        }
+    }
+    for (test, o, t) in [(format!("pp{}", a.pp), &ours.pp, &theirs.pp), (format!("tg{}", a.tg), &ours.tg, &theirs.tg)] {
+        table.row(&threads.to_string(), &test, "t/s", median(o), (!t.is_empty()).then(|| median(t)));
+    }
+    table.note(format!(
+        "{threads} thread(s): non-kernel share of a decode step (guest + boundary): {:.2}%",
+        median(&ours.overhead) * 100.0
+    ));
+    Ok(layers)
+}
+
+/// Starts the engine for the pp and tg tests and warms it up (pages the weights in, settles
+/// the thread pool); returns the vocabulary size.
+fn start(s: &mut Session, a: &BenchArgs) -> Result<u32> {
+    let vocab = s.info()?.vocab_size;
+    s.start_engine(EngineOptions { max_slots: 1, ctx_cells: a.pp.max(a.tg) + 16, batch_tokens: a.pp.max(1) })?;
+    prefill(s, 64.min(a.pp), vocab, 999)?;
+    Ok(vocab)
+}
+
+/// A busy loop pinned to one core, killed when dropped.
+struct Busy(Child);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Decode with 2 threads and with 1 while a busy loop holds the last core, wollama and
+/// llama-bench interleaved: the ratio 2-thread / 1-thread shows what a thread that loses its
+/// core costs (the issue's target is at least 0.8).
+fn contention(rt: &Runtime, a: &BenchArgs, table: &mut Table) -> Result<()> {
+    let core = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) - 1;
+    let mut sessions = Vec::new();
+    for threads in [1, 2] {
+        let mut s = rt.open(&a.gguf, threads)?;
+        let vocab = start(&mut s, a)?;
+        sessions.push((threads, s, vocab));
+    }
+    let busy = Busy(
+        Command::new("taskset")
+            .args(["-c", &core.to_string(), "sh", "-c", "while :; do :; done"])
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting a busy loop with taskset")?,
+    );
+    let (mut ours, mut theirs) = ([vec![], vec![]], [vec![], vec![]]);
+    for rep in 0..a.reps {
+        for (i, (threads, s, vocab)) in sessions.iter_mut().enumerate() {
+            ours[i].push(decode(s, a.tg, *vocab, rep as u64)?.0);
+            if let Some(bin) = &a.llama_cpp {
+                theirs[i].push(llama_bench(bin, &a.gguf, *threads, 0, a.tg)?.1);
+            }
+        }
+    }
+    drop(busy);
+    let test = format!("tg{} busy", a.tg);
+    let theirs_median = |i: usize| (!theirs[i].is_empty()).then(|| median(&theirs[i]));
+    for i in 0..2 {
+        table.row(&(i + 1).to_string(), &test, "t/s", median(&ours[i]), theirs_median(i));
+    }
+    let scaling = median(&ours[1]) / median(&ours[0]);
+    let their_scaling = theirs_median(1).zip(theirs_median(0)).map(|(t2, t1)| t2 / t1);
+    table.row("2/1", &test, "x", scaling, their_scaling);
+    table.note(format!(
+        "contention: tg{} with a busy loop pinned to core {core} (`taskset -c {core} sh -c 'while :; do :; done'`); \
+         2-thread / 1-thread: wollama {scaling:.2} (target >= 0.8: {}){}",
+        a.tg,
+        if scaling >= 0.8 { "met" } else { "NOT met" },
+        their_scaling.map_or(String::new(), |r| format!(", llama.cpp {r:.2}"))
+    ));
+    Ok(())
+}
+
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() {
@@ -187,12 +338,12 @@ fn decode(s: &mut Session, n: u32, vocab: u32, seed: u64) -> Result<(f64, f64)> 
     Ok((generated.saturating_sub(1) as f64 / elapsed, overhead))
 }
 
-/// One repetition of llama-bench: (pp t/s, tg t/s).
-fn llama_bench(bin: &std::path::Path, a: &BenchArgs, threads: usize) -> Result<(f64, f64)> {
+/// One repetition of llama-bench: (pp t/s, tg t/s); `pp` 0 runs only the decode test.
+fn llama_bench(bin: &Path, gguf: &Path, threads: usize, pp: u32, tg: u32) -> Result<(f64, f64)> {
     let out = Command::new(bin.join("llama-bench"))
         .args(["-m"])
-        .arg(&a.gguf)
-        .args(["-t", &threads.to_string(), "-p", &a.pp.to_string(), "-n", &a.tg.to_string(), "-r", "1", "-o", "json"])
+        .arg(gguf)
+        .args(["-t", &threads.to_string(), "-p", &pp.to_string(), "-n", &tg.to_string(), "-r", "1", "-o", "json"])
         .output()
         .context("running llama-bench")?;
     if !out.status.success() {

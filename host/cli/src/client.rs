@@ -29,10 +29,15 @@ impl Response {
 
     /// NDJSON lines as they arrive.
     pub fn lines(self) -> impl Iterator<Item = Result<Value>> {
-        self.body.lines().filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(|l| {
+        self.text_lines().map(|l| {
             let l = l?;
             serde_json::from_str(&l).with_context(|| format!("bad line from the server: {l}"))
         })
+    }
+
+    /// The body's non-blank lines as they arrive, unparsed (server-sent events too).
+    pub fn text_lines(self) -> impl Iterator<Item = Result<String>> {
+        self.body.lines().filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(|l| Ok(l?))
     }
 
     /// Fails with the server's `{"error"}` message for a non-2xx status.
@@ -50,12 +55,16 @@ impl Response {
 }
 
 impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client { addr }
+    }
+
     pub fn from_env() -> Result<Client> {
         let mut addr = crate::serve::parse_host(&std::env::var("OLLAMA_HOST").unwrap_or_default())?;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        Ok(Client { addr })
+        Ok(Client::new(addr))
     }
 
     pub fn json(&self, method: &str, path: &str, body: &Value) -> Result<Response> {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_embed;
+mod bench_serve;
 mod client;
 mod local;
 mod progress;
@@ -51,7 +52,8 @@ enum Command {
     Generate(local::GenerateArgs),
     /// Render a chat (JSON list of {role, content}) with the model's chat template.
     Template(local::TemplateArgs),
-    /// Benchmark prefill and decode speed, optionally against llama.cpp's llama-bench.
+    /// Benchmark prefill and decode speed, time to first token, cold start and peak RSS,
+    /// optionally against llama.cpp (llama-bench, llama-server).
     Bench(bench::BenchArgs),
     /// Write the embedded guest component (for jco / other component hosts).
     Component {

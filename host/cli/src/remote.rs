@@ -47,7 +47,7 @@ fn expand(base: &Path, p: &str) -> PathBuf {
 }
 
 /// Uploads a file as a blob unless the server has it; returns its `sha256:<hex>`.
-fn upload(c: &Client, path: &Path) -> Result<String> {
+pub(crate) fn upload(c: &Client, path: &Path) -> Result<String> {
     let hex = sha256_file(path)?;
     let blob = format!("/api/blobs/sha256:{hex}");
     if c.send("HEAD", &blob, 0, &mut std::io::empty())?.status != 200 {

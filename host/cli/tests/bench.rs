@@ -1,0 +1,46 @@
+//! `wollama bench` measures and reports every figure: with tiny sizes, one repetition and no
+//! llama.cpp, each row of its Markdown table has a positive wollama number (not a timed test).
+
+use std::process::Command;
+
+use wollama_tests::model_path;
+
+#[test]
+fn bench_reports_every_figure_with_serve_tests_and_contention() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wollama"))
+        .args(["bench", "--gguf"])
+        .arg(model_path("smollm2"))
+        .args(["--pp", "16", "--tg", "8", "--reps", "1", "--threads", "1", "--contention", "--markdown"])
+        .env_remove("LLAMA_CPP_BIN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| threads"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    for (threads, test, unit) in [
+        ("1", "pp16", "t/s"),
+        ("1", "tg8", "t/s"),
+        ("1", "ttft", "ms"),
+        ("1", "cold", "ms"),
+        ("1", "rss", "MiB"),
+        ("1", "tg8 busy", "t/s"),
+        ("2", "tg8 busy", "t/s"),
+        ("2/1", "tg8 busy", "x"),
+    ] {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == threads && r[1] == test)
+            .unwrap_or_else(|| panic!("no row {threads} {test} in\n{text}"));
+        assert_eq!(row[2], unit, "{text}");
+        let ours: f64 = row[3].parse().unwrap_or_else(|_| panic!("{test}: {:?} is not a number", row[3]));
+        assert!(ours > 0.0 && ours.is_finite(), "{test}: {ours}\n{text}");
+        assert_eq!(&row[4..], ["-", "-"], "no llama.cpp figures without --llama-cpp\n{text}");
+    }
+    assert!(text.contains("non-kernel share of a decode step"), "{text}");
+    assert!(text.contains("rss = VmHWM") && text.contains("+ 64 MiB ="), "{text}");
+    assert!(text.contains("2-thread / 1-thread: wollama"), "{text}");
+}
