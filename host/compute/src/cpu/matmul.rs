@@ -53,6 +53,9 @@ impl Kernel for BlockQ5_0 {
     fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
         quant::quantize_q8_0(x, out)
     }
+    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
+        quant::dot_q5_0(w, a)
+    }
 }
 impl Kernel for BlockQ8_0 {
     fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {

@@ -8,7 +8,7 @@
 //! `quantize_row_q8_1`, `quantize_row_q8_K_ref`, `ggml_vec_dot_q4_1_q8_1`,
 //! `ggml_vec_dot_q8_0_q8_0`), including the order of the float accumulation.
 
-use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8K, BlockQ8_0, BlockQ8_1};
+use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ5_0, BlockQ8K, BlockQ8_0, BlockQ8_1};
 use half::f16;
 
 /// Field-level mirrors of candle's blocks (whose fields are crate-private); same layout.
@@ -16,6 +16,12 @@ use half::f16;
 pub struct Q4_1 {
     pub d: f16,
     pub m: f16,
+    pub qs: [u8; 16],
+}
+#[repr(C)]
+pub struct Q5_0 {
+    pub d: f16,
+    pub qh: [u8; 4],
     pub qs: [u8; 16],
 }
 #[repr(C)]
@@ -45,6 +51,7 @@ macro_rules! same_layout {
     };
 }
 same_layout!(Q4_1, BlockQ4_1);
+same_layout!(Q5_0, BlockQ5_0);
 same_layout!(Q8_0, BlockQ8_0);
 same_layout!(Q8_1, BlockQ8_1);
 same_layout!(Q8K, BlockQ8K);
@@ -64,6 +71,9 @@ pub trait Mirror: Sized {
 }
 impl Mirror for BlockQ4_1 {
     type M = Q4_1;
+}
+impl Mirror for BlockQ5_0 {
+    type M = Q5_0;
 }
 impl Mirror for BlockQ8_0 {
     type M = Q8_0;
@@ -204,6 +214,34 @@ pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[Bloc
     })
 }
 
+/// Dot products of C weight rows with R activation rows, Q5_0 · Q8_0
+/// (ggml_vec_dot_q5_0_q8_0; candle 0.11 has no SIMD path for it).
+pub fn dot_q5_0<const C: usize, const R: usize>(w: [&[BlockQ5_0]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
+    let w = w.map(BlockQ5_0::mirror);
+    let a = a.map(BlockQ8_0::mirror);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C.
+        return unsafe { x86::dot_q5_0(w, a) };
+    }
+    w.map(|w| {
+        a.map(|a| {
+            let mut sum = 0f32;
+            for (x, y) in w.iter().zip(a) {
+                let h = u32::from_le_bytes(x.qh);
+                let mut si = 0i32;
+                for j in 0..16 {
+                    let lo = ((x.qs[j] & 0xf) as u32 | ((h >> j) & 1) << 4) as i32 - 16;
+                    let hi = ((x.qs[j] >> 4) as u32 | ((h >> (j + 16)) & 1) << 4) as i32 - 16;
+                    si += lo * y.qs[j] as i32 + hi * y.qs[j + 16] as i32;
+                }
+                sum += si as f32 * (x.d.to_f32() * y.d.to_f32());
+            }
+            sum
+        })
+    })
+}
+
 /// Dot products of C weight rows with R activation rows, Q8_0 · Q8_0 (ggml_vec_dot_q8_0_q8_0).
 pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
     let w = w.map(BlockQ8_0::mirror);
@@ -227,7 +265,7 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Q4_1, Q8_0, Q8_1};
+    use super::{Q4_1, Q5_0, Q8_0, Q8_1};
     use half;
     use std::arch::x86_64::*;
 
@@ -393,6 +431,49 @@ mod x86 {
         std::array::from_fn(|r| hsum_float_8(acc[r]) + s[r])
     }
 
+    /// ggml's bytes_from_bits_32: byte j is 0xff where bit j of the 32 is set, else 0.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn bytes_from_bits_32(qh: &[u8; 4]) -> __m256i {
+        let x32 = i32::from_le_bytes(*qh);
+        let shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+        let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x32), shuf);
+        let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+        _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn dot_q5_0<const C: usize, const R: usize>(w: [&[Q5_0]; C], a: [&[Q8_0]; R]) -> [[f32; R]; C] {
+        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        let nb = w[0].len();
+        let pf = prefetch_distance::<Q5_0>(C, nb);
+        for i in 0..nb {
+            let qy: [__m256i; R] = std::array::from_fn(|r| load32(&a[r][i].qs));
+            let dy: [f32; R] = std::array::from_fn(|r| a[r][i].d.to_f32());
+            for c in 0..C {
+                let x = &w[c][i];
+                prefetch_ahead(x, pf);
+                let d0 = x.d.to_f32();
+                // (nibble | bit 4) - 16: where the high bit is clear, OR in 0xF0.
+                let hi = _mm256_andnot_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0xF0u8 as i8));
+                let qx = _mm256_or_si256(nibbles(&x.qs), hi);
+                let ax = _mm256_sign_epi8(qx, qx);
+                for r in 0..R {
+                    let d = _mm256_set1_ps(d0 * dy[r]);
+                    let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(qy[r], qx));
+                    acc[c][r] = _mm256_fmadd_ps(d, q, acc[c][r]);
+                }
+            }
+        }
+        let mut out = [[0f32; R]; C];
+        for c in 0..C {
+            for r in 0..R {
+                out[c][r] = hsum_float_8(acc[c][r]);
+            }
+        }
+        out
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[Q8_0]; C], a: [&[Q8_0]; R]) -> [[f32; R]; C] {
         let mut acc = [[_mm256_setzero_ps(); R]; C];
@@ -522,6 +603,18 @@ mod tests {
         let r8 = dot_q4_1_r8(&w41, rows8, &packed);
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q4_1([&w41[..]], [*a])[0][0].to_bits(), "8-row kernel, row {i}");
+        }
+        // Q5_0: the same integers as candle's scalar kernel, every pair alone equal to its tile.
+        let mut w50 = vec![BlockQ5_0::zeros(); k / 32];
+        BlockQ5_0::from_float(&w, &mut w50);
+        let w50b: Vec<BlockQ5_0> = w50.iter().rev().cloned().collect();
+        let tile = dot_q5_0([&w50[..], &w50b], [&q80[0][..], &q80[1], &q80[2], &q80[3]]);
+        for r in 0..4 {
+            for (c, w) in [&w50, &w50b].into_iter().enumerate() {
+                assert_eq!(dot_q5_0([&w[..]], [&q80[r][..]])[0][0].to_bits(), tile[c][r].to_bits());
+                let s = BlockQ5_0::vec_dot_unopt(k, w, &q80[r]);
+                assert!((s - tile[c][r]).abs() < 1e-3 * s.abs().max(1.0), "q5_0 {s} vs {}", tile[c][r]);
+            }
         }
         // Decode's 4-row kernel too.
         let four = dot_q4_1([&w41[..], &w41b, &w41b, &w41], [&q81[1][..]]);
