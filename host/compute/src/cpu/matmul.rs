@@ -27,6 +27,11 @@ pub trait Kernel: GgmlType {
         w.map(|w| a.map(|a| Self::vec_dot(k, w, a)))
     }
 
+    /// Whether decode (one activation row) reads four weight rows per call. Four
+    /// interleaved streams of short rows can read memory slower than one row after another
+    /// (Q8_0: 7.7 against 9.9 GB/s in quant.rs's kernel_speed probe).
+    const DECODE_FOUR_ROWS: bool = true;
+
     /// Floats per block of eight activation rows that `dots8` wants precomputed (0: it has
     /// no 8-row kernel, and multi-row tiles use `dots::<2, 4>`).
     const PACK8: usize = 0;
@@ -64,6 +69,7 @@ impl Kernel for BlockQ8_0 {
     fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
         quant::dot_q8_0(w, a)
     }
+    const DECODE_FOUR_ROWS: bool = false;
 }
 impl Kernel for BlockQ4_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -225,7 +231,7 @@ fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]
             while r < r1 {
                 let a = [act(r)];
                 let mut j = s0;
-                while j + 4 <= s1 {
+                while T::DECODE_FOUR_ROWS && j + 4 <= s1 {
                     let d = T::dots(k, [w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], a);
                     for (c, col) in d.iter().enumerate() {
                         put(r, j + c, col[0]);

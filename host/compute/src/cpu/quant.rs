@@ -689,7 +689,12 @@ mod speed {
                     sink += dot_q8_0::<4, 1>(w, [&q80[..]])[0][0];
                 }
             });
-            eprintln!("{rows} rows: q4_1 {g41:.2} GB/s, q8_0 {g80:.2} GB/s ({sink})");
+            let g80s = gbps(rows * qb * 34, &mut || {
+                for j in 0..rows {
+                    sink += dot_q8_0::<1, 1>([&w80[j * qb..(j + 1) * qb]], [&q80[..]])[0][0];
+                }
+            });
+            eprintln!("{rows} rows: q4_1 {g41:.2} GB/s, q8_0 {g80:.2} GB/s, q8_0 row by row {g80s:.2} GB/s ({sink})");
         }
     }
 }
