@@ -61,6 +61,13 @@ impl Kernel for BlockQ5_0 {
     fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
         quant::dot_q5_0(w, a)
     }
+    const PACK8: usize = 8;
+    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [f32]) {
+        quant::pack_q8_0_scales(a, out)
+    }
+    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[f32]) -> [f32; 8] {
+        quant::dot_q5_0_r8(w, a, packed)
+    }
 }
 impl Kernel for BlockQ8_0 {
     fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {

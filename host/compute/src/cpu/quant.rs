@@ -214,6 +214,29 @@ pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[Bloc
     })
 }
 
+/// The scales of eight Q8_0 activation rows, block by block, for the 8-row Q5_0 kernel:
+/// `out[8 i..8 i + 8]` = the rows' d in f32.
+pub fn pack_q8_0_scales(a: [&[BlockQ8_0]; 8], out: &mut [f32]) {
+    let a = a.map(BlockQ8_0::mirror);
+    for (i, o) in out.chunks_exact_mut(8).enumerate().take(a[0].len()) {
+        for r in 0..8 {
+            o[r] = a[r][i].d.to_f32();
+        }
+    }
+}
+
+/// One Q5_0 weight row against eight Q8_0 activation rows (prefill), with their scales
+/// packed by `pack_q8_0_scales`. Each result is exactly `dot_q5_0`'s for that pair.
+pub fn dot_q5_0_r8(w: &[BlockQ5_0], a: [&[BlockQ8_0]; 8], scales: &[f32]) -> [f32; 8] {
+    assert!(scales.len() >= 8 * w.len() && a.iter().all(|a| a.len() >= w.len()));
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
+        return unsafe { x86::dot_q5_0_r8(BlockQ5_0::mirror(w), a.map(BlockQ8_0::mirror), scales) };
+    }
+    dot_q5_0([w], a)[0]
+}
+
 /// Dot products of C weight rows with R activation rows, Q5_0 · Q8_0
 /// (ggml_vec_dot_q5_0_q8_0; candle 0.11 has no SIMD path for it).
 pub fn dot_q5_0<const C: usize, const R: usize>(w: [&[BlockQ5_0]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
@@ -474,6 +497,26 @@ mod x86 {
         out
     }
 
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q5_0_r8(w: &[Q5_0], a: [&[Q8_0]; 8], scales: &[f32]) -> [f32; 8] {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let sp = scales.as_ptr();
+        let lane: [__m256i; 8] = std::array::from_fn(|r| _mm256_set1_epi32(r as i32));
+        for (i, x) in w.iter().enumerate() {
+            let d = _mm256_set1_ps(x.d.to_f32());
+            // SAFETY: the caller checked 8 floats per block.
+            let scale = _mm256_mul_ps(d, unsafe { _mm256_loadu_ps(sp.add(8 * i)) });
+            let hi = _mm256_andnot_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0xF0u8 as i8));
+            let qx = _mm256_or_si256(nibbles(&x.qs), hi);
+            let ax = _mm256_sign_epi8(qx, qx);
+            for r in 0..8 {
+                let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&a[r][i].qs), qx));
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, lane[r]), q, acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum_float_8(acc[r]))
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[Q8_0]; C], a: [&[Q8_0]; R]) -> [[f32; R]; C] {
         let mut acc = [[_mm256_setzero_ps(); R]; C];
@@ -615,6 +658,13 @@ mod tests {
                 let s = BlockQ5_0::vec_dot_unopt(k, w, &q80[r]);
                 assert!((s - tile[c][r]).abs() < 1e-3 * s.abs().max(1.0), "q5_0 {s} vs {}", tile[c][r]);
             }
+        }
+        let rows8: [&[BlockQ8_0]; 8] = std::array::from_fn(|i| &q80[(i * 3) % 4][..]);
+        let mut packed = vec![0f32; 8 * w50.len()];
+        pack_q8_0_scales(rows8, &mut packed);
+        let r8 = dot_q5_0_r8(&w50, rows8, &packed);
+        for (i, a) in rows8.iter().enumerate() {
+            assert_eq!(r8[i].to_bits(), dot_q5_0([&w50[..]], [*a])[0][0].to_bits(), "8-row q5_0 kernel, row {i}");
         }
         // Decode's 4-row kernel too.
         let four = dot_q4_1([&w41[..], &w41b, &w41b, &w41], [&q81[1][..]]);
