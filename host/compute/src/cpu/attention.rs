@@ -7,7 +7,7 @@
 
 use half::f16;
 
-use super::ggml_simd::{axpy_f16, dot_f16_tiny, dot_f16_vec, exp_sum, reduce16_rows, reduce4x16_rows};
+use super::ggml_simd::{axpy_f16_heads, dot_f16_tiny_q32, dot_f16_vec_q32, exp_sum, reduce16_rows, reduce4x16_rows};
 
 use super::pool::{PerThread, Pool, SyncPtr};
 use crate::plan::{Attention, Batch};
@@ -49,13 +49,17 @@ fn to_f16(src: &[f32], dst: &mut [f16]) {
     dst.convert_from_f32_slice(src);
 }
 
-/// Per-thread scratch for one (row, head) task.
+/// Per-thread scratch for one task: a row and a run of heads that share a KV head.
 pub struct Scratch {
     cells: Vec<u32>,
+    /// [heads][cells] scores, then probabilities.
     scores: Vec<f32>,
-    q: Vec<f16>,
-    /// V accumulators: [4 × 16 lanes][head_dim] (decode) or [16 lanes][head_dim] (prefill).
+    /// [heads][head_dim] q rounded to f16, held as f32.
+    q: Vec<f32>,
+    /// [heads][ways][head_dim] V accumulators (64 ways for decode, 16 for prefill).
     acc: Vec<f32>,
+    max: Vec<f32>,
+    p: Vec<f32>,
 }
 
 impl Scratch {
@@ -63,8 +67,27 @@ impl Scratch {
         Scratch {
             cells: vec![0; cells],
             scores: vec![0.0; cells],
-            q: vec![f16::ZERO; head_dim],
+            q: vec![0.0; head_dim],
             acc: vec![0.0; 64 * head_dim],
+            max: Vec::new(),
+            p: Vec::new(),
+        }
+    }
+
+    /// Room for `heads` heads (grown once, on the first multi-head task).
+    fn fit(&mut self, heads: usize, cells: usize, head_dim: usize, ways: usize) {
+        let grow = |v: &mut Vec<f32>, n: usize| {
+            if v.len() < n {
+                v.resize(n, 0.0);
+            }
+        };
+        grow(&mut self.scores, heads * cells);
+        grow(&mut self.q, heads * head_dim);
+        grow(&mut self.acc, heads * ways * head_dim);
+        grow(&mut self.max, heads);
+        grow(&mut self.p, heads);
+        if self.cells.len() < cells {
+            self.cells.resize(cells, 0);
         }
     }
 }
@@ -100,42 +123,54 @@ pub fn attend(
     for &s in &b.seqs {
         seq_rows[s as usize] += 1;
     }
+    // A prompt has rows enough to keep the pool busy with one task per (row, KV head): the
+    // heads of a group then share the cell scan and each K and V row's conversion. A decode
+    // step keeps one task per (row, head) so that its few tasks spread over the threads.
+    let per = if rows >= 2 * pool.threads() { group } else { 1 };
+    let runs = nh / per;
+    let cells_n = b.cell_pos.len();
     let op = SyncPtr::new(out);
-    pool.run(rows * nh, &|task, thread| {
-        let (r, h) = (task / nh, task % nh);
+    pool.run(rows * runs, &|task, thread| {
+        let (r, h0) = (task / runs, (task % runs) * per);
         let multi = seq_rows[b.seqs[r] as usize] >= 2;
         let tiny_kq = multi;
         let tiny_kqv = multi && hd % 4 == 0;
-        let kvh = h / group;
+        let ways = if tiny_kqv { 16 } else { 64 };
+        let kvh = h0 / group;
         // SAFETY: this thread runs one task at a time.
         let s = unsafe { scratch.get(thread) };
+        s.fit(per, cells_n, hd, ways);
         let pos = b.positions[r];
         let seq = 1u64 << b.seqs[r];
-        // q in f16, as ggml converts it for the f16 K matmul.
-        to_f16(&q[r * qw + h * hd..r * qw + (h + 1) * hd], &mut s.q[..hd]);
+        // q rounded to f16, as ggml converts it for the f16 K matmul.
+        for j in 0..per {
+            let h = h0 + j;
+            for (d, &v) in s.q[j * hd..(j + 1) * hd].iter_mut().zip(&q[r * qw + h * hd..r * qw + (h + 1) * hd]) {
+                *d = f16::from_f32(v).to_f32();
+            }
+        }
         let mut n = 0;
-        let mut max = f32::NEG_INFINITY;
+        s.max[..per].fill(f32::NEG_INFINITY);
         for (c, (&cp, &cs)) in b.cell_pos.iter().zip(&b.cell_seqs).enumerate() {
             if cs & seq == 0 || cp < 0 || (causal && cp > pos) || (a.window != 0 && (pos - cp).unsigned_abs() >= a.window) {
                 continue;
             }
             let kr = &kv.k[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            let dot = if tiny_kq {
-                dot_f16_tiny(kr, &s.q[..hd])
-            } else {
-                dot_f16_vec(kr, &s.q[..hd])
-            };
-            let mut sc = dot * a.scale;
-            if a.softcap != 0.0 {
-                sc = a.softcap * (sc / a.softcap).tanh();
+            for j in 0..per {
+                let qj = &s.q[j * hd..(j + 1) * hd];
+                let dot = if tiny_kq { dot_f16_tiny_q32(kr, qj) } else { dot_f16_vec_q32(kr, qj) };
+                let mut sc = dot * a.scale;
+                if a.softcap != 0.0 {
+                    sc = a.softcap * (sc / a.softcap).tanh();
+                }
+                s.max[j] = s.max[j].max(sc);
+                s.scores[j * cells_n + n] = sc;
             }
-            max = max.max(sc);
             s.cells[n] = c as u32;
-            s.scores[n] = sc;
             n += 1;
         }
-        // SAFETY: each task writes its own (row, head) slice.
-        let dst = unsafe { op.slice(r * qw + h * hd, hd) };
+        // SAFETY: each task writes its own (row, heads) slice.
+        let dst = unsafe { op.slice(r * qw + h0 * hd, per * hd) };
         dst.fill(0.0);
         if n == 0 {
             return;
@@ -145,25 +180,31 @@ pub fn attend(
         // the cache: for one request from an empty cache the two are the same (so this is
         // llama.cpp's order), and a sequence's result does not depend on where other
         // sequences put their cells.
-        let sum = exp_sum(&mut s.scores[..n], max);
-        let inv = (1.0 / sum) as f32;
+        for j in 0..per {
+            let sum = exp_sum(&mut s.scores[j * cells_n..j * cells_n + n], s.max[j]);
+            // Stored as the factor 1/sum; the probabilities are formed below.
+            s.max[j] = (1.0 / sum) as f32;
+        }
         // V: the probabilities rounded to f16; lane (and accumulator) by rank, as above.
-        let (ways, acc) = if tiny_kqv {
-            (16, &mut s.acc[..16 * hd])
-        } else {
-            (64, &mut s.acc[..64 * hd])
-        };
-        acc.fill(0.0);
-        for (i, (&c, &e)) in s.cells[..n].iter().zip(&s.scores[..n]).enumerate() {
-            let p = f16::from_f32(e * inv).to_f32();
+        let stride = ways * hd;
+        s.acc[..per * stride].fill(0.0);
+        for (i, &c) in s.cells[..n].iter().enumerate() {
+            for j in 0..per {
+                s.p[j] = f16::from_f32(s.scores[j * cells_n + i] * s.max[j]).to_f32();
+            }
             let c = c as usize;
             let vr = &kv.v[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            axpy_f16(&mut acc[(i % ways) * hd..(i % ways + 1) * hd], vr, p);
+            let slot = (i % ways) * hd;
+            axpy_f16_heads(&mut s.acc[slot..], stride, vr, &s.p[..per]);
         }
-        if tiny_kqv {
-            reduce16_rows(acc, hd, dst);
-        } else {
-            reduce4x16_rows(acc, hd, dst);
+        for j in 0..per {
+            let acc = &s.acc[j * stride..(j + 1) * stride];
+            let o = &mut dst[j * hd..(j + 1) * hd];
+            if tiny_kqv {
+                reduce16_rows(acc, hd, o);
+            } else {
+                reduce4x16_rows(acc, hd, o);
+            }
         }
     });
 }

@@ -26,26 +26,42 @@ pub fn has_simd() -> bool {
     }
 }
 
-/// `ggml_math::dot_f16_vec` (ggml_vec_dot_f16: decode's K·q).
+/// `dot_f16_vec` with y given as f32 (f16 values, converted once per query).
 #[inline]
-pub fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
+pub fn dot_f16_vec_q32(x: &[f16], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if has_simd() && x.len() == y.len() && x.len() % 64 == 0 {
         // SAFETY: the CPU has the features; the lengths are equal multiples of 64.
-        return unsafe { x86::dot_f16_vec(x, y) };
+        return unsafe { x86::dot_f16_vec_q32(x, y) };
     }
-    ggml_math::dot_f16_vec(x, y)
+    let y: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
+    ggml_math::dot_f16_vec(x, &y)
 }
 
-/// `ggml_math::dot_f16_tiny` (tinyBLAS: prefill's K·q).
+/// `dot_f16_tiny` with y given as f32 (f16 values, converted once per query).
 #[inline]
-pub fn dot_f16_tiny(x: &[f16], y: &[f16]) -> f32 {
+pub fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if has_simd() && x.len() == y.len() && x.len() % 16 == 0 {
         // SAFETY: as above, multiples of 16.
-        return unsafe { x86::dot_f16_tiny(x, y) };
+        return unsafe { x86::dot_f16_tiny_q32(x, y) };
     }
-    ggml_math::dot_f16_tiny(x, y)
+    let y: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
+    ggml_math::dot_f16_tiny(x, &y)
+}
+
+/// `axpy_f16` for several heads reading the same V row: head j's accumulator starts at
+/// `acc[j * stride]` and gets probability `ps[j]`; the row is converted once.
+pub fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && v.len() % 8 == 0 && ps.len() <= 8 {
+        assert!(ps.is_empty() || acc.len() >= (ps.len() - 1) * stride + v.len());
+        // SAFETY: the CPU has the features; bounds checked above.
+        return unsafe { x86::axpy_f16_heads(acc, stride, v, ps) };
+    }
+    for (j, &p) in ps.iter().enumerate() {
+        axpy_f16(&mut acc[j * stride..j * stride + v.len()], v, p);
+    }
 }
 
 /// Softmax numerators in place, `s[i] = expf(s[i] - max)`, and their sum as ggml forms it:
@@ -135,8 +151,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
-        // acc[j][h]: accumulator j (of 4), lanes 8h..8h+8 of its 16.
+    pub unsafe fn dot_f16_vec_q32(x: &[f16], y: &[f32]) -> f32 {
         let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         let (xp, yp) = (x.as_ptr(), y.as_ptr());
         let mut i = 0;
@@ -144,27 +159,44 @@ mod x86 {
             for (j, a) in acc.iter_mut().enumerate() {
                 for (h, a) in a.iter_mut().enumerate() {
                     let k = i + 16 * j + 8 * h;
-                    *a = _mm256_fmadd_ps(load_ph(xp.add(k)), load_ph(yp.add(k)), *a);
+                    *a = _mm256_fmadd_ps(load_ph(xp.add(k)), _mm256_loadu_ps(yp.add(k)), *a);
                 }
             }
             i += 64;
         }
-        // reduce4x16: (acc0 + acc2) + (acc1 + acc3) lane-wise, then reduce16.
         let lane = |h: usize| _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]), _mm256_add_ps(acc[1][h], acc[3][h]));
         reduce16(lane(0), lane(1))
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f16_tiny(x: &[f16], y: &[f16]) -> f32 {
+    pub unsafe fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let (xp, yp) = (x.as_ptr(), y.as_ptr());
         let mut i = 0;
         while i < x.len() {
-            lo = _mm256_fmadd_ps(load_ph(xp.add(i)), load_ph(yp.add(i)), lo);
-            hi = _mm256_fmadd_ps(load_ph(xp.add(i + 8)), load_ph(yp.add(i + 8)), hi);
+            lo = _mm256_fmadd_ps(load_ph(xp.add(i)), _mm256_loadu_ps(yp.add(i)), lo);
+            hi = _mm256_fmadd_ps(load_ph(xp.add(i + 8)), _mm256_loadu_ps(yp.add(i + 8)), hi);
             i += 16;
         }
         reduce16(lo, hi)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
+        let mut pv = [_mm256_setzero_ps(); 8];
+        for (p, &x) in pv.iter_mut().zip(ps) {
+            *p = _mm256_set1_ps(x);
+        }
+        let (ap, vp) = (acc.as_mut_ptr(), v.as_ptr());
+        let mut d = 0;
+        while d < v.len() {
+            let vv = load_ph(vp.add(d));
+            for (j, p) in pv.iter().enumerate().take(ps.len()) {
+                let a = ap.add(j * stride + d);
+                _mm256_storeu_ps(a, _mm256_fmadd_ps(vv, *p, _mm256_loadu_ps(a)));
+            }
+            d += 8;
+        }
     }
 
     /// `ggml_math::expf` on 8 lanes; None when a lane needs the scale outside the normal
@@ -299,10 +331,11 @@ mod tests {
     fn vector_dots_are_the_scalar_replicas_bit_for_bit() {
         for (n, seed) in [(64, 1), (128, 2), (256, 3), (16, 4), (48, 5), (80, 6)] {
             let (x, y) = (halves(&rand(n, seed, 3.0)), halves(&rand(n, seed + 100, 2.0)));
+            let y32: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
+            assert_eq!(dot_f16_tiny_q32(&x, &y32).to_bits(), ggml_math::dot_f16_tiny(&x, &y).to_bits(), "tiny q32 {n}");
             if n % 64 == 0 {
-                assert_eq!(dot_f16_vec(&x, &y).to_bits(), ggml_math::dot_f16_vec(&x, &y).to_bits(), "vec {n}");
+                assert_eq!(dot_f16_vec_q32(&x, &y32).to_bits(), ggml_math::dot_f16_vec(&x, &y).to_bits(), "vec q32 {n}");
             }
-            assert_eq!(dot_f16_tiny(&x, &y).to_bits(), ggml_math::dot_f16_tiny(&x, &y).to_bits(), "tiny {n}");
         }
     }
 
@@ -331,6 +364,14 @@ mod tests {
             }
         }
         assert_eq!(a, b);
+        // Three heads sharing the row: each as its own axpy.
+        let mut heads = rand(3 * hd, 11, 1.0);
+        let mut one_by_one = heads.clone();
+        axpy_f16_heads(&mut heads, hd, &v, &[0.5, -0.25, 0.125]);
+        for (j, p) in [0.5, -0.25, 0.125].into_iter().enumerate() {
+            axpy_f16(&mut one_by_one[j * hd..(j + 1) * hd], &v, p);
+        }
+        assert_eq!(heads, one_by_one);
         let (mut o1, mut o2) = (vec![0f32; hd], vec![0f32; hd]);
         reduce16_rows(&a, hd, &mut o1);
         for (d, o) in o2.iter_mut().enumerate() {
