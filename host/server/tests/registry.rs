@@ -313,9 +313,14 @@ async fn pull_then_push_between_servers() {
         assert_eq!(st, *status, "{req}: {body}");
         assert_eq!(lines(&body).last().unwrap(), want, "{req}");
     }
-    let (st, body) = post(&local.url("/api/pull"), json!({"model": "smollm2:135m", "stream": false})).await;
+    // Without `insecure` the registry is spoken to over https (Ollama's default), which a
+    // plain-http peer does not answer: a clear error, nothing stored.
+    let before = contents(&local);
+    let (st, body) = post(&local.url("/api/pull"), json!({"model": missing, "stream": false})).await;
     assert_eq!(st, 500);
-    assert!(body.contains("https registry"), "no TLS: a clear error, {body}");
+    let err = serde_json::from_str::<Value>(&body).unwrap()["error"].as_str().unwrap().to_string();
+    assert!(err.starts_with("pull model manifest: ") && err.contains(&format!("https://{}/v2/", peer.addr)), "{err}");
+    assert_eq!(contents(&local), before);
 
     // Push into an empty server under a new name: every blob is uploaded and verified there.
     let target = serve(false);

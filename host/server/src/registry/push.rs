@@ -60,7 +60,7 @@ async fn upload(s: &Shared, remote: &Remote, digest: &Digest, size: u64, mut at:
             break;
         }
         let n = chunk.len() as u64;
-        at = remote.upload_chunk(&at, offset, chunk).await?;
+        at = remote.upload_chunk(&at, offset, chunk.into()).await?;
         offset += n;
         p.layer("pushing", &shown, size, offset).await?;
     }

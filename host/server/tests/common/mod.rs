@@ -47,6 +47,8 @@ pub fn add_smollm2(store: &Store) {
 
 /// A server on its own runtime thread; `with_smollm2` fills the store first.
 pub fn serve(with_smollm2: bool) -> Server {
+    // The tests' own reqwest clients need the crypto provider too.
+    wollama_server::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     if with_smollm2 {
         add_smollm2(&Store::open(dir.path()).unwrap());
