@@ -4,7 +4,8 @@
 //! `WWW-Authenticate: Bearer` challenge until a request carries the token its token endpoint
 //! handed out, and hands one out only for a request signed with the key in the pulling
 //! server's `~/.ollama/id_ed25519`. Also: the failures (untrusted certificate, refused or
-//! wrong token, a realm on another host) leave the store as it was. Each test is its own process
+//! wrong token, a realm on another host) leave the store as it was, and `/api/create` from a
+//! model it has to pull streams each status line as it happens. Each test is its own process
 //! under nextest, so `HOME` and `SSL_CERT_FILE` reach no other test.
 
 mod common;
@@ -339,4 +340,68 @@ async fn refused_certificates_and_tokens_leave_the_store_unchanged() {
     std::env::set_var("SSL_CERT_FILE", &trusted);
     let (st, body) = post(&local, "/api/pull", json!({"model": reg.name(), "stream": false})).await;
     assert_eq!((st, body.trim()), (200, r#"{"status":"success"}"#));
+}
+
+/// NDJSON lines of a streamed answer as they arrive.
+struct Lines {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(serde_json::from_slice(&line).unwrap());
+            }
+            let wait = tokio::time::timeout(std::time::Duration::from_secs(60), self.resp.chunk());
+            match wait.await.expect("a status line within a minute: the lines are not streamed").unwrap() {
+                Some(c) => self.buf.extend_from_slice(&c),
+                None => return None,
+            }
+        }
+    }
+}
+
+/// `/api/create` from a model the store lacks pulls it first and streams every status line
+/// as it happens: the first lines arrive while the registry still holds back every blob, so
+/// while the create cannot have finished; the rest follow once it lets them through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_streams_its_status_lines_as_they_happen() {
+    let (ca_pem, tls) = test_pki();
+    let _home = environment(&ca_pem);
+    let peer = serve(true);
+    let (open, gate) = watch::channel(false);
+    let reg = Registry::start(peer.addr, Tokens::Good, tls, gate).await;
+    let local = serve(false);
+
+    let body = json!({"model": "mine", "from": reg.name(), "system": "Be brief."});
+    let resp = reqwest::Client::new().post(local.url("/api/create")).body(body.to_string()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/x-ndjson");
+    let mut lines = Lines { resp, buf: Vec::new() };
+    // Before any blob is sent: the manifest step and a first progress line of a layer.
+    assert_eq!(lines.next().await.unwrap(), json!({"status": "pulling manifest"}));
+    let progress = lines.next().await.unwrap();
+    assert!(progress["status"].as_str().unwrap().starts_with("pulling "), "{progress}");
+    assert_eq!(progress["completed"], 0, "no blob byte went through yet: {progress}");
+    let (_, tags) = post(&local, "/api/show", json!({"model": "mine"})).await;
+    assert!(tags.contains("not found"), "the create is still under way: {tags}");
+
+    open.send(true).unwrap();
+    let mut rest = Vec::new();
+    while let Some(l) = lines.next().await {
+        rest.push(l);
+    }
+    let rest: Vec<&str> = rest.iter().map(|l| l["status"].as_str().unwrap_or_else(|| panic!("{l}"))).collect();
+    let at = |s: &str| rest.iter().position(|r| *r == s).unwrap_or_else(|| panic!("{s:?} missing from {rest:?}"));
+    assert!(at("verifying sha256 digest") < at("writing manifest"), "{rest:?}");
+    let reused = rest.iter().position(|r| r.starts_with("using existing layer sha256:")).expect("the base's layers");
+    let created = rest.iter().position(|r| r.starts_with("creating new layer sha256:")).expect("the system layer");
+    assert!(at("writing manifest") < reused && reused.max(created) < rest.len() - 2, "{rest:?}");
+    assert_eq!(rest[rest.len() - 2..], ["writing manifest", "success"], "{rest:?}");
+    let (st, show) = post(&local, "/api/show", json!({"model": "mine"})).await;
+    assert_eq!(st, 200, "{show}");
+    assert_eq!(serde_json::from_str::<Value>(&show).unwrap()["system"], "Be brief.");
 }
