@@ -203,6 +203,16 @@ pub async fn collect(run: Running, mut shape: impl Shape) -> ApiResult<Value> {
 pub(crate) fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_tokens: u32) -> Metrics {
     let now = Instant::now();
     let first = first.unwrap_or(now);
+    tracing::debug!(
+        model = %run.lease.model.spec.name,
+        total = ?(now - run.started),
+        load = ?run.load,
+        prompt_eval_count = prompt_tokens,
+        prompt_eval = ?first.saturating_duration_since(run.submitted),
+        eval_count = eval_tokens,
+        eval = ?now.saturating_duration_since(first),
+        "request timings"
+    );
     Metrics {
         total: now - run.started,
         load: run.load,
