@@ -79,6 +79,12 @@ pub fn start() -> (SocketAddr, tempfile::TempDir) {
 
 /// One request with a raw HTTP/1.1 client: (status, body).
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let (status, _, body) = http_full(addr, method, path, body);
+    (status, body)
+}
+
+/// One request: (status, response head lower-cased, body).
+pub fn http_full(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let body = body.unwrap_or("");
     write!(
@@ -90,11 +96,11 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let status = resp[9..12].parse().unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return (status, dechunk(&body));
+    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_ascii_lowercase(), b.to_string())).unwrap_or_default();
+    if head.contains("transfer-encoding: chunked") {
+        return (status, head, dechunk(&body));
     }
-    (status, body)
+    (status, head, body)
 }
 
 pub fn dechunk(mut body: &str) -> String {
