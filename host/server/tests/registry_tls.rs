@@ -238,30 +238,26 @@ fn statuses(body: &str) -> Vec<String> {
     body.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).map(|v| v["status"].as_str().unwrap_or("").to_string()).collect()
 }
 
-/// Every file under the store.
-fn contents(s: &Server) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![s.dir.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(s.dir.path()).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
+/// A peer holding SmolLM2, the TLS registry in front of it, and an empty server to pull
+/// with, whose HOME and SSL_CERT_FILE are the returned folder and the registry's CA.
+struct Setup {
+    home: tempfile::TempDir,
+    peer: Server,
+    reg: Arc<Registry>,
+    local: Server,
+}
+
+async fn setup(gate: watch::Receiver<bool>) -> Setup {
+    let (ca_pem, tls) = test_pki();
+    let home = environment(&ca_pem);
+    let peer = serve(true);
+    let reg = Registry::start(peer.addr, Tokens::Good, tls, gate).await;
+    Setup { home, peer, reg, local: serve(false) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_over_https_through_a_bearer_token_challenge() {
-    let (ca_pem, tls) = test_pki();
-    let home = environment(&ca_pem);
-    let peer = serve(true);
-    let reg = Registry::start(peer.addr, Tokens::Good, tls, open_gate()).await;
-    let local = serve(false);
+    let Setup { home, peer, reg, local } = setup(open_gate()).await;
     let key = home.path().join(".ollama/id_ed25519");
     assert!(!key.exists());
 
@@ -300,15 +296,11 @@ async fn pull_over_https_through_a_bearer_token_challenge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_certificates_and_tokens_leave_the_store_unchanged() {
-    let (ca_pem, tls) = test_pki();
-    let _home = environment(&ca_pem);
-    let peer = serve(true);
-    let reg = Registry::start(peer.addr, Tokens::Good, tls, open_gate()).await;
-    let local = serve(false);
-    let before = contents(&local);
+    let Setup { home, peer: _peer, reg, local } = setup(open_gate()).await;
+    let before = local.contents();
     let (other_ca, _) = test_pki();
     let trusted = std::env::var_os("SSL_CERT_FILE").unwrap();
-    let untrusted = _home.path().join("other-ca.pem");
+    let untrusted = home.path().join("other-ca.pem");
     std::fs::write(&untrusted, other_ca).unwrap();
 
     // (what the token endpoint does, whether the pulling server trusts the CA, error part)
@@ -332,7 +324,7 @@ async fn refused_certificates_and_tokens_leave_the_store_unchanged() {
                 serde_json::from_str::<Value>(&body).unwrap()["error"].as_str().unwrap().to_string()
             };
             assert!(err.contains(want), "{tokens:?}, trusted {trust}: {err:?} lacks {want:?}");
-            assert_eq!(contents(&local), before, "{tokens:?}: the store is as it was");
+            assert_eq!(local.contents(), before, "{tokens:?}: the store is as it was");
         }
     }
     // The refusals were the registry's: once it hands out the right token, the pull works.
@@ -369,12 +361,8 @@ impl Lines {
 /// while the create cannot have finished; the rest follow once it lets them through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_streams_its_status_lines_as_they_happen() {
-    let (ca_pem, tls) = test_pki();
-    let _home = environment(&ca_pem);
-    let peer = serve(true);
     let (open, gate) = watch::channel(false);
-    let reg = Registry::start(peer.addr, Tokens::Good, tls, gate).await;
-    let local = serve(false);
+    let Setup { home: _home, peer: _peer, reg, local } = setup(gate).await;
 
     let body = json!({"model": "mine", "from": reg.name(), "system": "Be brief."});
     let resp = reqwest::Client::new().post(local.url("/api/create")).body(body.to_string()).send().await.unwrap();

@@ -22,6 +22,24 @@ impl Server {
     pub fn store(&self) -> Store {
         Store::open(self.dir.path()).unwrap()
     }
+
+    /// Every file under the store, partial downloads excluded (they are not part of the
+    /// store's contents, only of the next pull).
+    pub fn contents(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else if !e.file_name().to_string_lossy().contains("-partial") {
+                    out.push(e.path().strip_prefix(self.dir.path()).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
 }
 
 /// SmolLM2 (hard-linked, not copied) as `smollm2:135m`, with the facts the guest reads.
