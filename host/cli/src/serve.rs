@@ -39,7 +39,25 @@ pub fn parse_host(v: &str) -> Result<SocketAddr> {
         .with_context(|| format!("OLLAMA_HOST {v:?} resolves to nothing"))
 }
 
+/// Logs on stderr at the level of `OLLAMA_DEBUG` (info without it) for wollama's own
+/// crates, warnings for the libraries under them; `RUST_LOG`, when set, decides instead.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let level = wollama_server::env::log_level().to_string().to_ascii_lowercase();
+    let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
+        let ours = ["wollama", "wollama_server", "wollama_store", "wollama_runtime", "wollama_compute"];
+        std::iter::once("warn".to_string()).chain(ours.iter().map(|c| format!("{c}={level}"))).collect::<Vec<_>>().join(",")
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 pub fn run(a: ServeArgs) -> Result<()> {
+    init_logging();
     let addr = parse_host(&std::env::var("OLLAMA_HOST").unwrap_or_default())?;
     let models = std::env::var_os("OLLAMA_MODELS")
         .map(Into::into)

@@ -242,6 +242,10 @@ pub(crate) async fn start_chat(
         let t = if m.len() == messages.len() { &text } else { shortened = render(m)?; &shortened };
         Ok(runner.tokenize(t, true, true)?)
     })?;
+    tracing::debug!(model = %resolved.spec.name, messages = messages.len(), prompt = %text, tokens = fitted.tokens.len(), "chat request");
+    if fitted.truncated > 0 {
+        tracing::debug!(dropped_tokens = fitted.truncated, "truncating input messages which exceed context length");
+    }
     // The parser reads the prompt's ending (an open think tag), which truncation keeps.
     let output = OutputParser::new(&features, think, opts.tools.is_some(), &text);
     let grammar = match (&opts.forced_call, &opts.tools) {

@@ -45,3 +45,50 @@ pub fn load_timeout() -> Duration {
         },
     }
 }
+
+/// The log level `OLLAMA_DEBUG` asks for, as Ollama's `LogLevel`: a true boolean (`1`, `t`,
+/// `true`, …) is debug; another non-zero integer n is slog level -4n (2 = trace, -1 = warn,
+/// -2 = error); anything else, or nothing, is info.
+pub fn log_level() -> tracing::Level {
+    log_level_of(var("OLLAMA_DEBUG").as_deref())
+}
+
+pub fn log_level_of(v: Option<&str>) -> tracing::Level {
+    use tracing::Level;
+    let Some(v) = v else { return Level::INFO };
+    if matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True") {
+        return Level::DEBUG;
+    }
+    match v.parse::<i64>().map(|n| n.saturating_mul(-4)) {
+        Ok(l) if l <= -8 => Level::TRACE,
+        Ok(l) if l < 0 => Level::DEBUG,
+        Ok(l) if l >= 8 => Level::ERROR,
+        Ok(l) if l >= 4 => Level::WARN,
+        _ => Level::INFO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    #[test]
+    fn ollama_debug_levels() {
+        // (OLLAMA_DEBUG, level)
+        let cases = [
+            (None, Level::INFO),
+            (Some("1"), Level::DEBUG),
+            (Some("true"), Level::DEBUG),
+            (Some("T"), Level::DEBUG),
+            (Some("2"), Level::TRACE),
+            (Some("0"), Level::INFO),
+            (Some("false"), Level::INFO),
+            (Some("-1"), Level::WARN),
+            (Some("-2"), Level::ERROR),
+            (Some("yes"), Level::INFO),
+        ];
+        for (v, want) in cases {
+            assert_eq!(super::log_level_of(v), want, "{v:?}");
+        }
+    }
+}

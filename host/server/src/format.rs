@@ -41,7 +41,7 @@ struct JsonSchema<'a> {
 }
 
 /// Native `format`: `"json"`, a schema object, or `""`/null for none. Anything else is
-/// refused with Ollama's text (as a 400: it is the client's input that is wrong).
+/// refused with Ollama's text and status (500: Ollama's runner refuses it).
 pub fn native(body: &[u8], v: Option<&Value>) -> ApiResult<Option<Grammar>> {
     match v {
         None | Some(Value::Null) => Ok(None),
@@ -51,7 +51,7 @@ pub fn native(body: &[u8], v: Option<&Value>) -> ApiResult<Option<Grammar>> {
             let raw = serde_json::from_slice::<NativeBody>(body).ok().and_then(|b| b.format);
             Ok(Some(Grammar::JsonSchema(schema_text(raw, parsed))))
         }
-        Some(other) => Err(ApiError::bad_request(format!(
+        Some(other) => Err(ApiError::internal(format!(
             "invalid format: {}; expected \"json\" or a valid JSON Schema object",
             other
         ))),

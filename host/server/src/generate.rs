@@ -335,6 +335,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
         .map(|a| a.iter().filter_map(Value::as_u64).map(|t| t as u32).collect())
         .unwrap_or_default();
     prompt.extend(runner.tokenize(&text, prompt.is_empty(), true)?);
+    tracing::debug!(model = %resolved.spec.name, images, prompt = %text, tokens = prompt.len(), "generate request");
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
     let shift = shift_keep(get_bool(&req, "shift").unwrap_or(true), &resolved.params, fitted.tokens.len());

@@ -55,14 +55,21 @@ impl Guard {
         self.origins.iter().any(|pattern| wildcard_match(pattern, origin))
     }
 
-    /// The `Host` header (port stripped): a local name or a local/private address.
+    /// The `Host` header (port stripped): a local name, or an address that is loopback,
+    /// private, unspecified or bound to one of this machine's interfaces (listed per request,
+    /// as Ollama's `isLocalIP` does, so an address that came up after start-up counts).
     pub fn host_allowed(&self, host: &str) -> bool {
+        self.host_allowed_with(host, local_addresses)
+    }
+
+    /// [`Guard::host_allowed`] with the machine's interface addresses from `interfaces`.
+    pub fn host_allowed_with(&self, host: &str, interfaces: impl FnOnce() -> Vec<IpAddr>) -> bool {
         if !self.check_host {
             return true;
         }
         let host = strip_port(host).to_ascii_lowercase();
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-            return ip.is_loopback() || ip.is_unspecified() || is_private(ip);
+            return ip.is_loopback() || ip.is_unspecified() || is_private(ip) || interfaces().contains(&ip);
         }
         host.is_empty()
             || host == "localhost"
@@ -149,6 +156,11 @@ fn is_private(ip: IpAddr) -> bool {
     }
 }
 
+/// Every address bound to an interface of this machine (none when they cannot be listed).
+pub fn local_addresses() -> Vec<IpAddr> {
+    if_addrs::get_if_addrs().map(|l| l.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
+}
+
 fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -210,6 +222,11 @@ mod tests {
         ];
         for (host, want) in cases {
             assert_eq!(g.host_allowed(host), want, "{host}");
+        }
+        // An interface's own address is local even when it is public (Ollama's isLocalIP).
+        let ifaces = || vec!["203.0.113.9".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        for (host, want) in [("203.0.113.9:11434", true), ("[2001:db8::7]:11434", true), ("203.0.113.10", false)] {
+            assert_eq!(g.host_allowed_with(host, ifaces), want, "{host}");
         }
         let wide = Guard::new(None, "0.0.0.0:11434".parse().unwrap());
         assert!(wide.host_allowed("evil.com"), "bound to all interfaces, no host check");

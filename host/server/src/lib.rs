@@ -39,8 +39,15 @@ pub struct Config {
     pub sched: sched::SchedConfig,
 }
 
+/// Makes ring rustls' crypto for the process, which every TLS client (the registry's,
+/// reqwest's) needs; a second call does nothing.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Serves the API until the listener fails; the caller owns the runtime.
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
+    install_tls_provider();
     let store = wollama_store::Store::open(&config.models).map_err(std::io::Error::other)?;
     let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched) });
     // Outermost first: every request is logged, refused ones included.
@@ -54,6 +61,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io
 /// Serves the store at `models` on a free loopback port from a thread of its own (with its own
 /// runtime of `workers` threads) and returns the address: for tests and embedders.
 pub fn spawn_on_free_port(models: std::path::PathBuf, sched: sched::SchedConfig, workers: usize) -> SocketAddr {
+    install_tls_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     let addr = listener.local_addr().expect("a bound address");
     listener.set_nonblocking(true).expect("a non-blocking listener");

@@ -53,7 +53,28 @@ pub fn router(state: Shared) -> Router {
         .route("/api/pull", post(crate::registry::pull::pull))
         .route("/api/push", post(crate::registry::push::push))
         .merge(crate::registry::serve::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::map_response(json_charset))
+}
+
+/// Gin's answers for an unknown route and a known one with another method.
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "404 page not found")
+}
+
+async fn method_not_allowed() -> (StatusCode, &'static str) {
+    (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
+}
+
+/// JSON goes out as Gin's `c.JSON` sends it: `application/json; charset=utf-8`.
+async fn json_charset(mut r: Response) -> Response {
+    use axum::http::{header::CONTENT_TYPE, HeaderValue};
+    if r.headers().get(CONTENT_TYPE).is_some_and(|v| v == "application/json") {
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    }
+    r
 }
 
 async fn root() -> &'static str {
@@ -64,10 +85,7 @@ async fn version() -> Json<Value> {
     Json(json!({ "version": OLLAMA_VERSION }))
 }
 
-/// Local time with offset, as Ollama marshals `modified_at`/`expires_at`.
-fn local_time(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
-}
+use crate::stream::go_local_time as local_time;
 
 fn store_error(e: wollama_store::Error) -> ApiError {
     if e.is_not_found() {
@@ -123,11 +141,13 @@ async fn ps(State(s): State<Shared>) -> Json<Value> {
         .iter()
         .map(|m| {
             let expires = m.expires_at().unwrap_or(SystemTime::now() + std::time::Duration::from_secs(292 * 365 * 86400));
+            let manifest = ModelName::parse(&m.spec.name).ok().and_then(|n| s.store.find(&n).ok().flatten()).map(|e| e.manifest);
             json!({
                 "name": m.spec.display,
                 "model": m.spec.display,
                 "size": m.size(),
                 "digest": m.spec.digest,
+                "details": manifest.map(|mf| details(&s.store, &mf)).unwrap_or_else(|| json!({"parent_model": ""})),
                 "expires_at": local_time(expires),
                 "size_vram": 0,
                 "context_length": m.spec.num_ctx,

@@ -163,12 +163,15 @@ impl Scheduler {
                     }
                 };
                 let path = spec.gguf.clone();
+                tracing::debug!(model = %spec.name, gguf = %path.display(), num_ctx = spec.num_ctx, threads, "loading model");
+                let load_started = std::time::Instant::now();
                 let load = tokio::task::spawn_blocking(move || Runner::start(path, threads, options));
                 let runner = tokio::time::timeout(self.load_timeout, load)
                     .await
                     .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))?
                     .map_err(|e| ApiError::internal(format!("loading the model: {e}")))?
                     .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
+                tracing::debug!(model = %spec.name, took = ?load_started.elapsed(), "model loaded");
                 let m = Arc::new(Loaded {
                     spec: spec.clone(),
                     runner,
@@ -293,6 +296,7 @@ impl Scheduler {
 /// Joining an engine thread can wait for a step; never do it on an async worker.
 fn drop_in_background(m: Option<Arc<Loaded>>) {
     if let Some(m) = m {
+        tracing::debug!(model = %m.spec.name, "unloading model");
         std::thread::spawn(move || drop(m));
     }
 }

@@ -116,8 +116,7 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
         },
         "model_info": model_info,
         "capabilities": capabilities(&config.capabilities, features.as_ref()),
-        "modified_at": chrono::DateTime::<chrono::Local>::from(entry.modified)
-            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
+        "modified_at": crate::stream::go_local_time(entry.modified),
     });
     if let Some(t) = template {
         v["template"] = json!(t);

@@ -111,7 +111,34 @@ pub trait Shape: Send + 'static {
 }
 
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    go_time(&chrono::Utc::now())
+}
+
+/// A time as Go's `time.Time` marshals it (RFC 3339 with nanoseconds): the fraction without
+/// trailing zeros (none when whole), `Z` for a zero offset.
+pub fn go_time<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use chrono::{Offset, Timelike};
+    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let frac = format!("{:09}", t.nanosecond() % 1_000_000_000);
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        s.push('.');
+        s.push_str(frac);
+    }
+    if t.offset().fix().local_minus_utc() == 0 {
+        s.push('Z');
+    } else {
+        s.push_str(&t.format("%:z").to_string());
+    }
+    s
+}
+
+/// Local time with its offset, as Ollama marshals `modified_at`/`expires_at`.
+pub fn go_local_time(t: std::time::SystemTime) -> String {
+    go_time(&chrono::DateTime::<chrono::Local>::from(t))
 }
 
 /// Streams NDJSON chunks; an error after the first chunk becomes a final `{"error"}` line.
@@ -203,6 +230,16 @@ pub async fn collect(run: Running, mut shape: impl Shape) -> ApiResult<Value> {
 pub(crate) fn metrics(run: &Running, first: Option<Instant>, prompt_tokens: u32, eval_tokens: u32) -> Metrics {
     let now = Instant::now();
     let first = first.unwrap_or(now);
+    tracing::debug!(
+        model = %run.lease.model.spec.name,
+        total = ?(now - run.started),
+        load = ?run.load,
+        prompt_eval_count = prompt_tokens,
+        prompt_eval = ?first.saturating_duration_since(run.submitted),
+        eval_count = eval_tokens,
+        eval = ?now.saturating_duration_since(first),
+        "request timings"
+    );
     Metrics {
         total: now - run.started,
         load: run.load,
@@ -227,4 +264,17 @@ where
 
 fn tokio_stream_from(mut rx: mpsc::Receiver<Value>) -> impl futures::Stream<Item = Value> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_as_go_marshals_them() {
+        use chrono::TimeZone;
+        let utc = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 9, 58, 41).unwrap();
+        assert_eq!(super::go_time(&(utc + chrono::Duration::nanoseconds(743_538_800))), "2026-12-01T09:58:41.7435388Z");
+        assert_eq!(super::go_time(&utc), "2026-12-01T09:58:41Z");
+        let pdt = chrono::FixedOffset::west_opt(7 * 3600).unwrap().with_ymd_and_hms(2025, 5, 10, 8, 6, 48).unwrap();
+        assert_eq!(super::go_time(&(pdt + chrono::Duration::nanoseconds(639_712_648))), "2025-05-10T08:06:48.639712648-07:00");
+    }
 }

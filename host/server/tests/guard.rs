@@ -26,7 +26,30 @@ async fn origins_and_hosts_as_ollama_checks_them() {
         ("GET", "/api/version", None, Some(format!("rebind.evil.com:{port}")), 403, None),
         ("GET", "/v2/", None, Some("evil.com".into()), 403, None),
     ];
-    for (method, path, origin, host, status, allow) in cases {
+    // This machine's own names and addresses are local, as Ollama's isLocalIP and hostname
+    // checks say, even an interface address outside the private ranges.
+    let mut own: Vec<(&str, &str, Option<&str>, Option<String>, u16, Option<&str>)> = Vec::new();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    own.push(("GET", "/api/version", None, Some(format!("{hostname}:{port}")), 200, None));
+    let addrs: Vec<std::net::IpAddr> = if_addrs::get_if_addrs().unwrap().into_iter().map(|i| i.ip()).collect();
+    let is_private = |ip: &std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    let public: Vec<&std::net::IpAddr> = addrs.iter().filter(|ip| !ip.is_loopback() && !is_private(ip)).collect();
+    eprintln!("interface addresses outside loopback and the private ranges: {public:?}");
+    for ip in &public {
+        let host = match ip {
+            std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+            std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => continue, // needs a zone
+            std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        };
+        own.push(("GET", "/api/version", None, Some(host), 200, None));
+    }
+    // An address of no interface here, and outside the private ranges, is still refused.
+    let foreign = (1..255).map(|d| std::net::IpAddr::from([198, 51, 100, d])).find(|ip| !addrs.contains(ip)).unwrap();
+    own.push(("GET", "/api/tags", None, Some(format!("{foreign}:{port}")), 403, None));
+    for (method, path, origin, host, status, allow) in cases.iter().chain(own.iter()) {
         let mut req = http.request(method.parse().unwrap(), s.url(path));
         if let Some(o) = origin {
             req = req.header("origin", *o);

@@ -136,9 +136,9 @@ fn completions_and_models_cases() {
 fn native_format_cases() {
     let (addr, _dir) = start();
     let cases: &[(&str, u16, &str)] = &[
-        (r#"{"model":"smollm2:135m","prompt":"hi","format":5}"#, 400,
+        (r#"{"model":"smollm2:135m","prompt":"hi","format":5}"#, 500,
             "invalid format: 5; expected \"json\" or a valid JSON Schema object"),
-        (r#"{"model":"smollm2:135m","prompt":"hi","format":"yaml"}"#, 400,
+        (r#"{"model":"smollm2:135m","prompt":"hi","format":"yaml"}"#, 500,
             "invalid format: \"yaml\"; expected \"json\" or a valid JSON Schema object"),
     ];
     for (body, status, text) in cases {

@@ -208,24 +208,6 @@ fn layers(s: &Server, name: &str) -> Vec<(String, u64)> {
     m.layers.iter().chain([&m.config]).map(|l| (l.digest.clone(), l.size)).collect()
 }
 
-/// Every file under the store, partial downloads excluded (they are not part of the store's
-/// contents, only of the next pull).
-fn contents(s: &Server) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![s.dir.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else if !e.file_name().to_string_lossy().contains("-partial") {
-                out.push(e.path().strip_prefix(s.dir.path()).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn partial_files(s: &Server) -> usize {
     std::fs::read_dir(s.dir.path().join("blobs"))
         .unwrap()
@@ -313,9 +295,14 @@ async fn pull_then_push_between_servers() {
         assert_eq!(st, *status, "{req}: {body}");
         assert_eq!(lines(&body).last().unwrap(), want, "{req}");
     }
-    let (st, body) = post(&local.url("/api/pull"), json!({"model": "smollm2:135m", "stream": false})).await;
+    // Without `insecure` the registry is spoken to over https (Ollama's default), which a
+    // plain-http peer does not answer: a clear error, nothing stored.
+    let before = local.contents();
+    let (st, body) = post(&local.url("/api/pull"), json!({"model": missing, "stream": false})).await;
     assert_eq!(st, 500);
-    assert!(body.contains("https registry"), "no TLS: a clear error, {body}");
+    let err = serde_json::from_str::<Value>(&body).unwrap()["error"].as_str().unwrap().to_string();
+    assert!(err.starts_with("pull model manifest: ") && err.contains(&format!("https://{}/v2/", peer.addr)), "{err}");
+    assert_eq!(local.contents(), before);
 
     // Push into an empty server under a new name: every blob is uploaded and verified there.
     let target = serve(false);
@@ -363,14 +350,14 @@ async fn a_pull_cut_halfway_leaves_the_store_as_it_was_and_resumes() {
 
     let dying = Proxy::start(peer.addr, Fault::GoneAfter(half)).await;
     let name = |p: &Proxy| format!("{}/library/smollm2:135m", p.addr);
-    let before = contents(&local);
+    let before = local.contents();
     let (st, body) = post(&local.url("/api/pull"), json!({"model": name(&dying), "insecure": true})).await;
     assert_eq!(st, 200);
     let got = lines(&body);
     let err = got.last().unwrap()["error"].as_str().unwrap_or_else(|| panic!("{got:?}")).to_string();
     assert!(err.starts_with("download sha256:"), "the error names the blob: {err}");
     assert_eq!(dying.forwarded(), half);
-    assert_eq!(contents(&local), before, "no manifest, no blob");
+    assert_eq!(local.contents(), before, "no manifest, no blob");
     assert!(tags(&local).await.is_empty());
     assert!(partial_files(&local) > 0, "what arrived is kept for the next pull");
 
@@ -406,7 +393,7 @@ async fn a_corrupt_blob_is_rejected_and_never_registered() {
     let peer = serve(true);
     let local = serve(false);
     let corrupt = Proxy::start(peer.addr, Fault::Corrupt).await;
-    let before = contents(&local);
+    let before = local.contents();
     let (st, body) =
         post(&local.url("/api/pull"), json!({"model": format!("{}/library/smollm2:135m", corrupt.addr), "insecure": true, "stream": false}))
             .await;
@@ -416,7 +403,7 @@ async fn a_corrupt_blob_is_rejected_and_never_registered() {
         err["error"].as_str().unwrap().starts_with("digest mismatch, file must be downloaded again: want sha256:"),
         "{err}"
     );
-    assert_eq!(contents(&local), before);
+    assert_eq!(local.contents(), before);
     assert_eq!(partial_files(&local), 0, "corrupt bytes are not kept for a resume");
     assert!(tags(&local).await.is_empty());
 }
@@ -511,12 +498,12 @@ async fn a_short_blob_is_rejected_and_never_registered() {
     let r = http.put(peer.url("/v2/alice/short/manifests/v1")).body(manifest.to_string()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
 
-    let before = contents(&local);
+    let before = local.contents();
     let name = format!("{}/alice/short:v1", peer.addr);
     let (st, body) = post(&local.url("/api/pull"), json!({"model": name, "insecure": true, "stream": false})).await;
     assert_eq!(st, 500, "{body}");
     let err: Value = serde_json::from_str(&body).unwrap();
     assert!(err["error"].as_str().unwrap().starts_with("download sha256:"), "{err}");
-    assert_eq!(contents(&local), before, "no manifest, no blob");
+    assert_eq!(local.contents(), before, "no manifest, no blob");
     assert!(tags(&local).await.is_empty());
 }

@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::{http, start};
+use common::{http, http_full, start};
 use serde_json::{json, Value};
 
 #[test]
@@ -398,4 +398,88 @@ fn generation_past_the_context_shifts_unless_told_not_to() {
     // Before the first shift both runs are the same greedy decode.
     let head = stopped["response"].as_str().unwrap();
     assert!(shifted["response"].as_str().unwrap().starts_with(head), "{head:?} vs {}", shifted["response"]);
+}
+
+/// Where the router has no answer of its own it answers as Gin does, and JSON goes out with
+/// Gin's content type: (method, path, body, status, content type, body).
+#[test]
+fn unknown_routes_methods_and_content_types_as_gin() {
+    let (addr, _dir) = start();
+    let (text, json) = ("text/plain; charset=utf-8", "application/json; charset=utf-8");
+    let cases: &[(&str, &str, Option<&str>, u16, &str, &str)] = &[
+        ("GET", "/api/nothing", None, 404, text, "404 page not found"),
+        ("GET", "/api/show", None, 405, text, "405 method not allowed"),
+        ("POST", "/api/tags", None, 405, text, "405 method not allowed"),
+        ("GET", "/api/version", None, 200, json, r#"{"version":"0.33.0"}"#),
+        ("POST", "/api/show", Some("{}"), 400, json, r#"{"error":"model is required"}"#),
+        ("POST", "/api/push", Some("{}"), 400, json, r#"{"error":"model is required"}"#),
+        ("POST", "/api/push", Some(r#"{"model":"a/"}"#), 400, json, r#"{"error":"invalid model name"}"#),
+        ("POST", "/api/pull", Some("{}"), 400, json, r#"{"error":"invalid model name"}"#),
+        ("POST", "/api/copy", Some(r#"{"source":"smollm2:135m","destination":"c"}"#), 200, "", ""),
+    ];
+    for (method, path, body, status, ctype, want) in cases {
+        let (st, head, got) = http_full(addr, method, path, *body);
+        assert_eq!((st, got.as_str()), (*status, *want), "{method} {path}");
+        let ct = head.lines().find_map(|l| l.strip_prefix("content-type: ")).unwrap_or("");
+        assert_eq!(ct, *ctype, "{method} {path}");
+    }
+}
+
+/// `/api/ps` carries the model's `details`, and times are marshalled as Go's `time.Time`:
+/// no trailing zeros in the fraction, `Z` for a zero offset.
+#[test]
+fn ps_details_and_go_times() {
+    let (addr, _dir) = start();
+    let (st, _) = http(addr, "POST", "/api/generate", Some(r#"{"model":"smollm2:135m"}"#));
+    assert_eq!(st, 200);
+    let (_, ps) = http(addr, "GET", "/api/ps", None);
+    let ps: Value = serde_json::from_str(&ps).unwrap();
+    let m = &ps["models"][0];
+    assert_eq!(m["details"], json!({"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+        "parameter_size": "134.52M", "quantization_level": "Q4_1", "context_length": 8192, "embedding_length": 576}), "{ps}");
+    let (_, tags) = http(addr, "GET", "/api/tags", None);
+    let tags: Value = serde_json::from_str(&tags).unwrap();
+    let (_, show) = http(addr, "POST", "/api/show", Some(r#"{"model":"smollm2:135m"}"#));
+    let show: Value = serde_json::from_str(&show).unwrap();
+    for t in [&m["expires_at"], &tags["models"][0]["modified_at"], &show["modified_at"]] {
+        let t = t.as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
+        let offset_at = t.rfind(['Z', '+', '-']).unwrap();
+        let fraction = t[..offset_at].split_once('.').map_or("1", |(_, f)| f);
+        assert!(!t.ends_with("+00:00") && !fraction.ends_with('0'), "not as Go marshals it: {t}");
+    }
+}
+
+/// `/api/create`'s checks before and while it streams: (body, status, error, streamed lines
+/// before the error).
+#[test]
+fn create_refusals_as_ollama() {
+    let (addr, dir) = start();
+    let store = wollama_store::Store::open(dir.path()).unwrap();
+    let entry = store.get(&wollama_store::ModelName::parse("smollm2:135m").unwrap()).unwrap();
+    let gguf = entry.manifest.layers[0].digest.clone();
+    let cases: Vec<(Value, u16, &str, Vec<&str>)> = vec![
+        (json!({"model": "x", "files": {"/abs.gguf": "sha256:00"}}), 400, "file path must be relative", vec![]),
+        (json!({"model": "x", "files": {"a.gguf": ""}}), 400, "invalid digest format", vec![]),
+        (json!({"model": "x", "from": "smollm2:135m", "template": "{{ .Prompt "}), 400, "template error", vec![]),
+        (json!({"model": "x", "from": "smollm2:135m", "template": "{{ .Prompt ", "stream": false}), 400, "template error", vec![]),
+        (json!({"model": "x", "from": "smollm2:135m", "quantize": "q4_K_M", "stream": false}), 500,
+            "quantization is only supported for F16, BF16 and F32 models", vec![]),
+        (json!({"model": "x", "from": "smollm2:135m", "quantize": "q2"}), 500,
+            "unsupported quantization type Q2 - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0", vec![]),
+        (json!({"model": "x", "files": {"m.gguf": gguf}, "quantize": "q8_0"}), 200,
+            "quantization is only supported for F16, BF16 and F32 models", vec!["parsing GGUF"]),
+        (json!({"model": "x", "files": {"m.gguf": gguf}, "template": "{{ if }}"}), 200, "template error", vec!["parsing GGUF"]),
+    ];
+    for (body, status, err, before) in &cases {
+        let (st, resp) = http(addr, "POST", "/api/create", Some(&body.to_string()));
+        assert_eq!(st, *status, "{body}: {resp}");
+        let lines: Vec<Value> = resp.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let (last, rest) = lines.split_last().unwrap();
+        assert!(last["error"].as_str().unwrap_or("").starts_with(err), "{body}: {resp}");
+        let statuses: Vec<&str> = rest.iter().map(|l| l["status"].as_str().unwrap()).collect();
+        assert_eq!(&statuses, before, "{body}");
+    }
+    let (_, tags) = http(addr, "GET", "/api/tags", None);
+    assert_eq!(serde_json::from_str::<Value>(&tags).unwrap()["models"].as_array().unwrap().len(), 1, "nothing was made");
 }

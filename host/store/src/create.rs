@@ -393,7 +393,7 @@ fn set_if(dst: &mut String, v: &str) {
 
 /// Go's `fs.ValidPath`: unrooted, `/`-separated, no empty, `.` or `..`
 /// elements (except the whole path being `.`).
-fn is_valid_rel_path(p: &str) -> bool {
+pub fn is_valid_rel_path(p: &str) -> bool {
     if p == "." {
         return true;
     }

@@ -39,6 +39,11 @@ pub fn start() -> Server {
 
 /// A server on an existing store.
 pub fn start_in(store: tempfile::TempDir) -> Server {
+    start_with(store, &[], std::process::Stdio::inherit())
+}
+
+/// A server with more environment, its stderr going to `stderr` (a log file, say).
+pub fn start_with(store: tempfile::TempDir, env: &[(&str, &str)], stderr: std::process::Stdio) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let host = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_wollama"))
@@ -46,6 +51,8 @@ pub fn start_in(store: tempfile::TempDir) -> Server {
         .env("OLLAMA_HOST", &host)
         .env("OLLAMA_MODELS", store.path())
         .env("WOLLAMA_THREADS", "1")
+        .envs(env.iter().copied())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     for _ in 0..100 {

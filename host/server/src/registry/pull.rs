@@ -34,21 +34,26 @@ pub(crate) const TRANSFER: &[decode::Field] = &[
     field("password", Kind::Str, "string"),
 ];
 
-/// The model, `insecure` and `stream` of a pull or push request.
-pub(crate) fn transfer_request(body: &[u8], go_struct: &str) -> ApiResult<(ModelName, bool, bool)> {
+/// The model, `insecure` and `stream` of a pull or push request; `if_empty` is the error for
+/// a request without a model.
+pub(crate) fn transfer_request(body: &[u8], go_struct: &str, if_empty: &str) -> ApiResult<(ModelName, bool, bool)> {
     let req = decode::decode(body, go_struct, TRANSFER)?;
-    let text = get_str(&req, "model").or_else(|| get_str(&req, "name")).unwrap_or("");
+    let text = get_str(&req, "model").filter(|t| !t.is_empty()).or_else(|| get_str(&req, "name")).unwrap_or("");
+    if text.is_empty() {
+        return Err(ApiError::bad_request(if_empty));
+    }
     let name = ModelName::parse(text).map_err(|_| ApiError::bad_request("invalid model name"))?;
     Ok((name, get_bool(&req, "insecure").unwrap_or(false), get_bool(&req, "stream").unwrap_or(true)))
 }
 
 pub async fn pull(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
-    let (name, insecure, stream) = transfer_request(&body, "PullRequest")?;
+    let (name, insecure, stream) = transfer_request(&body, "PullRequest", "invalid model name")?;
     let name = s.store.canonical_name(&name);
     Ok(progress::respond(stream, move |p| run(s, name, insecure, p)).await)
 }
 
-async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
+/// The pull itself, also what a create runs for a `from` model the store lacks.
+pub(crate) async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
     p.status("pulling manifest").await?;
     let remote = Remote::new(&name, insecure)?;
     let bytes = remote.manifest().await.map_err(|e| format!("pull model manifest: {e}"))?;

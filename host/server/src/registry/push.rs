@@ -18,7 +18,8 @@ use crate::routes::Shared;
 const CHUNK: usize = 16 << 20;
 
 pub async fn push(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
-    let (name, insecure, stream) = transfer_request(&body, "PushRequest")?;
+    // Ollama's push, unlike its pull, names a missing model as such.
+    let (name, insecure, stream) = transfer_request(&body, "PushRequest", "model is required")?;
     Ok(progress::respond(stream, move |p| run(s, name, insecure, p)).await)
 }
 
@@ -60,7 +61,7 @@ async fn upload(s: &Shared, remote: &Remote, digest: &Digest, size: u64, mut at:
             break;
         }
         let n = chunk.len() as u64;
-        at = remote.upload_chunk(&at, offset, chunk).await?;
+        at = remote.upload_chunk(&at, offset, chunk.into()).await?;
         offset += n;
         p.layer("pushing", &shown, size, offset).await?;
     }

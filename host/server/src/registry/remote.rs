@@ -1,13 +1,17 @@
 //! The client half of the registry protocol (the Docker Registry v2 subset Ollama speaks):
 //! one [`Remote`] per model repository, with the requests pull and push make. The registry
-//! host comes from the model name (`host[:port]/namespace/model:tag`).
+//! host comes from the model name (`host[:port]/namespace/model:tag`); requests a registry
+//! refuses with a bearer challenge are retried with a token ([`auth`]).
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use axum::body::Bytes;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use wollama_store::manifest::MEDIA_TYPE_MANIFEST;
 use wollama_store::{Digest, ModelName};
+
+use super::auth;
 
 /// A stalled transfer (no byte for this long) is an error, and the part is retried.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,6 +23,8 @@ pub struct Remote {
     /// `namespace/model`
     repo: String,
     tag: String,
+    /// The bearer token the last challenge gave, sent with every request after it.
+    token: std::sync::Mutex<Option<String>>,
 }
 
 /// How a blob upload starts.
@@ -29,38 +35,69 @@ pub enum UploadStart {
     At(String),
 }
 
+/// A refused request that a token did not help (Ollama's `errUnauthorized`).
+pub const UNAUTHORIZED: &str = "unauthorized: access denied";
+
 impl Remote {
-    /// The registry of `name`. `insecure` talks plain HTTP, as Ollama's flag does; a name
-    /// spelled `http://…` without it is refused (Ollama's `insecure protocol http`).
+    /// The registry of `name`: https as the name says (Ollama's default), or plain http with
+    /// `insecure`, as Ollama's flag does; a name spelled `http://…` without it is refused
+    /// (Ollama's `insecure protocol http`). Certificates are checked against the system's
+    /// roots, or those of `SSL_CERT_FILE`/`SSL_CERT_DIR` when set (as Go reads them).
     pub fn new(name: &ModelName, insecure: bool) -> Result<Remote, String> {
         let scheme = if insecure { "http" } else { name.scheme.as_str() };
         match scheme {
             "http" if !insecure => return Err("insecure protocol http".into()),
-            "http" => {}
-            "https" => {
-                return Err(format!(
-                    "{} is an https registry; this wollama build speaks plain http only: pull from a wollama \
-                     or another registry with insecure (--insecure)",
-                    name.host
-                ))
-            }
+            "http" | "https" => {}
             other => return Err(format!("unsupported registry protocol {other:?}")),
         }
+        crate::install_tls_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(format!("wollama/{} ({} {})", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH, std::env::consts::OS))
             .read_timeout(READ_TIMEOUT)
             .connect_timeout(Duration::from_secs(10));
+        if insecure {
+            // Plain http needs no roots; this way a machine without any still pulls from a LAN peer.
+            builder = builder.tls_certs_only(Vec::new());
+        }
         // HTTP(S)_PROXY apply as in Go (and so Ollama), which never proxies loopback.
         if is_loopback(&name.host) {
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|e| e.to_string())?;
+        let http = builder.build().map_err(describe)?;
         Ok(Remote {
             http,
-            base: format!("http://{}", name.host),
+            base: format!("{scheme}://{}", name.host),
             repo: name.display_namespace_model(),
             tag: name.tag.clone(),
+            token: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Sends the request `build` makes, with the current token. A `401` with a bearer
+    /// challenge gets a token from the challenge's realm and the request is sent once more;
+    /// a second `401` is [`UNAUTHORIZED`].
+    async fn send(&self, build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+        for attempt in 0..2 {
+            let mut req = build(&self.http);
+            let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let req = req.build().map_err(describe)?;
+            let url = req.url().clone();
+            tracing::debug!(method = %req.method(), %url, "registry request");
+            let resp = self.http.execute(req).await.map_err(describe)?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            if attempt == 1 {
+                break;
+            }
+            let header = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let token = auth::token(&self.http, &auth::parse_challenge(&header), &url).await?;
+            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        }
+        Err(UNAUTHORIZED.into())
     }
 
     fn url(&self, tail: &str) -> String {
@@ -82,13 +119,8 @@ impl Remote {
 
     /// The manifest bytes, exactly as served (the model's digest is their sha256).
     pub async fn manifest(&self) -> Result<Vec<u8>, String> {
-        let resp = self
-            .http
-            .get(self.url(&format!("manifests/{}", self.tag)))
-            .header(ACCEPT, MEDIA_TYPE_MANIFEST)
-            .send()
-            .await
-            .map_err(describe)?;
+        let url = self.url(&format!("manifests/{}", self.tag));
+        let resp = self.send(|c| c.get(&url).header(ACCEPT, MEDIA_TYPE_MANIFEST)).await?;
         match resp.status() {
             StatusCode::OK => Ok(resp.bytes().await.map_err(describe)?.to_vec()),
             StatusCode::NOT_FOUND => Err("file does not exist".into()),
@@ -98,12 +130,14 @@ impl Remote {
 
     /// `GET` of bytes `[first, last]` of a blob.
     pub async fn blob_range(&self, digest: &Digest, first: u64, last: u64) -> Result<reqwest::Response, String> {
-        self.http.get(self.blob_url(digest)).header(RANGE, format!("bytes={first}-{last}")).send().await.map_err(describe)
+        let url = self.blob_url(digest);
+        self.send(|c| c.get(&url).header(RANGE, format!("bytes={first}-{last}"))).await
     }
 
     /// Whether the registry holds the blob already (push skips it).
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, String> {
-        let resp = self.http.head(self.blob_url(digest)).send().await.map_err(describe)?;
+        let url = self.blob_url(digest);
+        let resp = self.send(|c| c.head(&url)).await?;
         match resp.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -112,13 +146,8 @@ impl Remote {
     }
 
     pub async fn start_upload(&self, digest: &Digest) -> Result<UploadStart, String> {
-        let resp = self
-            .http
-            .post(self.url(&format!("blobs/uploads/?mount={digest}")))
-            .header(CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .map_err(describe)?;
+        let url = self.url(&format!("blobs/uploads/?mount={digest}"));
+        let resp = self.send(|c| c.post(&url).header(CONTENT_LENGTH, 0)).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(UploadStart::Mounted),
             StatusCode::ACCEPTED => Ok(UploadStart::At(self.absolute(&location(resp.headers())?))),
@@ -127,17 +156,16 @@ impl Remote {
     }
 
     /// Sends bytes starting at `offset` of an upload; returns where the next chunk goes.
-    pub async fn upload_chunk(&self, at: &str, offset: u64, bytes: Vec<u8>) -> Result<String, String> {
+    pub async fn upload_chunk(&self, at: &str, offset: u64, bytes: Bytes) -> Result<String, String> {
         let end = offset + bytes.len() as u64;
         let resp = self
-            .http
-            .patch(at)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_RANGE, format!("{offset}-{}", end.saturating_sub(1)))
-            .body(bytes)
-            .send()
-            .await
-            .map_err(describe)?;
+            .send(|c| {
+                c.patch(at)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_RANGE, format!("{offset}-{}", end.saturating_sub(1)))
+                    .body(bytes.clone())
+            })
+            .await?;
         match resp.status() {
             StatusCode::ACCEPTED | StatusCode::NO_CONTENT | StatusCode::CREATED => {
                 Ok(location(resp.headers()).map(|l| self.absolute(&l)).unwrap_or_else(|_| at.to_string()))
@@ -149,13 +177,8 @@ impl Remote {
     /// Completes an upload; the registry verifies the digest.
     pub async fn finish_upload(&self, at: &str, digest: &Digest) -> Result<(), String> {
         let sep = if at.contains('?') { '&' } else { '?' };
-        let resp = self
-            .http
-            .put(format!("{at}{sep}digest={digest}"))
-            .header(CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .map_err(describe)?;
+        let url = format!("{at}{sep}digest={digest}");
+        let resp = self.send(|c| c.put(&url).header(CONTENT_LENGTH, 0)).await?;
         match resp.status() {
             StatusCode::CREATED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
             _ => Err(failure(resp).await),
@@ -163,14 +186,9 @@ impl Remote {
     }
 
     pub async fn put_manifest(&self, bytes: Vec<u8>) -> Result<(), String> {
-        let resp = self
-            .http
-            .put(self.url(&format!("manifests/{}", self.tag)))
-            .header(CONTENT_TYPE, MEDIA_TYPE_MANIFEST)
-            .body(bytes)
-            .send()
-            .await
-            .map_err(describe)?;
+        let url = self.url(&format!("manifests/{}", self.tag));
+        let bytes = Bytes::from(bytes);
+        let resp = self.send(|c| c.put(&url).header(CONTENT_TYPE, MEDIA_TYPE_MANIFEST).body(bytes.clone())).await?;
         match resp.status() {
             StatusCode::CREATED | StatusCode::OK | StatusCode::ACCEPTED => Ok(()),
             _ => Err(failure(resp).await),

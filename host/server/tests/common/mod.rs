@@ -22,6 +22,24 @@ impl Server {
     pub fn store(&self) -> Store {
         Store::open(self.dir.path()).unwrap()
     }
+
+    /// Every file under the store, partial downloads excluded (they are not part of the
+    /// store's contents, only of the next pull).
+    pub fn contents(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else if !e.file_name().to_string_lossy().contains("-partial") {
+                    out.push(e.path().strip_prefix(self.dir.path()).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
 }
 
 /// SmolLM2 (hard-linked, not copied) as `smollm2:135m`, with the facts the guest reads.
@@ -47,6 +65,8 @@ pub fn add_smollm2(store: &Store) {
 
 /// A server on its own runtime thread; `with_smollm2` fills the store first.
 pub fn serve(with_smollm2: bool) -> Server {
+    // The tests' own reqwest clients need the crypto provider too.
+    wollama_server::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     if with_smollm2 {
         add_smollm2(&Store::open(dir.path()).unwrap());
@@ -77,6 +97,12 @@ pub fn start() -> (SocketAddr, tempfile::TempDir) {
 
 /// One request with a raw HTTP/1.1 client: (status, body).
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let (status, _, body) = http_full(addr, method, path, body);
+    (status, body)
+}
+
+/// One request: (status, response head lower-cased, body).
+pub fn http_full(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let body = body.unwrap_or("");
     write!(
@@ -88,11 +114,11 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let status = resp[9..12].parse().unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return (status, dechunk(&body));
+    let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_ascii_lowercase(), b.to_string())).unwrap_or_default();
+    if head.contains("transfer-encoding: chunked") {
+        return (status, head, dechunk(&body));
     }
-    (status, body)
+    (status, head, body)
 }
 
 pub fn dechunk(mut body: &str) -> String {
