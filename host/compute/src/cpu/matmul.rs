@@ -12,6 +12,7 @@ use candle_core::quantized::k_quants::{
 use half::{bf16, f16};
 
 use super::pool::{Pool, SyncPtr};
+use super::kquant;
 use super::quant;
 use super::weights::{with_view, View, Weight};
 
@@ -99,15 +100,24 @@ impl Kernel for BlockQ5_1 {
     }
 }
 macro_rules! k_quant_kernel {
-    ($($t:ty),*) => {$(
+    ($($t:ty $(=> $tile:path)?),*) => {$(
         impl Kernel for $t {
             fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8K]) {
                 quant::quantize_q8k(x, out)
             }
+            $(
+            fn dots<const C: usize, const R: usize>(
+                k: usize,
+                w: [&[Self]; C],
+                a: [&[Self::VecDotType]; R],
+            ) -> [[f32; R]; C] {
+                $tile(k, w, a)
+            }
+            )?
         }
     )*};
 }
-k_quant_kernel!(BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K);
+k_quant_kernel!(BlockQ2K, BlockQ3K, BlockQ4K => kquant::dot_q4k, BlockQ5K, BlockQ6K => kquant::dot_q6k);
 
 /// Bytes of quantized activations a matmul with this weight needs for `rows` rows.
 pub fn scratch_bytes(w: &Weight, rows: usize) -> usize {

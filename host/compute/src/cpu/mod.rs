@@ -5,6 +5,7 @@
 mod attention;
 mod ggml_math;
 mod ggml_simd;
+mod kquant;
 mod matmul;
 mod ops;
 mod pool;
