@@ -186,8 +186,14 @@ pub fn attend(
             s.max[j] = (1.0 / sum) as f32;
         }
         // V: the probabilities rounded to f16; lane (and accumulator) by rank, as above.
+        // Only the accumulators this row's cells reach are cleared and summed; the rest
+        // count as zeros in the reduction (a decode step over a short context touches few of
+        // its 64).
+        let used = n.min(ways);
         let stride = ways * hd;
-        s.acc[..per * stride].fill(0.0);
+        for j in 0..per {
+            s.acc[j * stride..j * stride + used * hd].fill(0.0);
+        }
         for (i, &c) in s.cells[..n].iter().enumerate() {
             for j in 0..per {
                 s.p[j] = f16::from_f32(s.scores[j * cells_n + i] * s.max[j]).to_f32();
@@ -201,9 +207,9 @@ pub fn attend(
             let acc = &s.acc[j * stride..(j + 1) * stride];
             let o = &mut dst[j * hd..(j + 1) * hd];
             if tiny_kqv {
-                reduce16_rows(acc, hd, o);
+                reduce16_rows(acc, hd, used, o);
             } else {
-                reduce4x16_rows(acc, hd, o);
+                reduce4x16_rows(acc, hd, used, o);
             }
         }
     });

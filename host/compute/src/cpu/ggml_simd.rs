@@ -102,28 +102,31 @@ pub fn axpy_f16(acc: &mut [f32], v: &[f16], p: f32) {
     }
 }
 
-/// out[d] = reduce16 over the 16 accumulator rows `acc[l*hd + d]` (tinyBLAS's V sum).
-pub fn reduce16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+/// out[d] = reduce16 over the 16 accumulator rows `acc[l*hd + d]` (tinyBLAS's V sum); rows
+/// from `used` on are read as +0.0 (they were never written), as if they had been zeroed.
+pub fn reduce16_rows(acc: &[f32], hd: usize, used: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if has_simd() && hd % 8 == 0 {
-        // SAFETY: the CPU has the features; acc holds 16 rows of hd.
-        return unsafe { x86::reduce16_rows(acc, hd, out) };
+        // SAFETY: the CPU has the features; acc holds `used` (≤ 16) rows of hd.
+        return unsafe { x86::reduce16_rows(acc, hd, used.min(16), out) };
     }
+    let at = |row: usize, d: usize| if row < used { acc[row * hd + d] } else { 0.0 };
     for (d, o) in out.iter_mut().enumerate().take(hd) {
-        *o = ggml_math::reduce16(&std::array::from_fn(|l| acc[l * hd + d]));
+        *o = ggml_math::reduce16(&std::array::from_fn(|l| at(l, d)));
     }
 }
 
 /// out[d] = reduce4x16 over the 64 accumulator rows (ggml_vec_dot_f16's V sum; row i is
-/// accumulator i / 16, lane i % 16).
-pub fn reduce4x16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
+/// accumulator i / 16, lane i % 16); rows from `used` on read as +0.0.
+pub fn reduce4x16_rows(acc: &[f32], hd: usize, used: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if has_simd() && hd % 8 == 0 {
-        // SAFETY: the CPU has the features; acc holds 64 rows of hd.
-        return unsafe { x86::reduce4x16_rows(acc, hd, out) };
+        // SAFETY: the CPU has the features; acc holds `used` (≤ 64) rows of hd.
+        return unsafe { x86::reduce4x16_rows(acc, hd, used.min(64), out) };
     }
+    let at = |row: usize, d: usize| if row < used { acc[row * hd + d] } else { 0.0 };
     for (d, o) in out.iter_mut().enumerate().take(hd) {
-        let lanes: [[f32; 16]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| acc[(16 * j + l) * hd + d]));
+        let lanes: [[f32; 16]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| at(16 * j + l, d)));
         *o = ggml_math::reduce4x16(&lanes) as f32;
     }
 }
@@ -282,24 +285,27 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn reduce16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
-        assert!(acc.len() >= 16 * hd && out.len() >= hd);
+    pub unsafe fn reduce16_rows(acc: &[f32], hd: usize, used: usize, out: &mut [f32]) {
+        assert!(acc.len() >= used * hd && out.len() >= hd);
         let ap = acc.as_ptr();
         let mut d = 0;
         while d < hd {
-            let v = tree16(|l| _mm256_loadu_ps(ap.add(l * hd + d)));
+            let v = tree16(|l| if l < used { _mm256_loadu_ps(ap.add(l * hd + d)) } else { _mm256_setzero_ps() });
             _mm256_storeu_ps(out.as_mut_ptr().add(d), v);
             d += 8;
         }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn reduce4x16_rows(acc: &[f32], hd: usize, out: &mut [f32]) {
-        assert!(acc.len() >= 64 * hd && out.len() >= hd);
+    pub unsafe fn reduce4x16_rows(acc: &[f32], hd: usize, used: usize, out: &mut [f32]) {
+        assert!(acc.len() >= used * hd && out.len() >= hd);
         let ap = acc.as_ptr();
         let mut d = 0;
         while d < hd {
-            let at = |j: usize, l: usize| _mm256_loadu_ps(ap.add((16 * j + l) * hd + d));
+            let at = |j: usize, l: usize| {
+                let row = 16 * j + l;
+                if row < used { _mm256_loadu_ps(ap.add(row * hd + d)) } else { _mm256_setzero_ps() }
+            };
             let v = tree16(|l| _mm256_add_ps(_mm256_add_ps(at(0, l), at(2, l)), _mm256_add_ps(at(1, l), at(3, l))));
             _mm256_storeu_ps(out.as_mut_ptr().add(d), v);
             d += 8;
@@ -373,12 +379,21 @@ mod tests {
         }
         assert_eq!(heads, one_by_one);
         let (mut o1, mut o2) = (vec![0f32; hd], vec![0f32; hd]);
-        reduce16_rows(&a, hd, &mut o1);
+        // Rows past `used` count as zeros.
+        let mut zeroed = a.clone();
+        zeroed[5 * hd..].fill(0.0);
+        reduce16_rows(&a, hd, 5, &mut o1);
+        reduce16_rows(&zeroed, hd, 16, &mut o2);
+        assert_eq!(o1, o2);
+        reduce4x16_rows(&a, hd, 5, &mut o1);
+        reduce4x16_rows(&zeroed, hd, 64, &mut o2);
+        assert_eq!(o1, o2);
+        reduce16_rows(&a, hd, 16, &mut o1);
         for (d, o) in o2.iter_mut().enumerate() {
             *o = ggml_math::reduce16(&std::array::from_fn(|l| a[l * hd + d]));
         }
         assert_eq!(o1, o2);
-        reduce4x16_rows(&a, hd, &mut o1);
+        reduce4x16_rows(&a, hd, 64, &mut o1);
         for (d, o) in o2.iter_mut().enumerate() {
             let lanes: [[f32; 16]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| a[(16 * j + l) * hd + d]));
             *o = ggml_math::reduce4x16(&lanes) as f32;
