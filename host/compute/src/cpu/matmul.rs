@@ -14,7 +14,7 @@ use half::{bf16, f16};
 use super::pool::{Pool, SyncPtr};
 use super::kquant;
 use super::quant;
-use super::weights::{with_view, View, Weight};
+use super::weights::{self, with_view, View, Weight};
 
 /// The per-type kernel: candle's by default, ggml-exact replacements where candle differs.
 pub trait Kernel: GgmlType {
@@ -141,17 +141,44 @@ const MIN_TILE_WORK: usize = 2048;
 /// y[rows, n] = x[rows, k] · Wᵀ. `scratch` holds the quantized activations (8-byte words,
 /// sized at compile time by `scratch_bytes`).
 pub fn matmul(pool: &Pool, w: &Weight, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut Vec<u64>) {
-    with_view!(w, v, T => mm::<T>(pool, v, x, rows, y, scratch))
+    with_view!(w, v, T => mm::<T>(pool, &[v], x, rows, &mut [y], scratch))
 }
 
-fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut Vec<u64>) {
+/// Most matmuls one `matmul_group` call runs.
+pub const MAX_GROUP: usize = 8;
+
+/// Whether `matmul_group` can run these weights together: one block type and one width.
+pub fn groupable(a: &Weight, b: &Weight) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b) && a.dims().0 == b.dims().0
+}
+
+/// ys[i][rows, n_i] = x · W_iᵀ for weights that read the same input (`groupable` pairwise,
+/// at most MAX_GROUP): the input is quantized once and all their tiles are one pool job, so
+/// Q, K and V (or gate and up) cost one synchronisation instead of three.
+pub fn matmul_group(pool: &Pool, ws: &[&Weight], x: &[f32], rows: usize, ys: &mut [&mut [f32]], scratch: &mut Vec<u64>) {
+    assert!(!ws.is_empty() && ws.len() <= MAX_GROUP && ws.len() == ys.len());
+    with_view!(ws[0], v0, T => {
+        let views: [&View<T>; MAX_GROUP] = std::array::from_fn(|i| match i {
+            0 => v0,
+            i if i < ws.len() => weights::typed::<T>(ws[i]).expect("grouped weights share a type"),
+            _ => v0,
+        });
+        mm::<T>(pool, &views[..ws.len()], x, rows, ys, scratch)
+    })
+}
+
+fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut [&mut [f32]], scratch: &mut Vec<u64>) {
     type A<T> = <T as GgmlType>::VecDotType;
-    let (k, n) = (w.k, w.rows);
-    if rows == 0 || n == 0 {
+    let k = ws[0].k;
+    if rows == 0 {
         return;
     }
-    assert!(x.len() >= rows * k && y.len() >= rows * n, "matmul buffers too small");
-    let qb = w.blocks_per_row();
+    assert!(ws.iter().all(|w| w.k == k), "grouped matmuls share their input width");
+    assert!(
+        x.len() >= rows * k && ws.iter().zip(ys.iter()).all(|(w, y)| y.len() >= rows * w.rows),
+        "matmul buffers too small"
+    );
+    let qb = ws[0].blocks_per_row();
     let (act_words, packed_len, words) = scratch_layout::<T>(rows, qb);
     if scratch.len() < words {
         scratch.resize(words, 0);
@@ -188,21 +215,38 @@ fn mm<T: Kernel>(pool: &Pool, w: &View<T>, x: &[f32], rows: usize, y: &mut [f32]
     }
     let packed: &[f32] = packed;
 
-    // Tiling: row tiles of up to ROW_TILE rows, column chunks sized so that there are a few
-    // chunks per thread (load balance) but each is worth claiming.
+    // Tiling, per matmul: row tiles of up to ROW_TILE rows, column chunks sized so that
+    // there are a few chunks per thread (load balance) but each is worth claiming.
     let threads = pool.threads();
     let row_tiles = rows.div_ceil(ROW_TILE);
     // A multiple of 8, so every tile's 8-row groups are the packed groups.
     let tile_rows = rows.div_ceil(row_tiles).next_multiple_of(8);
     let row_tiles = rows.div_ceil(tile_rows);
     let min_cols = MIN_TILE_WORK.div_ceil(qb * tile_rows).max(1);
-    let want_chunks = (threads * 8).div_ceil(row_tiles);
-    let cols = n.div_ceil(want_chunks).max(min_cols).min(n);
-    let col_chunks = n.div_ceil(cols);
-    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).clamp(1, cols);
+    let total: usize = ws.iter().map(|w| w.rows).sum();
+    // (cols per chunk, column chunks, first task) of each matmul; chunks are sized against
+    // the group's total so the pool gets about 8 per thread in all.
+    let mut plan = [(0usize, 0usize, 0usize); MAX_GROUP + 1];
+    let mut tasks = 0;
+    for (m, w) in ws.iter().enumerate() {
+        let n = w.rows.max(1);
+        let want_chunks = ((threads * 8) * n).div_ceil(total.max(1)).div_ceil(row_tiles).max(1);
+        let cols = n.div_ceil(want_chunks).max(min_cols).min(n);
+        let col_chunks = if w.rows == 0 { 0 } else { n.div_ceil(cols) };
+        plan[m] = (cols, col_chunks, tasks);
+        tasks += row_tiles * col_chunks;
+    }
+    plan[ws.len()].2 = tasks;
+    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).max(1);
 
-    let yp = SyncPtr::new(y);
-    pool.run(row_tiles * col_chunks, &|task, _| {
+    let yps: [SyncPtr<f32>; MAX_GROUP] =
+        std::array::from_fn(|i| SyncPtr(ys.get_mut(i).map_or(std::ptr::null_mut(), |y| y.as_mut_ptr())));
+    pool.run(tasks, &|task, _| {
+        let m = (0..ws.len()).rfind(|&m| plan[m].2 <= task).expect("task in range");
+        let (w, yp, (cols, col_chunks, first)) = (ws[m], &yps[m], plan[m]);
+        let n = w.rows;
+        let task = task - first;
+        let strip = strip.min(cols);
         let (rt, cc) = (task / col_chunks, task % col_chunks);
         let (r0, r1) = (rt * tile_rows, ((rt + 1) * tile_rows).min(rows));
         let (c0, c1) = (cc * cols, ((cc + 1) * cols).min(n));

@@ -100,6 +100,9 @@ pub struct CpuPlan {
     /// Positions must be below this when the plan embeds positions (u32::MAX otherwise).
     position_space: u32,
     matmul_scratch: Vec<u64>,
+    /// For a Matmul node: how many consecutive live Matmul nodes from it (itself included)
+    /// read the same input with groupable weights (they run as one `matmul_group`).
+    matmul_run: Vec<usize>,
     rope_cache: PerThread<Vec<f32>>,
     attention_scratch: PerThread<attention::Scratch>,
     /// (a biased logit row, index scratch) per thread.
@@ -417,8 +420,25 @@ impl CpuPlan {
                 matmul_scratch = matmul_scratch.max(bytes.div_ceil(8));
             }
         }
+        let mut matmul_run = vec![1usize; n];
+        for i in 0..n {
+            let Op::Matmul(x, w) = spec.nodes[i] else { continue };
+            if !info[i].live {
+                continue;
+            }
+            let first = weights[w].as_ref().expect("bound");
+            let mut j = i + 1;
+            while j < n && j - i < matmul::MAX_GROUP && info[j].live {
+                match spec.nodes[j] {
+                    Op::Matmul(x2, w2) if x2 == x && matmul::groupable(first, weights[w2].as_ref().expect("bound")) => j += 1,
+                    _ => break,
+                }
+            }
+            matmul_run[i] = j - i;
+        }
         let threads = pool.threads();
         Ok(CpuPlan {
+            matmul_run,
             weights,
             vectors,
             nodes: info,
@@ -475,15 +495,24 @@ impl CpuPlan {
             }
         }
         let (rows, lrows) = (b.tokens.len(), b.logit_rows.len());
-        for i in 0..self.spec.nodes.len() {
+        let mut i = 0;
+        while i < self.spec.nodes.len() {
             let node = self.nodes[i];
             if !node.live {
+                i += 1;
                 continue;
             }
             let nrows = if node.selected { lrows } else { rows };
+            if self.matmul_run[i] > 1 {
+                let run = self.matmul_run[i];
+                self.eval_matmul_run(i..i + run, nrows);
+                i += run;
+                continue;
+            }
             let mut out = std::mem::take(&mut self.slots[node.slot]);
             self.eval(i, b, nrows, &mut out[..nrows * node.width]);
             self.slots[node.slot] = out;
+            i += 1;
         }
         Ok(self.candidates(b))
     }
@@ -518,6 +547,35 @@ impl CpuPlan {
     fn input(&self, j: usize, rows: usize) -> &[f32] {
         let node = self.nodes[j];
         &self.slots[node.slot][..rows * node.width]
+    }
+
+    /// Consecutive matmuls of one input (see `matmul_run`). Their output slots are distinct
+    /// and none is the input's: each was allocated while the input was still live.
+    fn eval_matmul_run(&mut self, nodes: Range<usize>, rows: usize) {
+        let Op::Matmul(x, _) = self.spec.nodes[nodes.start] else { unreachable!("a matmul run starts with a matmul") };
+        let mut outs: [Vec<f32>; matmul::MAX_GROUP] = Default::default();
+        let mut ws: [Option<&Weight>; matmul::MAX_GROUP] = [None; matmul::MAX_GROUP];
+        for (k, i) in nodes.clone().enumerate() {
+            let Op::Matmul(_, w) = self.spec.nodes[i] else { unreachable!("runs hold matmuls only") };
+            outs[k] = std::mem::take(&mut self.slots[self.nodes[i].slot]);
+            ws[k] = self.weights[w].as_ref();
+        }
+        let len = nodes.len();
+        {
+            let ws: [&Weight; matmul::MAX_GROUP] =
+                std::array::from_fn(|k| ws[k].or(ws[0]).expect("bound at compile"));
+            let widths: [usize; matmul::MAX_GROUP] =
+                std::array::from_fn(|k| if k < len { self.nodes[nodes.start + k].width } else { 0 });
+            let mut ys: [&mut [f32]; matmul::MAX_GROUP] = Default::default();
+            for (k, (y, o)) in ys.iter_mut().zip(outs.iter_mut()).enumerate().take(len) {
+                *y = &mut o[..rows * widths[k]];
+            }
+            let x = &self.slots[self.nodes[x].slot][..rows * self.nodes[x].width];
+            matmul::matmul_group(&self.pool, &ws[..len], x, rows, &mut ys[..len], &mut self.matmul_scratch);
+        }
+        for (k, i) in nodes.enumerate() {
+            self.slots[self.nodes[i].slot] = std::mem::take(&mut outs[k]);
+        }
     }
 
     fn eval(&mut self, i: usize, b: &Batch, rows: usize, out: &mut [f32]) {

@@ -60,6 +60,11 @@ pub fn type_name(t: u32) -> String {
         .unwrap_or_else(|| format!("unknown type {t}"))
 }
 
+/// The typed view inside `w` when its block type is T.
+pub fn typed<T: 'static>(w: &Weight) -> Option<&View<T>> {
+    with_view!(w, v, U => (v as &dyn std::any::Any).downcast_ref::<View<T>>())
+}
+
 /// A weight the CPU executor can run.
 #[derive(Clone)]
 pub enum Weight {
