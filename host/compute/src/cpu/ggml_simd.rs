@@ -64,6 +64,24 @@ pub fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
     }
 }
 
+/// o[i] = silu(x[i]) · g[i] with ggml's vector SiLU (`ggml_math::silu`), bit for bit.
+pub fn silu_mul(x: &[f32], g: &[f32], o: &mut [f32]) {
+    let n = o.len().min(x.len()).min(g.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() {
+        let whole = n - n % 8;
+        // SAFETY: the CPU has the features; `whole` values of each slice are in bounds.
+        unsafe { x86::silu_mul(&x[..whole], &g[..whole], &mut o[..whole]) };
+        for i in whole..n {
+            o[i] = ggml_math::silu(x[i]) * g[i];
+        }
+        return;
+    }
+    for i in 0..n {
+        o[i] = ggml_math::silu(x[i]) * g[i];
+    }
+}
+
 /// Softmax numerators in place, `s[i] = expf(s[i] - max)`, and their sum as ggml forms it:
 /// each block of 16 reduced with `reduce16` (the last one zero-padded), the blocks summed in
 /// f64 (ggml_vec_soft_max_f32).
@@ -239,6 +257,27 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn silu_mul(x: &[f32], g: &[f32], o: &mut [f32]) {
+        let one = _mm256_set1_ps(1.0);
+        let mut i = 0;
+        while i < o.len() {
+            let xv = _mm256_loadu_ps(x.as_ptr().add(i));
+            match expf8(_mm256_sub_ps(_mm256_setzero_ps(), xv)) {
+                Some(e) => {
+                    let s = _mm256_div_ps(xv, _mm256_add_ps(one, e));
+                    _mm256_storeu_ps(o.as_mut_ptr().add(i), _mm256_mul_ps(s, _mm256_loadu_ps(g.as_ptr().add(i))));
+                }
+                None => {
+                    for j in i..i + 8 {
+                        o[j] = super::ggml_math::silu(x[j]) * g[j];
+                    }
+                }
+            }
+            i += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn exp_sum(s: &mut [f32], max: f32) -> f64 {
         let m = _mm256_set1_ps(max);
         let mut sum = 0f64;
@@ -354,6 +393,20 @@ mod tests {
             let (sa, sb) = (exp_sum(&mut a, max), exp_sum_scalar(&mut b, max));
             assert_eq!(sa.to_bits(), sb.to_bits(), "sum over {n}");
             assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "values over {n}");
+        }
+    }
+
+    #[test]
+    fn vector_silu_is_the_scalar_replica_bit_for_bit() {
+        let mut x = rand(1000, 3, 12.0);
+        x[7] = -100.0; // exp(100) is past the vector path: that block goes scalar
+        x[8] = 0.0;
+        x[9] = -0.0;
+        let g = rand(1000, 4, 3.0);
+        let mut o = vec![0f32; 1000];
+        silu_mul(&x, &g, &mut o);
+        for i in 0..1000 {
+            assert_eq!(o[i].to_bits(), (ggml_math::silu(x[i]) * g[i]).to_bits(), "at {i}");
         }
     }
 

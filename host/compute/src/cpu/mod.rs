@@ -635,9 +635,7 @@ impl CpuPlan {
                         .zip(x.chunks_exact(width))
                         .zip(g.chunks_exact(width))
                     {
-                        for i in 0..simd {
-                            o[i] = ggml_math::silu(x[i]) * g[i];
-                        }
+                        ggml_simd::silu_mul(&x[..simd], &g[..simd], &mut o[..simd]);
                         for i in simd..width {
                             o[i] = ggml_math::silu_libm(x[i]) * g[i];
                         }

@@ -98,6 +98,15 @@ fn to_i8(v: f32) -> i8 {
 
 /// quantize_row_q8_0 (AVX2 path): d = amax/127, q = round_even(x * 127/amax).
 pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        for (xs, b) in x.chunks_exact(32).zip(BlockQ8_0::mirror_mut(y)) {
+            // SAFETY: the CPU has AVX2, FMA and F16C; 32 values per block.
+            let (d, _) = unsafe { x86::quantize_block(xs, &mut b.qs) };
+            b.d = f16::from_f32(d);
+        }
+        return;
+    }
     for (xs, b) in x.chunks_exact(32).zip(BlockQ8_0::mirror_mut(y)) {
         let amax = amax32(xs);
         let d = amax / 127.0;
@@ -111,6 +120,16 @@ pub fn quantize_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
 
 /// quantize_row_q8_1 (AVX2 path): as Q8_0, plus s = d * Σq rounded to f16 once.
 pub fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        for (xs, b) in x.chunks_exact(32).zip(BlockQ8_1::mirror_mut(y)) {
+            // SAFETY: the CPU has AVX2, FMA and F16C; 32 values per block.
+            let (d, sum) = unsafe { x86::quantize_block(xs, &mut b.qs) };
+            b.d = f16::from_f32(d);
+            b.s = f16::from_f32(d * sum as f32);
+        }
+        return;
+    }
     for (xs, b) in x.chunks_exact(32).zip(BlockQ8_1::mirror_mut(y)) {
         let amax = amax32(xs);
         let d = amax / 127.0;
@@ -326,6 +345,38 @@ mod x86 {
     #[inline]
     fn prefetch_distance<T>(c: usize, blocks: usize) -> usize {
         c * blocks * std::mem::size_of::<T>()
+    }
+
+    /// One block of 32 as ggml's AVX2 quantize_row_q8_0/q8_1: amax, d = amax/127, q =
+    /// round-to-nearest-even(x · 127/amax) with saturating packs; returns d and Σq.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn quantize_block(x: &[f32], q: &mut [i8; 32]) -> (f32, i32) {
+        assert!(x.len() >= 32);
+        let p = x.as_ptr();
+        let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(8 * i)));
+        let sign = _mm256_set1_ps(-0.0);
+        let abs = |v: __m256| _mm256_andnot_ps(sign, v);
+        let m = _mm256_max_ps(_mm256_max_ps(abs(v[0]), abs(v[1])), _mm256_max_ps(abs(v[2]), abs(v[3])));
+        let m4 = _mm_max_ps(_mm256_extractf128_ps::<1>(m), _mm256_castps256_ps128(m));
+        let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        let amax = _mm_cvtss_f32(m4);
+        let d = amax / 127.0;
+        let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+        let i: [__m256i; 4] = std::array::from_fn(|k| {
+            _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v[k], id)))
+        });
+        let sum = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        let s4 = _mm_add_epi32(_mm256_extracti128_si256::<1>(sum), _mm256_castsi256_si128(sum));
+        let s4 = _mm_hadd_epi32(s4, s4);
+        let s4 = _mm_hadd_epi32(s4, s4);
+        // Packs interleave 128-bit lanes; the permute puts the 32 bytes back in order.
+        let i01 = _mm256_packs_epi32(i[0], i[1]);
+        let i23 = _mm256_packs_epi32(i[2], i[3]);
+        let b = _mm256_packs_epi16(i01, i23);
+        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
+        (d, _mm_cvtsi128_si32(s4))
     }
 
     #[inline]
@@ -592,6 +643,28 @@ mod tests {
         // The largest magnitude maps to -127 (ggml's sign convention), d = 1/iscale.
         assert_eq!((mk.qs[0], mk.qs[1], mk.d), (-127, -2, -1.0));
         assert_eq!(mk.bsums[0], -129);
+    }
+
+    #[test]
+    fn vector_quantizers_equal_the_scalar_ones() {
+        let mut x = rand(32 * 40, 77);
+        x[5] = 2.5 / 127.0 * 3.0; // a few exact ties and zero blocks
+        x[64..96].fill(0.0);
+        let mut a = vec![BlockQ8_1::zeros(); 40];
+        quantize_q8_1(&x, &mut a);
+        let mut b0 = vec![BlockQ8_0::zeros(); 40];
+        quantize_q8_0(&x, &mut b0);
+        for (i, xs) in x.chunks_exact(32).enumerate() {
+            let amax = amax32(xs);
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let want: Vec<i8> = xs.iter().map(|&v| to_i8(v * id)).collect();
+            let sum: i32 = want.iter().map(|&q| q as i32).sum();
+            let (m1, m0) = (&BlockQ8_1::mirror(&a)[i], &BlockQ8_0::mirror(&b0)[i]);
+            assert_eq!(&m1.qs[..], &want[..], "q8_1 block {i}");
+            assert_eq!(&m0.qs[..], &want[..], "q8_0 block {i}");
+            assert_eq!(m1.d, f16::from_f32(amax / 127.0));
+            assert_eq!(m1.s, f16::from_f32(amax / 127.0 * sum as f32));
+        }
     }
 
     #[test]
