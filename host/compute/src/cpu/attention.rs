@@ -7,7 +7,7 @@
 
 use half::f16;
 
-use super::ggml_simd::{axpy_f16_heads, dot_f16_tiny_q32, dot_f16_vec_q32, exp_sum, reduce16_rows, reduce4x16_rows};
+use super::ggml_simd::{axpy_f16_heads, dot_f16_vec_q32, dots_f16_tiny_heads, exp_sum, reduce16_rows, reduce4x16_rows};
 
 use super::pool::{PerThread, Pool, SyncPtr};
 use crate::plan::{Attention, Batch};
@@ -156,10 +156,15 @@ pub fn attend(
                 continue;
             }
             let kr = &kv.k[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
+            if tiny_kq {
+                dots_f16_tiny_heads(kr, &s.q[..per * hd], &mut s.p[..per]);
+            } else {
+                for j in 0..per {
+                    s.p[j] = dot_f16_vec_q32(kr, &s.q[j * hd..(j + 1) * hd]);
+                }
+            }
             for j in 0..per {
-                let qj = &s.q[j * hd..(j + 1) * hd];
-                let dot = if tiny_kq { dot_f16_tiny_q32(kr, qj) } else { dot_f16_vec_q32(kr, qj) };
-                let mut sc = dot * a.scale;
+                let mut sc = s.p[j] * a.scale;
                 if a.softcap != 0.0 {
                     sc = a.softcap * (sc / a.softcap).tanh();
                 }

@@ -50,6 +50,22 @@ pub fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
     ggml_math::dot_f16_tiny(x, &y)
 }
 
+/// `dot_f16_tiny_q32` of one K row with several heads' queries (`qs` = heads × k.len()),
+/// into `out[..heads]`: the row is converted once and the heads' accumulations interleave.
+#[inline]
+pub fn dots_f16_tiny_heads(k: &[f16], qs: &[f32], out: &mut [f32]) {
+    let hd = k.len();
+    #[cfg(target_arch = "x86_64")]
+    if has_simd() && hd % 16 == 0 && out.len() <= 8 {
+        assert!(qs.len() >= out.len() * hd);
+        // SAFETY: the CPU has the features; bounds checked above.
+        return unsafe { x86::dots_f16_tiny_heads(k, qs, out) };
+    }
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot_f16_tiny_q32(k, &qs[j * hd..(j + 1) * hd]);
+    }
+}
+
 /// `axpy_f16` for several heads reading the same V row: head j's accumulator starts at
 /// `acc[j * stride]` and gets probability `ps[j]`; the row is converted once.
 pub fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
@@ -200,6 +216,26 @@ mod x86 {
             i += 16;
         }
         reduce16(lo, hi)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dots_f16_tiny_heads(k: &[f16], qs: &[f32], out: &mut [f32]) {
+        let (hd, heads) = (k.len(), out.len());
+        let mut acc = [[_mm256_setzero_ps(); 2]; 8];
+        let (kp, qp) = (k.as_ptr(), qs.as_ptr());
+        let mut i = 0;
+        while i < hd {
+            let (lo, hi) = (load_ph(kp.add(i)), load_ph(kp.add(i + 8)));
+            for (j, a) in acc.iter_mut().enumerate().take(heads) {
+                let q = qp.add(j * hd + i);
+                a[0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(q), a[0]);
+                a[1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(q.add(8)), a[1]);
+            }
+            i += 16;
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = reduce16(a[0], a[1]);
+        }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -423,6 +459,14 @@ mod tests {
             }
         }
         assert_eq!(a, b);
+        // Several heads' K dots of one row: each as its own dot.
+        let k = halves(&rand(2 * hd, 12, 2.0));
+        let qs: Vec<f32> = halves(&rand(3 * 2 * hd, 13, 1.5)).iter().map(|h| h.to_f32()).collect();
+        let mut three = [0f32; 3];
+        dots_f16_tiny_heads(&k, &qs, &mut three);
+        for (j, d) in three.iter().enumerate() {
+            assert_eq!(d.to_bits(), dot_f16_tiny_q32(&k, &qs[j * 2 * hd..(j + 1) * 2 * hd]).to_bits());
+        }
         // Three heads sharing the row: each as its own axpy.
         let mut heads = rand(3 * hd, 11, 1.0);
         let mut one_by_one = heads.clone();
