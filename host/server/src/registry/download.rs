@@ -37,15 +37,48 @@ pub fn part_size(size: u64) -> u64 {
     (size / 16).clamp(MIN_PART, MAX_PART)
 }
 
-/// Downloads what is missing of `digest`; `done` counts the bytes on disk (resumed ones
-/// included), for progress.
-pub async fn fetch(remote: &Remote, blobs: &Blobs, digest: &Digest, size: u64, done: &AtomicU64) -> Result<Fetched, String> {
-    if blobs.has(digest) {
-        done.store(size, Ordering::Relaxed);
-        return Ok(Fetched::Present);
+/// What a pull starts from for one blob: the whole blob in the store, or its partial file
+/// (new, or resumed from an earlier pull).
+pub enum Start {
+    Present,
+    Partial(PartialBlob),
+}
+
+impl Start {
+    /// Bytes already on disk: where the progress of this blob starts.
+    pub fn completed(&self, size: u64) -> u64 {
+        match self {
+            Start::Present => size,
+            Start::Partial(p) => p.completed(),
+        }
     }
-    let partial = PartialBlob::open(blobs, digest, size, part_size(size)).map_err(|e| e.to_string())?;
-    done.store(partial.completed(), Ordering::Relaxed);
+}
+
+/// Looks at what the store holds of `digest` before anything is fetched.
+pub fn start(blobs: &Blobs, digest: &Digest, size: u64) -> Result<Start, String> {
+    if blobs.has(digest) {
+        return Ok(Start::Present);
+    }
+    PartialBlob::open(blobs, digest, size, part_size(size))
+        .map(Start::Partial)
+        .map_err(|e| e.to_string())
+}
+
+/// Downloads what is missing of `digest` from where `start` found it; `done` counts the
+/// bytes on disk (resumed ones included), for progress.
+pub async fn fetch(
+    remote: &Remote,
+    blobs: &Blobs,
+    digest: &Digest,
+    size: u64,
+    start: Start,
+    done: &AtomicU64,
+) -> Result<Fetched, String> {
+    done.store(start.completed(size), Ordering::Relaxed);
+    let partial = match start {
+        Start::Present => return Ok(Fetched::Present),
+        Start::Partial(p) => p,
+    };
     let results: Vec<Result<(), String>> = futures::stream::iter(partial.pending(blobs))
         .map(|writer| fetch_part(remote, digest, size, writer, done))
         .buffer_unordered(PARALLEL_PARTS)

@@ -66,9 +66,12 @@ pub(crate) async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress)
     for (digest, size) in &layers {
         let shown = digest.to_string();
         let done = download::counter();
-        let fetch = download::fetch(&remote, blobs, digest, *size, &done);
+        let start = download::start(blobs, digest, *size)?;
+        // The first line says what is on disk already, before any byte is fetched.
+        p.layer("pulling", &shown, *size, start.completed(*size)).await?;
+        let fetch = download::fetch(&remote, blobs, digest, *size, start, &done);
         tokio::pin!(fetch);
-        let mut tick = tokio::time::interval(TICK);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
         let fetched = loop {
             tokio::select! {
                 r = &mut fetch => break r?,
