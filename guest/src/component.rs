@@ -18,7 +18,7 @@ wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
     Batch, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
-    MetaValue, ModelBorrow, ModelInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy, TokenLogprob,
+    MetaValue, ModelBorrow, ModelInfo, TensorInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy, TokenLogprob,
     TokenLogprobs,
 };
 use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
@@ -129,6 +129,19 @@ impl GuestModel for ModelRes {
                 };
                 (k, v)
             })
+            .collect()
+    }
+
+    fn metadata_json(&self) -> String {
+        self.0.model.metadata_json()
+    }
+
+    fn tensors(&self) -> Vec<TensorInfo> {
+        self.0
+            .model
+            .tensors()
+            .into_iter()
+            .map(|(name, ggml_type, shape)| TensorInfo { name, ggml_type, shape })
             .collect()
     }
 

@@ -147,6 +147,38 @@ impl LoadedModel {
     }
 }
 
+impl LoadedModel {
+    /// Every metadata key with its whole value as one JSON object.
+    pub fn metadata_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        for (k, v) in &self.gguf.metadata {
+            let j = match v {
+                Value::U64(x) => serde_json::json!(x),
+                Value::I64(x) => serde_json::json!(x),
+                Value::F64(x) => serde_json::json!(x),
+                Value::Bool(x) => serde_json::json!(x),
+                Value::Str(x) => serde_json::json!(x),
+                Value::Array(Array::Ints(a)) => serde_json::json!(a),
+                Value::Array(Array::Floats(a)) => serde_json::json!(a),
+                Value::Array(Array::Bools(a)) => serde_json::json!(a),
+                Value::Array(Array::Strs(a)) => serde_json::json!(a),
+                Value::Array(Array::Nested(_)) => serde_json::json!([]),
+            };
+            m.insert(k.clone(), j);
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+
+    /// (name, ggml type name, dims) of every tensor, in file order.
+    pub fn tensors(&self) -> Vec<(String, String, Vec<u64>)> {
+        self.gguf
+            .tensors
+            .iter()
+            .map(|t| (t.name.clone(), crate::gguf::type_name(t.ggml_type), t.dims.clone()))
+            .collect()
+    }
+}
+
 fn array_kind(a: &Array) -> &'static str {
     a.kind()
 }

@@ -10,7 +10,7 @@ mod runner;
 mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
-    ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request,
+    ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request, TensorInfo,
     RequestExtras, Sampling, TemplateFeatures, TensorCopy, TokenLogprob, TokenLogprobs,
 };
 pub use convert::{safetensors_header, ConversionReader};

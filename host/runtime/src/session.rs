@@ -17,7 +17,7 @@ use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
 use crate::bindings::Guest;
 use crate::host::{HostState, ModelFile};
 use crate::{
-    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
+    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result, TensorInfo,
     Runtime, TemplateFeatures, TokenLogprobs,
 };
 
@@ -69,6 +69,18 @@ impl Session {
     pub fn metadata(&mut self) -> Result<Vec<(String, MetaValue)>> {
         let g = self.guest.wollama_engine_runtime();
         Ok(g.model().call_metadata(&mut self.store, self.model)?)
+    }
+
+    /// Every metadata key with its whole value (arrays in full), as JSON object text.
+    pub fn metadata_json(&mut self) -> Result<String> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_metadata_json(&mut self.store, self.model)?)
+    }
+
+    /// Every tensor: name, ggml type name, dims (row length first).
+    pub fn tensors(&mut self) -> Result<Vec<TensorInfo>> {
+        let g = self.guest.wollama_engine_runtime();
+        Ok(g.model().call_tensors(&mut self.store, self.model)?)
     }
 
     pub fn tokenize(&mut self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {

@@ -1,12 +1,12 @@
 //! `POST /api/show`: details, parameters, template, system, license, modelfile, capabilities
-//! and `model_info` (the GGUF metadata as the guest reads it: arrays longer than five are
-//! summarised unless `verbose`, and `general.name`/`tokenizer.chat_template` left out, as Ollama).
+//! and `model_info` (the GGUF metadata as the guest reads it: arrays longer than five shown as
+//! [] unless `verbose`, and `general.name`/`tokenizer.chat_template` left out, as Ollama);
+//! `tensors` when `verbose`.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wollama_runtime::MetaValue;
 use wollama_store::manifest::{
     MEDIA_TYPE_LICENSE, MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE,
 };
@@ -33,18 +33,6 @@ fn layer_text(store: &Store, manifest: &wollama_store::Manifest, media: &str) ->
         .collect()
 }
 
-fn meta_json(v: &MetaValue) -> Value {
-    match v {
-        MetaValue::Uint(x) => json!(x),
-        MetaValue::Int(x) => json!(x),
-        MetaValue::Float(x) => json!(x),
-        MetaValue::Boolean(x) => json!(x),
-        MetaValue::Text(x) => json!(x),
-        // The guest summarises arrays; Ollama shows long ones as [] unless verbose.
-        MetaValue::Array(_) => json!([]),
-    }
-}
-
 pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
     let req = decode::decode(&body, "ShowRequest", SHOW)?;
     let text = get_str(&req, "model").or_else(|| get_str(&req, "name")).unwrap_or("").to_string();
@@ -61,22 +49,29 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
 
     let path = gguf.clone();
     let go_template = layer_text(&s.store, m, MEDIA_TYPE_TEMPLATE).pop();
-    let (info, metadata, features) = tokio::task::spawn_blocking(move || -> Result<_, wollama_runtime::Error> {
+    let verbose = req.get("verbose").and_then(Value::as_bool).unwrap_or(false);
+    let (info, metadata, tensors, features) = tokio::task::spawn_blocking(move || -> Result<_, wollama_runtime::Error> {
         let rt = wollama_runtime::Runtime::new()?;
         let mut sess = rt.open(&path, 1)?;
         // What the template says the model can do besides completing text (tools, thinking).
         let features = sess.template_features(go_template.as_deref()).ok();
-        Ok((sess.info()?, sess.metadata()?, features))
+        let tensors = if verbose { sess.tensors()? } else { Vec::new() };
+        Ok((sess.info()?, sess.metadata_json()?, tensors, features))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
 
+    // Ollama: every key but these two; arrays longer than five shown as [] unless verbose.
+    let Ok(Value::Object(metadata)) = serde_json::from_str::<Value>(&metadata) else {
+        return Err(ApiError::internal("the model's metadata is not a JSON object"));
+    };
     let mut model_info = Map::new();
-    for (k, v) in &metadata {
+    for (k, v) in metadata {
         if k == "general.name" || k == "tokenizer.chat_template" {
             continue;
         }
-        model_info.insert(k.clone(), meta_json(v));
+        let long = v.as_array().is_some_and(|a| a.len() > 5);
+        model_info.insert(k, if long && !verbose { json!([]) } else { v });
     }
     let template = layer_text(&s.store, m, MEDIA_TYPE_TEMPLATE).pop().or(info.chat_template.clone());
     let system = get_str(&req, "system").map(str::to_string).or_else(|| layer_text(&s.store, m, MEDIA_TYPE_SYSTEM).pop());
@@ -118,6 +113,9 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
         "capabilities": capabilities(&config.capabilities, features.as_ref()),
         "modified_at": crate::stream::go_local_time(entry.modified),
     });
+    if verbose {
+        v["tensors"] = tensors.iter().map(|t| json!({"name": t.name, "type": t.ggml_type, "shape": t.shape})).collect();
+    }
     if let Some(t) = template {
         v["template"] = json!(t);
     }
