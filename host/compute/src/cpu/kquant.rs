@@ -61,18 +61,9 @@ pub fn dot_q6k<const C: usize, const R: usize>(k: usize, w: [&[BlockQ6K]; C], a:
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::quant::x86::hsum_float_8;
     use super::{Q4K, Q6K, Q8K};
     use std::arch::x86_64::*;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum_float_8(x: __m256) -> f32 {
-        let res = _mm256_extractf128_ps(x, 1);
-        let res = _mm_add_ps(res, _mm256_castps256_ps128(x));
-        let res = _mm_add_ps(res, _mm_movehl_ps(res, res));
-        let res = _mm_add_ss(res, _mm_movehdup_ps(res));
-        _mm_cvtss_f32(res)
-    }
 
     /// ggml's shuffle that spreads the 16-bit scale of sub-block i over a whole register.
     #[inline]
@@ -205,15 +196,7 @@ mod tests {
     use super::*;
 
     fn rand(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
+        super::super::ggml_simd::test_data(n, seed, 1.0)
     }
 
     #[test]

@@ -306,14 +306,15 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::{Q4_1, Q5_0, Q8_0, Q8_1};
     use half;
     use std::arch::x86_64::*;
 
+    /// ggml's hsum_float_8: halves, then pairs.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn hsum_float_8(x: __m256) -> f32 {
+    pub(in crate::cpu) fn hsum_float_8(x: __m256) -> f32 {
         let res = _mm256_extractf128_ps(x, 1);
         let res = _mm_add_ps(res, _mm256_castps256_ps128(x));
         let res = _mm_add_ps(res, _mm_movehl_ps(res, res));
@@ -606,15 +607,7 @@ mod tests {
     use candle_core::quantized::k_quants::{BlockQ4_1, GgmlType};
 
     fn rand(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
+        crate::cpu::ggml_simd::test_data(n, seed, 1.0)
     }
 
     #[test]
