@@ -77,7 +77,8 @@ pub fn reduce4x16(acc: &[[f32; 16]; 4]) -> f64 {
 
 /// `ggml_vec_dot_f16` on AVX-512: lane `i % 16` of accumulator `(i / 16) % 4` over steps of
 /// 64, the four reduced and summed in f64, then the tail in f64.
-pub fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
+/// `y` holds f16 values as f32 (a query converted once, as ggml converts it to f16).
+pub fn dot_f16_vec(x: &[f16], y: &[f32]) -> f32 {
     let n = x.len().min(y.len());
     let np = n & !63;
     let mut acc = [[0f32; 16]; 4];
@@ -85,24 +86,25 @@ pub fn dot_f16_vec(x: &[f16], y: &[f16]) -> f32 {
         for (j, a) in acc.iter_mut().enumerate() {
             for (l, a) in a.iter_mut().enumerate() {
                 let k = i + 16 * j + l;
-                *a = x[k].to_f32().mul_add(y[k].to_f32(), *a);
+                *a = x[k].to_f32().mul_add(y[k], *a);
             }
         }
     }
     let mut sum = reduce4x16(&acc);
     for i in np..n {
-        sum += (x[i].to_f32() * y[i].to_f32()) as f64;
+        sum += (x[i].to_f32() * y[i]) as f64;
     }
     sum as f32
 }
 
 /// tinyBLAS's f16 dot on AVX-512: one 16-lane accumulator over steps of 16 (a short tail is
 /// zero-padded), then `reduce16`.
-pub fn dot_f16_tiny(x: &[f16], y: &[f16]) -> f32 {
+/// `y` as in `dot_f16_vec`.
+pub fn dot_f16_tiny(x: &[f16], y: &[f32]) -> f32 {
     let n = x.len().min(y.len());
     let mut acc = [0f32; 16];
     for i in 0..n {
-        acc[i % 16] = x[i].to_f32().mul_add(y[i].to_f32(), acc[i % 16]);
+        acc[i % 16] = x[i].to_f32().mul_add(y[i], acc[i % 16]);
     }
     reduce16(&acc)
 }
@@ -142,8 +144,8 @@ mod tests {
     #[test]
     fn f16_dots_equal_the_exact_sum_when_it_is_representable() {
         let x: Vec<f16> = (0..100).map(|i| f16::from_f32((i % 7) as f32 - 3.0)).collect();
-        let y: Vec<f16> = (0..100).map(|i| f16::from_f32((i % 5) as f32 * 0.5)).collect();
-        let exact: f32 = x.iter().zip(&y).map(|(a, b)| a.to_f32() * b.to_f32()).sum();
+        let y: Vec<f32> = (0..100).map(|i| (i % 5) as f32 * 0.5).collect();
+        let exact: f32 = x.iter().zip(&y).map(|(a, b)| a.to_f32() * b).sum();
         assert_eq!(dot_f16_vec(&x, &y), exact);
         assert_eq!(dot_f16_tiny(&x, &y), exact);
     }

@@ -34,8 +34,7 @@ pub fn dot_f16_vec_q32(x: &[f16], y: &[f32]) -> f32 {
         // SAFETY: the CPU has the features; the lengths are equal multiples of 64.
         return unsafe { x86::dot_f16_vec_q32(x, y) };
     }
-    let y: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
-    ggml_math::dot_f16_vec(x, &y)
+    ggml_math::dot_f16_vec(x, y)
 }
 
 /// `dot_f16_tiny` with y given as f32 (f16 values, converted once per query).
@@ -46,8 +45,7 @@ pub fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
         // SAFETY: as above, multiples of 16.
         return unsafe { x86::dot_f16_tiny_q32(x, y) };
     }
-    let y: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
-    ggml_math::dot_f16_tiny(x, &y)
+    ggml_math::dot_f16_tiny(x, y)
 }
 
 /// `dot_f16_tiny_q32` of one K row with several heads' queries (`qs` = heads × k.len()),
@@ -419,9 +417,9 @@ mod tests {
         for (n, seed) in [(64, 1), (128, 2), (256, 3), (16, 4), (48, 5), (80, 6)] {
             let (x, y) = (halves(&rand(n, seed, 3.0)), halves(&rand(n, seed + 100, 2.0)));
             let y32: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
-            assert_eq!(dot_f16_tiny_q32(&x, &y32).to_bits(), ggml_math::dot_f16_tiny(&x, &y).to_bits(), "tiny q32 {n}");
+            assert_eq!(dot_f16_tiny_q32(&x, &y32).to_bits(), ggml_math::dot_f16_tiny(&x, &y32).to_bits(), "tiny q32 {n}");
             if n % 64 == 0 {
-                assert_eq!(dot_f16_vec_q32(&x, &y32).to_bits(), ggml_math::dot_f16_vec(&x, &y).to_bits(), "vec q32 {n}");
+                assert_eq!(dot_f16_vec_q32(&x, &y32).to_bits(), ggml_math::dot_f16_vec(&x, &y32).to_bits(), "vec q32 {n}");
             }
         }
     }
