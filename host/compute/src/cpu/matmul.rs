@@ -13,7 +13,7 @@ use half::{bf16, f16};
 
 use super::pool::{Pool, SyncPtr};
 use super::kquant;
-use super::quant;
+use super::quant::{self, Q8x8};
 use super::weights::{self, with_view, View, Weight};
 
 /// The per-type kernel: candle's by default, ggml-exact replacements where candle differs.
@@ -33,15 +33,15 @@ pub trait Kernel: GgmlType {
     /// (Q8_0: 7.7 against 9.9 GB/s in quant.rs's kernel_speed probe).
     const DECODE_FOUR_ROWS: bool = true;
 
-    /// Floats per block of eight activation rows that `dots8` wants precomputed (0: it has
-    /// no 8-row kernel, and multi-row tiles use `dots::<2, 4>`).
-    const PACK8: usize = 0;
+    /// Whether the type has an 8-row prefill kernel (`dots8`) reading `pack8`'s layout
+    /// (without one, multi-row tiles use `dots::<2, 4>`).
+    const HAS8: bool = false;
 
-    /// Precomputes what `dots8` reads for eight activation rows (PACK8 floats per block).
-    fn pack8(_a: [&[Self::VecDotType]; 8], _out: &mut [f32]) {}
+    /// Packs eight activation rows block by block for `dots8`.
+    fn pack8(_a: [&[Self::VecDotType]; 8], _out: &mut [Q8x8]) {}
 
-    /// One weight row against eight activation rows, with `pack8`'s data.
-    fn dots8(k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], _packed: &[f32]) -> [f32; 8] {
+    /// One weight row against eight activation rows (`a`, and `packed` by `pack8`).
+    fn dots8(k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], _packed: &[Q8x8]) -> [f32; 8] {
         Self::dots(k, [w], a)[0]
     }
 }
@@ -62,12 +62,12 @@ impl Kernel for BlockQ5_0 {
     fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
         quant::dot_q5_0(w, a)
     }
-    const PACK8: usize = 8;
-    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [f32]) {
-        quant::pack_q8_0_scales(a, out)
+    const HAS8: bool = true;
+    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
+        quant::pack_q8_0_x8(a, out)
     }
-    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[f32]) -> [f32; 8] {
-        quant::dot_q5_0_r8(w, a, packed)
+    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
+        quant::dot_q5_0_x8(w, a, packed)
     }
 }
 impl Kernel for BlockQ8_0 {
@@ -86,12 +86,12 @@ impl Kernel for BlockQ4_1 {
     fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
         quant::dot_q4_1(w, a)
     }
-    const PACK8: usize = 16;
-    fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [f32]) {
-        quant::pack_q8_1_scales(a, out)
+    const HAS8: bool = true;
+    fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
+        quant::pack_q8_1_x8(a, out)
     }
-    fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[f32]) -> [f32; 8] {
-        quant::dot_q4_1_r8(w, a, packed)
+    fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[Q8x8]) -> [f32; 8] {
+        quant::dot_q4_1_x8(w, a, packed)
     }
 }
 impl Kernel for BlockQ5_1 {
@@ -124,11 +124,11 @@ pub fn scratch_bytes(w: &Weight, rows: usize) -> usize {
     with_view!(w, v, T => scratch_layout::<T>(rows, v.blocks_per_row()).2 * 8)
 }
 
-/// The matmul scratch in 8-byte words: (activation words, packed-scale floats, total words).
+/// The matmul scratch in 8-byte words: (activation words, packed 8-row blocks, total words).
 fn scratch_layout<T: Kernel>(rows: usize, qb: usize) -> (usize, usize, usize) {
     let act_words = (rows * qb * std::mem::size_of::<<T as GgmlType>::VecDotType>()).div_ceil(8);
-    let packed = (rows / 8) * qb * T::PACK8;
-    (act_words, packed, act_words + packed.div_ceil(2))
+    let packed = if T::HAS8 { (rows / 8) * qb } else { 0 };
+    (act_words, packed, act_words + (packed * std::mem::size_of::<Q8x8>()).div_ceil(8))
 }
 
 /// Weight bytes per tile strip: sized to stay in L1 next to the activation rows.
@@ -188,9 +188,10 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     // SAFETY: the buffer holds at least rows*qb blocks, is 8-aligned, and every block type is
     // plain data valid for any bit pattern (we overwrite all of it before reading).
     let acts: &mut [A<T>] = unsafe { std::slice::from_raw_parts_mut(act_scratch.as_mut_ptr() as *mut A<T>, rows * qb) };
-    // SAFETY: as above, f32 (4-aligned) inside the 8-aligned words after the activations.
-    let packed: &mut [f32] =
-        unsafe { std::slice::from_raw_parts_mut(pack_scratch.as_mut_ptr() as *mut f32, packed_len) };
+    // SAFETY: as above: Q8x8 is plain data of alignment 4, inside the 8-aligned words after
+    // the activations.
+    let packed: &mut [Q8x8] =
+        unsafe { std::slice::from_raw_parts_mut(pack_scratch.as_mut_ptr() as *mut Q8x8, packed_len) };
     if rows >= 8 {
         let ap = SyncPtr::new(acts);
         pool.run(rows, &|r, _| {
@@ -206,14 +207,14 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     let acts: &[A<T>] = acts;
     // Groups of eight rows for an 8-row kernel, counted from row 0 (row tiles are multiples
     // of eight rows apart, see below).
-    let pack = T::PACK8 * qb;
+    let pack = if T::HAS8 { qb } else { 0 };
     if pack > 0 {
         for (g, out) in packed.chunks_exact_mut(pack).enumerate() {
             let a = std::array::from_fn(|i| &acts[(8 * g + i) * qb..(8 * g + i + 1) * qb]);
             T::pack8(a, out);
         }
     }
-    let packed: &[f32] = packed;
+    let packed: &[Q8x8] = packed;
 
     // Tiling, per matmul: row tiles of up to ROW_TILE rows, column chunks sized so that
     // there are a few chunks per thread (load balance) but each is worth claiming.

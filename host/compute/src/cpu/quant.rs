@@ -176,27 +176,53 @@ fn has_avx2() -> bool {
     super::ggml_simd::has_simd()
 }
 
-/// The scales of eight Q8_1 activation rows, block by block, as the 8-row Q4_1 kernel reads
-/// them: for block i, `out[16 i..16 i + 8]` = the rows' d and `out[16 i + 8..16 i + 16]` =
-/// their s, in f32 (exact conversions of the f16 fields).
-pub fn pack_q8_1_scales(a: [&[BlockQ8_1]; 8], out: &mut [f32]) {
+/// Eight activation rows' blocks side by side, as the 8-row prefill kernels read them: the
+/// kernel follows one stream instead of eight row pointers, and each row's scales are f32
+/// ready for a broadcast load (no shuffle to pick a lane).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Q8x8 {
+    pub qs: [[i8; 32]; 8],
+    /// Each row's d (exact conversion of its f16 field).
+    pub d: [f32; 8],
+    /// Each row's s (Q8_1; zero for Q8_0).
+    pub s: [f32; 8],
+}
+
+/// Block i of eight Q8_1 rows into `out[i]`.
+pub fn pack_q8_1_x8(a: [&[BlockQ8_1]; 8], out: &mut [Q8x8]) {
     let a = a.map(BlockQ8_1::mirror);
-    for (i, o) in out.chunks_exact_mut(16).enumerate().take(a[0].len()) {
+    for (i, o) in out.iter_mut().enumerate().take(a[0].len()) {
         for r in 0..8 {
-            o[r] = a[r][i].d.to_f32();
-            o[8 + r] = a[r][i].s.to_f32();
+            let b = &a[r][i];
+            o.qs[r] = b.qs;
+            o.d[r] = b.d.to_f32();
+            o.s[r] = b.s.to_f32();
         }
     }
 }
 
-/// One Q4_1 weight row against eight Q8_1 activation rows (prefill), with their scales packed
-/// by `pack_q8_1_scales`. Each result is exactly `dot_q4_1`'s for that pair.
-pub fn dot_q4_1_r8(w: &[BlockQ4_1], a: [&[BlockQ8_1]; 8], scales: &[f32]) -> [f32; 8] {
-    assert!(scales.len() >= 16 * w.len() && a.iter().all(|a| a.len() >= w.len()));
+/// Block i of eight Q8_0 rows into `out[i]`.
+pub fn pack_q8_0_x8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
+    let a = a.map(BlockQ8_0::mirror);
+    for (i, o) in out.iter_mut().enumerate().take(a[0].len()) {
+        for r in 0..8 {
+            let b = &a[r][i];
+            o.qs[r] = b.qs;
+            o.d[r] = b.d.to_f32();
+            o.s[r] = 0.0;
+        }
+    }
+}
+
+/// One Q4_1 weight row against eight Q8_1 activation rows (prefill): `a` the rows, `packed`
+/// the same rows packed by `pack_q8_1_x8`. Each result is exactly `dot_q4_1`'s for its pair.
+pub fn dot_q4_1_x8(w: &[BlockQ4_1], a: [&[BlockQ8_1]; 8], packed: &[Q8x8]) -> [f32; 8] {
+    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
-        return unsafe { x86::dot_q4_1_r8(BlockQ4_1::mirror(w), a.map(BlockQ8_1::mirror), scales) };
+        return unsafe { x86::dot_q4_1_x8(BlockQ4_1::mirror(w), packed) };
     }
     dot_q4_1([w], a)[0]
 }
@@ -233,25 +259,14 @@ pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[Bloc
     })
 }
 
-/// The scales of eight Q8_0 activation rows, block by block, for the 8-row Q5_0 kernel:
-/// `out[8 i..8 i + 8]` = the rows' d in f32.
-pub fn pack_q8_0_scales(a: [&[BlockQ8_0]; 8], out: &mut [f32]) {
-    let a = a.map(BlockQ8_0::mirror);
-    for (i, o) in out.chunks_exact_mut(8).enumerate().take(a[0].len()) {
-        for r in 0..8 {
-            o[r] = a[r][i].d.to_f32();
-        }
-    }
-}
-
-/// One Q5_0 weight row against eight Q8_0 activation rows (prefill), with their scales
-/// packed by `pack_q8_0_scales`. Each result is exactly `dot_q5_0`'s for that pair.
-pub fn dot_q5_0_r8(w: &[BlockQ5_0], a: [&[BlockQ8_0]; 8], scales: &[f32]) -> [f32; 8] {
-    assert!(scales.len() >= 8 * w.len() && a.iter().all(|a| a.len() >= w.len()));
+/// One Q5_0 weight row against eight Q8_0 activation rows (prefill), `packed` by
+/// `pack_q8_0_x8`. Each result is exactly `dot_q5_0`'s for its pair.
+pub fn dot_q5_0_x8(w: &[BlockQ5_0], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
+    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
-        return unsafe { x86::dot_q5_0_r8(BlockQ5_0::mirror(w), a.map(BlockQ8_0::mirror), scales) };
+        return unsafe { x86::dot_q5_0_x8(BlockQ5_0::mirror(w), packed) };
     }
     dot_q5_0([w], a)[0]
 }
@@ -307,7 +322,7 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod x86 {
-    use super::{Q4_1, Q5_0, Q8_0, Q8_1};
+    use super::{Q4_1, Q5_0, Q8_0, Q8_1, Q8x8};
     use half;
     use std::arch::x86_64::*;
 
@@ -477,27 +492,25 @@ pub(super) mod x86 {
         std::array::from_fn(|c| hsum_float_8(acc[c]) + s[2 * c + 1])
     }
 
-    /// One weight row × eight activation rows whose scales were packed by
-    /// `pack_q8_1_scales`: the eight d·dy and the eight m·sy of a block are one multiply each.
+    /// One weight row × eight packed activation rows. Per block, one multiply forms the
+    /// eight m·sy; each row's d·dy is its own multiply by a broadcast load, which costs less
+    /// than picking the lane out of one eight-lane product (two shuffles per row).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q4_1_r8(w: &[Q4_1], a: [&[Q8_1]; 8], scales: &[f32]) -> [f32; 8] {
+    pub unsafe fn dot_q4_1_x8(w: &[Q4_1], a: &[Q8x8]) -> [f32; 8] {
         let mut acc = [_mm256_setzero_ps(); 8];
         let mut summs = _mm256_setzero_ps();
         let ones = _mm256_set1_epi16(1);
-        let sp = scales.as_ptr();
-        let lane: [__m256i; 8] = std::array::from_fn(|r| _mm256_set1_epi32(r as i32));
-        for (i, x) in w.iter().enumerate() {
+        for (x, y) in w.iter().zip(a) {
             let dm = f16_pair(&x.d);
             let d = _mm256_broadcastss_ps(dm);
-            let m = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dm), lane[1]);
-            // SAFETY: the caller checked 16 floats per block.
-            let (dy, sy) = unsafe { (_mm256_loadu_ps(sp.add(16 * i)), _mm256_loadu_ps(sp.add(16 * i + 8))) };
-            let scale = _mm256_mul_ps(d, dy);
-            summs = _mm256_add_ps(summs, _mm256_mul_ps(m, sy));
+            let m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+            // SAFETY: 8 floats each.
+            summs = _mm256_add_ps(summs, _mm256_mul_ps(m, unsafe { _mm256_loadu_ps(y.s.as_ptr()) }));
             let qx = nibbles(&x.qs);
             for r in 0..8 {
-                let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, load32(&a[r][i].qs))));
-                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, lane[r]), xy, acc[r]);
+                let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, load32(&y.qs[r]))));
+                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
+                acc[r] = _mm256_fmadd_ps(scale, xy, acc[r]);
             }
         }
         let mut s = [0f32; 8];
@@ -549,21 +562,19 @@ pub(super) mod x86 {
         out
     }
 
+    /// One Q5_0 weight row × eight packed activation rows (see `dot_q4_1_x8`).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q5_0_r8(w: &[Q5_0], a: [&[Q8_0]; 8], scales: &[f32]) -> [f32; 8] {
+    pub unsafe fn dot_q5_0_x8(w: &[Q5_0], a: &[Q8x8]) -> [f32; 8] {
         let mut acc = [_mm256_setzero_ps(); 8];
-        let sp = scales.as_ptr();
-        let lane: [__m256i; 8] = std::array::from_fn(|r| _mm256_set1_epi32(r as i32));
-        for (i, x) in w.iter().enumerate() {
+        for (x, y) in w.iter().zip(a) {
             let d = _mm256_set1_ps(x.d.to_f32());
-            // SAFETY: the caller checked 8 floats per block.
-            let scale = _mm256_mul_ps(d, unsafe { _mm256_loadu_ps(sp.add(8 * i)) });
             let hi = _mm256_andnot_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0xF0u8 as i8));
             let qx = _mm256_or_si256(nibbles(&x.qs), hi);
             let ax = _mm256_sign_epi8(qx, qx);
             for r in 0..8 {
-                let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&a[r][i].qs), qx));
-                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, lane[r]), q, acc[r]);
+                let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&y.qs[r]), qx));
+                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
+                acc[r] = _mm256_fmadd_ps(scale, q, acc[r]);
             }
         }
         std::array::from_fn(|r| hsum_float_8(acc[r]))
@@ -707,9 +718,10 @@ mod tests {
         }
         // The 8-row kernel (rows repeated) gives every pair's bits too.
         let rows8: [&[BlockQ8_1]; 8] = std::array::from_fn(|i| &q81[(i * 3) % 4][..]);
-        let mut packed = vec![0f32; 16 * w41.len()];
-        pack_q8_1_scales(rows8, &mut packed);
-        let r8 = dot_q4_1_r8(&w41, rows8, &packed);
+        let zero = Q8x8 { qs: [[0; 32]; 8], d: [0.0; 8], s: [0.0; 8] };
+        let mut packed = vec![zero; w41.len()];
+        pack_q8_1_x8(rows8, &mut packed);
+        let r8 = dot_q4_1_x8(&w41, rows8, &packed);
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q4_1([&w41[..]], [*a])[0][0].to_bits(), "8-row kernel, row {i}");
         }
@@ -726,9 +738,9 @@ mod tests {
             }
         }
         let rows8: [&[BlockQ8_0]; 8] = std::array::from_fn(|i| &q80[(i * 3) % 4][..]);
-        let mut packed = vec![0f32; 8 * w50.len()];
-        pack_q8_0_scales(rows8, &mut packed);
-        let r8 = dot_q5_0_r8(&w50, rows8, &packed);
+        let mut packed = vec![zero; w50.len()];
+        pack_q8_0_x8(rows8, &mut packed);
+        let r8 = dot_q5_0_x8(&w50, rows8, &packed);
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q5_0([&w50[..]], [*a])[0][0].to_bits(), "8-row q5_0 kernel, row {i}");
         }
@@ -750,7 +762,8 @@ mod tests {
 #[cfg(test)]
 mod speed {
     //! `cargo nextest run --release --workspace --run-ignored only -E 'test(kernel_speed)'
-    //! --no-capture`: decode kernel throughput out of cache and in L2 (not a timed test).
+    //! --no-capture`: decode and prefill kernel throughput out of cache and in L2 (not a timed
+    //! test).
     use super::*;
     use candle_core::quantized::k_quants::GgmlType;
 
@@ -811,6 +824,17 @@ mod speed {
                 }
             });
             eprintln!("{rows} rows: q4_1 {g41:.2} GB/s, q8_0 {g80:.2} GB/s, q8_0 row by row {g80s:.2} GB/s ({sink})");
+            // Prefill: one weight row × eight packed activation rows, in block pairs per ns.
+            let rows8: [&[BlockQ8_1]; 8] = std::array::from_fn(|_| &q81[..]);
+            let zero = Q8x8 { qs: [[0; 32]; 8], d: [0.0; 8], s: [0.0; 8] };
+            let mut packed = vec![zero; qb];
+            pack_q8_1_x8(rows8, &mut packed);
+            let g = gbps(rows * qb * 8, &mut || {
+                for j in 0..rows {
+                    sink += dot_q4_1_x8(&w41[j * qb..(j + 1) * qb], rows8, &packed)[0];
+                }
+            });
+            eprintln!("{rows} rows: q4_1 x8 prefill {g:.2} G block pairs/s ({sink})");
         }
     }
 }
