@@ -7,7 +7,7 @@
 
 use half::f16;
 
-use super::ggml_simd::{axpy_f16_heads, dot_f16_vec_q32, dots_f16_tiny_heads, exp_sum, reduce16_rows, reduce4x16_rows};
+use super::ggml_simd::{exp_sum, k_dots, pv_lanes, reduce16_rows, reduce4x16_rows};
 
 use super::pool::{PerThread, Pool, SyncPtr};
 use crate::plan::{Attention, Batch};
@@ -58,20 +58,11 @@ pub struct Scratch {
     q: Vec<f32>,
     /// [heads][ways][head_dim] V accumulators (64 ways for decode, 16 for prefill).
     acc: Vec<f32>,
-    max: Vec<f32>,
-    p: Vec<f32>,
 }
 
 impl Scratch {
     pub fn new(cells: usize, head_dim: usize) -> Self {
-        Scratch {
-            cells: vec![0; cells],
-            scores: vec![0.0; cells],
-            q: vec![0.0; head_dim],
-            acc: vec![0.0; 64 * head_dim],
-            max: Vec::new(),
-            p: Vec::new(),
-        }
+        Scratch { cells: vec![0; cells], scores: vec![0.0; cells], q: vec![0.0; head_dim], acc: vec![0.0; 64 * head_dim] }
     }
 
     /// Room for `heads` heads (grown once, on the first multi-head task).
@@ -84,8 +75,6 @@ impl Scratch {
         grow(&mut self.scores, heads * cells);
         grow(&mut self.q, heads * head_dim);
         grow(&mut self.acc, heads * ways * head_dim);
-        grow(&mut self.max, heads);
-        grow(&mut self.p, heads);
         if self.cells.len() < cells {
             self.cells.resize(cells, 0);
         }
@@ -97,8 +86,13 @@ impl Scratch {
 ///
 /// ggml runs the two products as f16 matmuls whose summation order depends on the batch:
 /// one column (decode) goes through `ggml_vec_dot_f16`, two or more through tinyBLAS. Both
-/// orders are reproduced here, with K/V lanes assigned by absolute cell index as in ggml's
-/// cache, so a batch gives llama.cpp's bits whatever its size.
+/// orders are reproduced here, with K/V lanes assigned by a cell's rank among the cells the
+/// row sees, so a batch gives llama.cpp's bits whatever its size.
+///
+/// Each task is one row and a run of heads sharing a KV head, in phases over its cells: K
+/// dots for all the run's heads (each K row converted once), then per head the scale, max,
+/// softmax sum and f16 probabilities as whole-row vector passes, then the V sums lane by
+/// lane with the accumulators in registers (`pv_lanes`).
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     pool: &Pool,
@@ -123,91 +117,49 @@ pub fn attend(
     for &s in &b.seqs {
         seq_rows[s as usize] += 1;
     }
-    // A prompt has rows enough to keep the pool busy with one task per (row, KV head): the
-    // heads of a group then share the cell scan and each K and V row's conversion. A decode
-    // step keeps one task per (row, head) so that its few tasks spread over the threads.
-    let per = if rows >= 2 * pool.threads() { group } else { 1 };
+    // One task per (row, KV head) shares the cell scan and each K and V row's conversion
+    // among the group's heads; a decode step on several threads keeps one task per (row,
+    // head) instead so that its few tasks spread over the threads.
+    let per = if rows * nkv >= 2 * pool.threads() { group } else { 1 };
     let runs = nh / per;
     let cells_n = b.cell_pos.len();
     let op = SyncPtr::new(out);
     pool.run(rows * runs, &|task, thread| {
         let (r, h0) = (task / runs, (task % runs) * per);
-        let multi = seq_rows[b.seqs[r] as usize] >= 2;
-        let tiny_kq = multi;
-        let tiny_kqv = multi && hd % 4 == 0;
+        let tiny = seq_rows[b.seqs[r] as usize] >= 2;
+        let tiny_kqv = tiny && hd % 4 == 0;
         let ways = if tiny_kqv { 16 } else { 64 };
         let kvh = h0 / group;
         // SAFETY: this thread runs one task at a time.
         let s = unsafe { scratch.get(thread) };
         s.fit(per, cells_n, hd, ways);
-        let pos = b.positions[r];
-        let seq = 1u64 << b.seqs[r];
-        // q rounded to f16, as ggml converts it for the f16 K matmul.
-        for j in 0..per {
-            let h = h0 + j;
-            for (d, &v) in s.q[j * hd..(j + 1) * hd].iter_mut().zip(&q[r * qw + h * hd..r * qw + (h + 1) * hd]) {
-                *d = f16::from_f32(v).to_f32();
-            }
-        }
-        let mut n = 0;
-        s.max[..per].fill(f32::NEG_INFINITY);
-        for (c, (&cp, &cs)) in b.cell_pos.iter().zip(&b.cell_seqs).enumerate() {
-            if cs & seq == 0 || cp < 0 || (causal && cp > pos) || (a.window != 0 && (pos - cp).unsigned_abs() >= a.window) {
-                continue;
-            }
-            let kr = &kv.k[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            if tiny_kq {
-                dots_f16_tiny_heads(kr, &s.q[..per * hd], &mut s.p[..per]);
-            } else {
-                for j in 0..per {
-                    s.p[j] = dot_f16_vec_q32(kr, &s.q[j * hd..(j + 1) * hd]);
-                }
-            }
-            for j in 0..per {
-                let mut sc = s.p[j] * a.scale;
-                if a.softcap != 0.0 {
-                    sc = a.softcap * (sc / a.softcap).tanh();
-                }
-                s.max[j] = s.max[j].max(sc);
-                s.scores[j * cells_n + n] = sc;
-            }
-            s.cells[n] = c as u32;
-            n += 1;
-        }
         // SAFETY: each task writes its own (row, heads) slice.
         let dst = unsafe { op.slice(r * qw + h0 * hd, per * hd) };
         dst.fill(0.0);
+        let n = visible_cells(a, causal, b, r, &mut s.cells);
         if n == 0 {
             return;
         }
-        // ggml_vec_soft_max_f32: exp per 16-cell block, each block reduced in f32 and summed
-        // in f64. Lanes go by a cell's rank among the cells this row sees, not by its index in
-        // the cache: for one request from an empty cache the two are the same (so this is
-        // llama.cpp's order), and a sequence's result does not depend on where other
-        // sequences put their cells.
-        for j in 0..per {
-            let sum = exp_sum(&mut s.scores[j * cells_n..j * cells_n + n], s.max[j]);
-            // Stored as the factor 1/sum; the probabilities are formed below.
-            s.max[j] = (1.0 / sum) as f32;
+        // q rounded to f16, as ggml converts it for the f16 K matmul.
+        for (d, &v) in s.q[..per * hd].iter_mut().zip(&q[r * qw + h0 * hd..r * qw + (h0 + per) * hd]) {
+            *d = f16::from_f32(v).to_f32();
         }
-        // V: the probabilities rounded to f16; lane (and accumulator) by rank, as above.
-        // Only the accumulators this row's cells reach are cleared and summed; the rest
-        // count as zeros in the reduction (a decode step over a short context touches few of
+        let cells = &s.cells[..n];
+        k_dots(tiny, &kv.k, kw, kvh * hd, hd, cells, &s.q[..per * hd], &mut s.scores, cells_n);
+        for j in 0..per {
+            let sc = &mut s.scores[j * cells_n..j * cells_n + n];
+            let max = scale_and_max(sc, a.scale, a.softcap);
+            // ggml_vec_soft_max_f32: exp per 16-cell block, each block reduced in f32 and
+            // summed in f64; then the probabilities rounded to f16 for the V product.
+            let sum = exp_sum(sc, max);
+            round_probabilities(sc, (1.0 / sum) as f32);
+        }
+        // Only the accumulators this row's cells reach are written and summed; the rest
+        // count as zeros in the reduction (a decode step over a short context uses few of
         // its 64).
         let used = n.min(ways);
         let stride = ways * hd;
-        for j in 0..per {
-            s.acc[j * stride..j * stride + used * hd].fill(0.0);
-        }
-        for (i, &c) in s.cells[..n].iter().enumerate() {
-            for j in 0..per {
-                s.p[j] = f16::from_f32(s.scores[j * cells_n + i] * s.max[j]).to_f32();
-            }
-            let c = c as usize;
-            let vr = &kv.v[c * kw + kvh * hd..c * kw + (kvh + 1) * hd];
-            let slot = (i % ways) * hd;
-            axpy_f16_heads(&mut s.acc[slot..], stride, vr, &s.p[..per]);
-        }
+        pv_lanes(&kv.v, kw, kvh * hd, hd, cells, &s.scores, cells_n, per, ways, &mut s.acc, stride);
         for j in 0..per {
             let acc = &s.acc[j * stride..(j + 1) * stride];
             let o = &mut dst[j * hd..(j + 1) * hd];
@@ -218,4 +170,51 @@ pub fn attend(
             }
         }
     });
+}
+
+/// The cells row `r` sees, in cell order, into `out`; returns how many.
+fn visible_cells(a: &Attention, causal: bool, b: &Batch, r: usize, out: &mut [u32]) -> usize {
+    let pos = b.positions[r];
+    let seq = 1u64 << b.seqs[r];
+    let mut n = 0;
+    for (c, (&cp, &cs)) in b.cell_pos.iter().zip(&b.cell_seqs).enumerate() {
+        if cs & seq == 0 || cp < 0 || (causal && cp > pos) || (a.window != 0 && (pos - cp).unsigned_abs() >= a.window) {
+            continue;
+        }
+        out[n] = c as u32;
+        n += 1;
+    }
+    n
+}
+
+/// Scales the dots (and soft-caps them, ggml's tanh form) in place; returns their maximum.
+fn scale_and_max(s: &mut [f32], scale: f32, softcap: f32) -> f32 {
+    for v in s.iter_mut() {
+        *v *= scale;
+    }
+    if softcap != 0.0 {
+        for v in s.iter_mut() {
+            *v = softcap * (*v / softcap).tanh();
+        }
+    }
+    // Eight running maxima, so the loop vectorises; max is exact in any order.
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, &v) in m.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let mut max = m.into_iter().fold(f32::NEG_INFINITY, f32::max);
+    for &v in chunks.remainder() {
+        max = max.max(v);
+    }
+    max
+}
+
+/// p = f16(e · inv) in place: the probabilities as ggml feeds them to the f16 V product.
+fn round_probabilities(s: &mut [f32], inv: f32) {
+    for v in s.iter_mut() {
+        *v = f16::from_f32(*v * inv).to_f32();
+    }
 }

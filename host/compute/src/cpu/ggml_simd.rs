@@ -26,55 +26,100 @@ pub fn has_simd() -> bool {
     }
 }
 
-/// `dot_f16_vec` with y given as f32 (f16 values, converted once per query).
-#[inline]
-pub fn dot_f16_vec_q32(x: &[f16], y: &[f32]) -> f32 {
+/// The K dots of one attention task: `scores[j * stride + i]` = K[cells[i]] · q_j for each
+/// head j of `qs` ([heads][hd], f16 values held as f32), in tinyBLAS's order when `tiny`
+/// (`dot_f16_tiny`), else ggml_vec_dot_f16's (`dot_f16_vec`). K rows are `kw` wide; the
+/// head's keys start at `off`.
+#[allow(clippy::too_many_arguments)]
+pub fn k_dots(tiny: bool, k: &[f16], kw: usize, off: usize, hd: usize, cells: &[u32], qs: &[f32], scores: &mut [f32], stride: usize) {
+    let heads = qs.len() / hd;
+    let n = cells.len();
+    assert!(heads == 0 || scores.len() >= (heads - 1) * stride + n);
+    assert!(cells.iter().all(|&c| c as usize * kw + off + hd <= k.len()));
     #[cfg(target_arch = "x86_64")]
-    if has_simd() && x.len() == y.len() && x.len() % 64 == 0 {
-        // SAFETY: the CPU has the features; the lengths are equal multiples of 64.
-        return unsafe { x86::dot_f16_vec_q32(x, y) };
+    if has_simd() && hd % if tiny { 16 } else { 64 } == 0 {
+        // SAFETY: the CPU has the features; rows, queries and scores in bounds (above).
+        unsafe {
+            let (kp, qp, sp) = (k.as_ptr().add(off), qs.as_ptr(), scores.as_mut_ptr());
+            let mut j = 0;
+            while j < heads {
+                let (qj, sj) = (qp.add(j * hd), sp.add(j * stride));
+                j += match (tiny, heads - j) {
+                    (true, 1) => x86::k_dots_tiny::<1>(kp, kw, hd, cells, qj, sj, stride),
+                    (true, 2) => x86::k_dots_tiny::<2>(kp, kw, hd, cells, qj, sj, stride),
+                    (true, 3) => x86::k_dots_tiny::<3>(kp, kw, hd, cells, qj, sj, stride),
+                    (true, _) => x86::k_dots_tiny::<4>(kp, kw, hd, cells, qj, sj, stride),
+                    (false, _) => x86::k_dots_vec(kp, kw, hd, cells, qj, sj),
+                };
+            }
+        }
+        return;
     }
-    ggml_math::dot_f16_vec(x, y)
+    for j in 0..heads {
+        let qj = &qs[j * hd..(j + 1) * hd];
+        for (i, &c) in cells.iter().enumerate() {
+            let kr = &k[c as usize * kw + off..c as usize * kw + off + hd];
+            scores[j * stride + i] = if tiny { ggml_math::dot_f16_tiny(kr, qj) } else { ggml_math::dot_f16_vec(kr, qj) };
+        }
+    }
 }
 
-/// `dot_f16_tiny` with y given as f32 (f16 values, converted once per query).
-#[inline]
-pub fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
+/// The V products of one attention task, lane by lane: for each head j (probabilities
+/// `p[j * pstride..]`, by rank) and lane l < min(n, ways), the accumulator row
+/// `acc[j * astride + l * hd..][..hd]` = Σ over the ranks i ≡ l (mod ways), in increasing
+/// order, of fma(V[cells[i]], p_i, ·) from +0.0 — what accumulating rank by rank into
+/// acc[i % ways] gives, with each accumulator kept in registers for its whole run.
+/// `v` rows are `kw` wide; the head's values start at `off`.
+#[allow(clippy::too_many_arguments)]
+pub fn pv_lanes(
+    v: &[f16],
+    kw: usize,
+    off: usize,
+    hd: usize,
+    cells: &[u32],
+    p: &[f32],
+    pstride: usize,
+    heads: usize,
+    ways: usize,
+    acc: &mut [f32],
+    astride: usize,
+) {
+    let n = cells.len();
+    let used = n.min(ways);
+    assert!(heads == 0 || (p.len() >= (heads - 1) * pstride + n && acc.len() >= (heads - 1) * astride + used * hd));
+    assert!(cells.iter().all(|&c| c as usize * kw + off + hd <= v.len()));
     #[cfg(target_arch = "x86_64")]
-    if has_simd() && x.len() == y.len() && x.len() % 16 == 0 {
-        // SAFETY: as above, multiples of 16.
-        return unsafe { x86::dot_f16_tiny_q32(x, y) };
+    if has_simd() && hd % 8 == 0 {
+        // SAFETY: the CPU has the features; every V row, probability and accumulator row
+        // touched is in bounds (checked above).
+        unsafe {
+            let (vp, pp, ap) = (v.as_ptr().add(off), p.as_ptr(), acc.as_mut_ptr());
+            let chunks = hd / 8;
+            let mut j = 0;
+            while j < heads {
+                let (pj, aj) = (pp.add(j * pstride), ap.add(j * astride));
+                // As many heads per pass as keep about eight accumulators in registers.
+                let done = match (heads - j, chunks) {
+                    (1, c) if c % 8 == 0 => x86::pv_lanes::<1, 8>(vp, kw, hd, cells, pj, pstride, ways, aj, astride),
+                    (2, c) if c % 4 == 0 => x86::pv_lanes::<2, 4>(vp, kw, hd, cells, pj, pstride, ways, aj, astride),
+                    (3, c) if c % 2 == 0 => x86::pv_lanes::<3, 2>(vp, kw, hd, cells, pj, pstride, ways, aj, astride),
+                    (h, c) if h >= 4 && c % 2 == 0 => x86::pv_lanes::<4, 2>(vp, kw, hd, cells, pj, pstride, ways, aj, astride),
+                    _ => x86::pv_lanes::<1, 1>(vp, kw, hd, cells, pj, pstride, ways, aj, astride),
+                };
+                j += done;
+            }
+        }
+        return;
     }
-    ggml_math::dot_f16_tiny(x, y)
-}
-
-/// `dot_f16_tiny_q32` of one K row with several heads' queries (`qs` = heads × k.len()),
-/// into `out[..heads]`: the row is converted once and the heads' accumulations interleave.
-#[inline]
-pub fn dots_f16_tiny_heads(k: &[f16], qs: &[f32], out: &mut [f32]) {
-    let hd = k.len();
-    #[cfg(target_arch = "x86_64")]
-    if has_simd() && hd % 16 == 0 && out.len() <= 8 {
-        assert!(qs.len() >= out.len() * hd);
-        // SAFETY: the CPU has the features; bounds checked above.
-        return unsafe { x86::dots_f16_tiny_heads(k, qs, out) };
-    }
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = dot_f16_tiny_q32(k, &qs[j * hd..(j + 1) * hd]);
-    }
-}
-
-/// `axpy_f16` for several heads reading the same V row: head j's accumulator starts at
-/// `acc[j * stride]` and gets probability `ps[j]`; the row is converted once.
-pub fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_simd() && v.len() % 8 == 0 && ps.len() <= 8 {
-        assert!(ps.is_empty() || acc.len() >= (ps.len() - 1) * stride + v.len());
-        // SAFETY: the CPU has the features; bounds checked above.
-        return unsafe { x86::axpy_f16_heads(acc, stride, v, ps) };
-    }
-    for (j, &p) in ps.iter().enumerate() {
-        axpy_f16(&mut acc[j * stride..j * stride + v.len()], v, p);
+    for j in 0..heads {
+        for l in 0..used {
+            let a = &mut acc[j * astride + l * hd..j * astride + (l + 1) * hd];
+            a.fill(0.0);
+            for i in (l..n).step_by(ways) {
+                let c = cells[i] as usize * kw + off;
+                axpy_f16(a, &v[c..c + hd], p[j * pstride + i]);
+            }
+        }
     }
 }
 
@@ -185,73 +230,102 @@ mod x86 {
         _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)))
     }
 
+    /// `super::k_dots` in tinyBLAS's order for H heads at once (each K row converted once
+    /// for all of them); returns H.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f16_vec_q32(x: &[f16], y: &[f32]) -> f32 {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-        let (xp, yp) = (x.as_ptr(), y.as_ptr());
-        let mut i = 0;
-        while i < x.len() {
-            for (j, a) in acc.iter_mut().enumerate() {
-                for (h, a) in a.iter_mut().enumerate() {
-                    let k = i + 16 * j + 8 * h;
-                    *a = _mm256_fmadd_ps(load_ph(xp.add(k)), _mm256_loadu_ps(yp.add(k)), *a);
+    pub unsafe fn k_dots_tiny<const H: usize>(
+        k: *const f16,
+        kw: usize,
+        hd: usize,
+        cells: &[u32],
+        q: *const f32,
+        scores: *mut f32,
+        stride: usize,
+    ) -> usize {
+        for (i, &c) in cells.iter().enumerate() {
+            let kr = k.add(c as usize * kw);
+            let mut acc = [[_mm256_setzero_ps(); 2]; H];
+            let mut d = 0;
+            while d < hd {
+                let (lo, hi) = (load_ph(kr.add(d)), load_ph(kr.add(d + 8)));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let qd = q.add(j * hd + d);
+                    a[0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(qd), a[0]);
+                    a[1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(qd.add(8)), a[1]);
                 }
+                d += 16;
             }
-            i += 64;
+            for (j, a) in acc.iter().enumerate() {
+                *scores.add(j * stride + i) = reduce16(a[0], a[1]);
+            }
         }
-        let lane = |h: usize| _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]), _mm256_add_ps(acc[1][h], acc[3][h]));
-        reduce16(lane(0), lane(1))
+        H
     }
 
+    /// `super::k_dots` in ggml_vec_dot_f16's order for one head; returns 1.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f16_tiny_q32(x: &[f16], y: &[f32]) -> f32 {
-        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (xp, yp) = (x.as_ptr(), y.as_ptr());
-        let mut i = 0;
-        while i < x.len() {
-            lo = _mm256_fmadd_ps(load_ph(xp.add(i)), _mm256_loadu_ps(yp.add(i)), lo);
-            hi = _mm256_fmadd_ps(load_ph(xp.add(i + 8)), _mm256_loadu_ps(yp.add(i + 8)), hi);
-            i += 16;
+    pub unsafe fn k_dots_vec(k: *const f16, kw: usize, hd: usize, cells: &[u32], q: *const f32, scores: *mut f32) -> usize {
+        for (i, &c) in cells.iter().enumerate() {
+            let kr = k.add(c as usize * kw);
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+            let mut d = 0;
+            while d < hd {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    for (h, a) in a.iter_mut().enumerate() {
+                        let e = d + 16 * j + 8 * h;
+                        *a = _mm256_fmadd_ps(load_ph(kr.add(e)), _mm256_loadu_ps(q.add(e)), *a);
+                    }
+                }
+                d += 64;
+            }
+            let lane = |h: usize| _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]), _mm256_add_ps(acc[1][h], acc[3][h]));
+            *scores.add(i) = reduce16(lane(0), lane(1));
         }
-        reduce16(lo, hi)
+        1
     }
 
+    /// `super::pv_lanes` for H heads at once, DB 8-float chunks of the head dimension at a
+    /// time; returns H. `v` points at the head's values in cell 0, `p` at head 0's
+    /// probabilities, `acc` at head 0's accumulators.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dots_f16_tiny_heads(k: &[f16], qs: &[f32], out: &mut [f32]) {
-        let (hd, heads) = (k.len(), out.len());
-        let mut acc = [[_mm256_setzero_ps(); 2]; 8];
-        let (kp, qp) = (k.as_ptr(), qs.as_ptr());
-        let mut i = 0;
-        while i < hd {
-            let (lo, hi) = (load_ph(kp.add(i)), load_ph(kp.add(i + 8)));
-            for (j, a) in acc.iter_mut().enumerate().take(heads) {
-                let q = qp.add(j * hd + i);
-                a[0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(q), a[0]);
-                a[1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(q.add(8)), a[1]);
+    pub unsafe fn pv_lanes<const H: usize, const DB: usize>(
+        v: *const f16,
+        kw: usize,
+        hd: usize,
+        cells: &[u32],
+        p: *const f32,
+        pstride: usize,
+        ways: usize,
+        acc: *mut f32,
+        astride: usize,
+    ) -> usize {
+        let n = cells.len();
+        for l in 0..n.min(ways) {
+            let mut d0 = 0;
+            while d0 < hd {
+                let mut a = [[_mm256_setzero_ps(); DB]; H];
+                let mut i = l;
+                while i < n {
+                    let vr = v.add(*cells.get_unchecked(i) as usize * kw + d0);
+                    let vv: [__m256; DB] = std::array::from_fn(|t| load_ph(vr.add(8 * t)));
+                    for (j, aj) in a.iter_mut().enumerate() {
+                        let pj = _mm256_broadcast_ss(&*p.add(j * pstride + i));
+                        for (t, at) in aj.iter_mut().enumerate() {
+                            *at = _mm256_fmadd_ps(vv[t], pj, *at);
+                        }
+                    }
+                    i += ways;
+                }
+                for (j, aj) in a.iter().enumerate() {
+                    for (t, at) in aj.iter().enumerate() {
+                        _mm256_storeu_ps(acc.add(j * astride + l * hd + d0 + 8 * t), *at);
+                    }
+                }
+                d0 += 8 * DB;
             }
-            i += 16;
         }
-        for (o, a) in out.iter_mut().zip(&acc) {
-            *o = reduce16(a[0], a[1]);
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn axpy_f16_heads(acc: &mut [f32], stride: usize, v: &[f16], ps: &[f32]) {
-        let mut pv = [_mm256_setzero_ps(); 8];
-        for (p, &x) in pv.iter_mut().zip(ps) {
-            *p = _mm256_set1_ps(x);
-        }
-        let (ap, vp) = (acc.as_mut_ptr(), v.as_ptr());
-        let mut d = 0;
-        while d < v.len() {
-            let vv = load_ph(vp.add(d));
-            for (j, p) in pv.iter().enumerate().take(ps.len()) {
-                let a = ap.add(j * stride + d);
-                _mm256_storeu_ps(a, _mm256_fmadd_ps(vv, *p, _mm256_loadu_ps(a)));
-            }
-            d += 8;
-        }
+        H
     }
 
     /// `ggml_math::expf` on 8 lanes; None when a lane needs the scale outside the normal
@@ -417,10 +491,11 @@ mod tests {
         for (n, seed) in [(64, 1), (128, 2), (256, 3), (16, 4), (48, 5), (80, 6)] {
             let (x, y) = (halves(&rand(n, seed, 3.0)), halves(&rand(n, seed + 100, 2.0)));
             let y32: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
-            assert_eq!(dot_f16_tiny_q32(&x, &y32).to_bits(), ggml_math::dot_f16_tiny(&x, &y32).to_bits(), "tiny q32 {n}");
-            if n % 64 == 0 {
-                assert_eq!(dot_f16_vec_q32(&x, &y32).to_bits(), ggml_math::dot_f16_vec(&x, &y32).to_bits(), "vec q32 {n}");
-            }
+            let mut got = [0f32; 1];
+            k_dots(true, &x, n, 0, n, &[0], &y32, &mut got, 1);
+            assert_eq!(got[0].to_bits(), ggml_math::dot_f16_tiny(&x, &y32).to_bits(), "tiny {n}");
+            k_dots(false, &x, n, 0, n, &[0], &y32, &mut got, 1);
+            assert_eq!(got[0].to_bits(), ggml_math::dot_f16_vec(&x, &y32).to_bits(), "vec {n}");
         }
     }
 
@@ -463,22 +538,50 @@ mod tests {
             }
         }
         assert_eq!(a, b);
-        // Several heads' K dots of one row: each as its own dot.
-        let k = halves(&rand(2 * hd, 12, 2.0));
-        let qs: Vec<f32> = halves(&rand(3 * 2 * hd, 13, 1.5)).iter().map(|h| h.to_f32()).collect();
-        let mut three = [0f32; 3];
-        dots_f16_tiny_heads(&k, &qs, &mut three);
-        for (j, d) in three.iter().enumerate() {
-            assert_eq!(d.to_bits(), dot_f16_tiny_q32(&k, &qs[j * 2 * hd..(j + 1) * 2 * hd]).to_bits());
+        // Several heads' K dots over several cells: each as its own dot, in both orders.
+        let kw = 3 * hd;
+        let ks = halves(&rand(20 * kw, 12, 2.0));
+        for heads in 1..=6 {
+            let qs: Vec<f32> = halves(&rand(heads * hd, 13 + heads as u64, 1.5)).iter().map(|h| h.to_f32()).collect();
+            let cells: Vec<u32> = (0..11).map(|i| (i * 3) % 20).collect();
+            let stride = 13;
+            for tiny in [true, false] {
+                let mut got = vec![f32::NAN; heads * stride];
+                k_dots(tiny, &ks, kw, 2 * hd, hd, &cells, &qs, &mut got, stride);
+                for j in 0..heads {
+                    for (i, &c) in cells.iter().enumerate() {
+                        let kr = &ks[c as usize * kw + 2 * hd..][..hd];
+                        let q = &qs[j * hd..(j + 1) * hd];
+                        let want = if tiny { ggml_math::dot_f16_tiny(kr, q) } else { ggml_math::dot_f16_vec(kr, q) };
+                        assert_eq!(got[j * stride + i].to_bits(), want.to_bits(), "{heads} heads, tiny {tiny}");
+                    }
+                }
+            }
         }
-        // Three heads sharing the row: each as its own axpy.
-        let mut heads = rand(3 * hd, 11, 1.0);
-        let mut one_by_one = heads.clone();
-        axpy_f16_heads(&mut heads, hd, &v, &[0.5, -0.25, 0.125]);
-        for (j, p) in [0.5, -0.25, 0.125].into_iter().enumerate() {
-            axpy_f16(&mut one_by_one[j * hd..(j + 1) * hd], &v, p);
+        // The lane-by-lane V products equal accumulating rank by rank, for every head
+        // count the vector code groups and for short and long runs.
+        let kw = 3 * hd;
+        let vs = halves(&rand(40 * kw, 21, 2.0));
+        for (heads, n, ways) in [(1, 5, 64), (1, 150, 64), (2, 37, 16), (3, 40, 16), (4, 19, 16), (5, 33, 16), (3, 3, 16)] {
+            let cells: Vec<u32> = (0..n as u32).map(|i| (i * 7) % 40).collect();
+            let pstride = n + 3;
+            let p: Vec<f32> = halves(&rand(heads * pstride, 22 + n as u64, 1.0)).iter().map(|h| h.to_f32()).collect();
+            let astride = ways * hd;
+            let mut got = vec![f32::NAN; heads * astride];
+            pv_lanes(&vs, kw, hd, hd, &cells, &p, pstride, heads, ways, &mut got, astride);
+            let mut want = vec![0f32; heads * astride];
+            for j in 0..heads {
+                for (i, &c) in cells.iter().enumerate() {
+                    let a = &mut want[j * astride + (i % ways) * hd..][..hd];
+                    axpy_f16(a, &vs[c as usize * kw + hd..][..hd], p[j * pstride + i]);
+                }
+            }
+            for j in 0..heads {
+                let used = n.min(ways) * hd;
+                let (g, w) = (&got[j * astride..j * astride + used], &want[j * astride..j * astride + used]);
+                assert!(g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()), "{heads} heads, {n} cells, {ways} ways");
+            }
         }
-        assert_eq!(heads, one_by_one);
         let (mut o1, mut o2) = (vec![0f32; hd], vec![0f32; hd]);
         // Rows past `used` count as zeros.
         let mut zeroed = a.clone();
