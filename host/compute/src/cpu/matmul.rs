@@ -37,6 +37,9 @@ pub trait Kernel: GgmlType {
     /// (without one, multi-row tiles use `dots::<2, 4>`).
     const HAS8: bool = false;
 
+    /// Whether `dots8` reads `pack8`'s layout (else the packed slice it gets is empty).
+    const PACKS8: bool = false;
+
     /// Packs eight activation rows block by block for `dots8`.
     fn pack8(_a: [&[Self::VecDotType]; 8], _out: &mut [Q8x8]) {}
 
@@ -63,6 +66,7 @@ impl Kernel for BlockQ5_0 {
         quant::dot_q5_0(w, a)
     }
     const HAS8: bool = true;
+    const PACKS8: bool = true;
     fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
         quant::pack_q8_0_x8(a, out)
     }
@@ -78,6 +82,14 @@ impl Kernel for BlockQ8_0 {
         quant::dot_q8_0(w, a)
     }
     const DECODE_FOUR_ROWS: bool = false;
+    const HAS8: bool = true;
+    const PACKS8: bool = true;
+    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
+        quant::pack_q8_0_x8(a, out)
+    }
+    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
+        quant::dot_q8_0_x8(w, a, packed)
+    }
 }
 impl Kernel for BlockQ4_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -87,6 +99,7 @@ impl Kernel for BlockQ4_1 {
         quant::dot_q4_1(w, a)
     }
     const HAS8: bool = true;
+    const PACKS8: bool = true;
     fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
         quant::pack_q8_1_x8(a, out)
     }
@@ -113,6 +126,12 @@ macro_rules! k_quant_kernel {
             ) -> [[f32; R]; C] {
                 $tile(k, w, a)
             }
+            // The tile kernels unpack each weight super-block once for all R rows, so eight
+            // rows at a time halve that work against 2 × 4 tiles (no packing needed).
+            const HAS8: bool = true;
+            fn dots8(k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], _packed: &[Q8x8]) -> [f32; 8] {
+                $tile(k, [w], a)[0]
+            }
             )?
         }
     )*};
@@ -127,7 +146,7 @@ pub fn scratch_bytes(w: &Weight, rows: usize) -> usize {
 /// The matmul scratch in 8-byte words: (activation words, packed 8-row blocks, total words).
 fn scratch_layout<T: Kernel>(rows: usize, qb: usize) -> (usize, usize, usize) {
     let act_words = (rows * qb * std::mem::size_of::<<T as GgmlType>::VecDotType>()).div_ceil(8);
-    let packed = if T::HAS8 { (rows / 8) * qb } else { 0 };
+    let packed = if T::PACKS8 { (rows / 8) * qb } else { 0 };
     (act_words, packed, act_words + (packed * std::mem::size_of::<Q8x8>()).div_ceil(8))
 }
 
@@ -207,7 +226,7 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     let acts: &[A<T>] = acts;
     // Groups of eight rows for an 8-row kernel, counted from row 0 (row tiles are multiples
     // of eight rows apart, see below).
-    let pack = if T::HAS8 { qb } else { 0 };
+    let pack = if T::PACKS8 { qb } else { 0 };
     if pack > 0 {
         for (g, out) in packed.chunks_exact_mut(pack).enumerate() {
             let a = std::array::from_fn(|i| &acts[(8 * g + i) * qb..(8 * g + i + 1) * qb]);
@@ -232,13 +251,14 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     for (m, w) in ws.iter().enumerate() {
         let n = w.rows.max(1);
         let want_chunks = ((threads * 8) * n).div_ceil(total.max(1)).div_ceil(row_tiles).max(1);
-        let cols = n.div_ceil(want_chunks).max(min_cols).min(n);
+        // Multiples of four columns, so decode's four-row kernel leaves no single rows.
+        let cols = n.div_ceil(want_chunks).max(min_cols).next_multiple_of(4).min(n);
         let col_chunks = if w.rows == 0 { 0 } else { n.div_ceil(cols) };
         plan[m] = (cols, col_chunks, tasks);
         tasks += row_tiles * col_chunks;
     }
     plan[ws.len()].2 = tasks;
-    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).max(1);
+    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).max(4) / 4 * 4;
 
     let yps: [SyncPtr<f32>; MAX_GROUP] =
         std::array::from_fn(|i| SyncPtr(ys.get_mut(i).map_or(std::ptr::null_mut(), |y| y.as_mut_ptr())));
@@ -260,7 +280,7 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
             let mut r = r0;
             // 1 weight row × 8 activation rows where the type has such a kernel, else 2
             // weight rows × 4 activation rows per call, then the leftovers.
-            while pack > 0 && r + 8 <= r1 {
+            while T::HAS8 && r + 8 <= r1 {
                 let a = std::array::from_fn(|i| act(r + i));
                 let p = &packed[(r / 8) * pack..(r / 8 + 1) * pack];
                 for j in s0..s1 {

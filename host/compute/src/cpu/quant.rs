@@ -271,6 +271,18 @@ pub fn dot_q5_0_x8(w: &[BlockQ5_0], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f
     dot_q5_0([w], a)[0]
 }
 
+/// One Q8_0 weight row against eight Q8_0 activation rows (prefill), `packed` by
+/// `pack_q8_0_x8`. Each result is exactly `dot_q8_0`'s for its pair.
+pub fn dot_q8_0_x8(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
+    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
+        return unsafe { x86::dot_q8_0_x8(BlockQ8_0::mirror(w), packed) };
+    }
+    dot_q8_0([w], a)[0]
+}
+
 /// Dot products of C weight rows with R activation rows, Q5_0 · Q8_0
 /// (ggml_vec_dot_q5_0_q8_0; candle 0.11 has no SIMD path for it).
 pub fn dot_q5_0<const C: usize, const R: usize>(w: [&[BlockQ5_0]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
@@ -580,6 +592,23 @@ pub(super) mod x86 {
         std::array::from_fn(|r| hsum_float_8(acc[r]))
     }
 
+    /// One Q8_0 weight row × eight packed activation rows (see `dot_q4_1_x8`).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q8_0_x8(w: &[Q8_0], a: &[Q8x8]) -> [f32; 8] {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(x.d.to_f32());
+            let qx = load32(&x.qs);
+            let ax = _mm256_sign_epi8(qx, qx);
+            for r in 0..8 {
+                let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&y.qs[r]), qx));
+                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
+                acc[r] = _mm256_fmadd_ps(scale, q, acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum_float_8(acc[r]))
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[Q8_0]; C], a: [&[Q8_0]; R]) -> [[f32; R]; C] {
         let mut acc = [[_mm256_setzero_ps(); R]; C];
@@ -743,6 +772,12 @@ mod tests {
         let r8 = dot_q5_0_x8(&w50, rows8, &packed);
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q5_0([&w50[..]], [*a])[0][0].to_bits(), "8-row q5_0 kernel, row {i}");
+        }
+        let mut packed = vec![zero; w80.len()];
+        pack_q8_0_x8(rows8, &mut packed);
+        let r8 = dot_q8_0_x8(&w80, rows8, &packed);
+        for (i, a) in rows8.iter().enumerate() {
+            assert_eq!(r8[i].to_bits(), dot_q8_0([&w80[..]], [*a])[0][0].to_bits(), "8-row q8_0 kernel, row {i}");
         }
         // Decode's 4-row kernel too.
         let four = dot_q4_1([&w41[..], &w41b, &w41b, &w41], [&q81[1][..]]);
