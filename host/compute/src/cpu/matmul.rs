@@ -58,55 +58,33 @@ impl Kernel for BlockQ4_0 {
         quant::quantize_q8_0(x, out)
     }
 }
-impl Kernel for BlockQ5_0 {
-    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
-        quant::quantize_q8_0(x, out)
-    }
-    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
-        quant::dot_q5_0(w, a)
-    }
-    const HAS8: bool = true;
-    const PACKS8: bool = true;
-    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
-        quant::pack_q8_0_x8(a, out)
-    }
-    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
-        quant::dot_q5_0_x8(w, a, packed)
-    }
+/// The legacy block types with ggml-exact tiles and packed 8-row prefill kernels.
+macro_rules! packed_kernel {
+    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path, four_rows $four:expr);*) => {$(
+        impl Kernel for $t {
+            fn quantize(x: &[f32], out: &mut [Self::VecDotType]) {
+                $quantize(x, out)
+            }
+            fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
+                $tile(w, a)
+            }
+            const DECODE_FOUR_ROWS: bool = $four;
+            const HAS8: bool = true;
+            const PACKS8: bool = true;
+            fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
+                $pack(a, out)
+            }
+            fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[Q8x8]) -> [f32; 8] {
+                $eight(w, a, packed)
+            }
+        }
+    )*};
 }
-impl Kernel for BlockQ8_0 {
-    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
-        quant::quantize_q8_0(x, out)
-    }
-    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
-        quant::dot_q8_0(w, a)
-    }
-    const DECODE_FOUR_ROWS: bool = false;
-    const HAS8: bool = true;
-    const PACKS8: bool = true;
-    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
-        quant::pack_q8_0_x8(a, out)
-    }
-    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
-        quant::dot_q8_0_x8(w, a, packed)
-    }
-}
-impl Kernel for BlockQ4_1 {
-    fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
-        quant::quantize_q8_1(x, out)
-    }
-    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
-        quant::dot_q4_1(w, a)
-    }
-    const HAS8: bool = true;
-    const PACKS8: bool = true;
-    fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
-        quant::pack_q8_1_x8(a, out)
-    }
-    fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[Q8x8]) -> [f32; 8] {
-        quant::dot_q4_1_x8(w, a, packed)
-    }
-}
+packed_kernel!(
+    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8, four_rows true;
+    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8, four_rows false;
+    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8, four_rows true
+);
 impl Kernel for BlockQ5_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
         quant::quantize_q8_1(x, out)

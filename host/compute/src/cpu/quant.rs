@@ -215,17 +215,26 @@ pub fn pack_q8_0_x8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
     }
 }
 
-/// One Q4_1 weight row against eight Q8_1 activation rows (prefill): `a` the rows, `packed`
-/// the same rows packed by `pack_q8_1_x8`. Each result is exactly `dot_q4_1`'s for its pair.
-pub fn dot_q4_1_x8(w: &[BlockQ4_1], a: [&[BlockQ8_1]; 8], packed: &[Q8x8]) -> [f32; 8] {
-    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
-        return unsafe { x86::dot_q4_1_x8(BlockQ4_1::mirror(w), packed) };
-    }
-    dot_q4_1([w], a)[0]
+/// One weight row against eight activation rows (prefill): `a` the rows, `packed` the same
+/// rows packed block by block. Each result is exactly the C×R tile kernel's for its pair.
+macro_rules! eight_row_kernel {
+    ($($name:ident: $w:ty, $a:ty => $tile:ident),*) => {$(
+        pub fn $name(w: &[$w], a: [&[$a]; 8], packed: &[Q8x8]) -> [f32; 8] {
+            assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
+                return unsafe { x86::$name(<$w>::mirror(w), packed) };
+            }
+            $tile([w], a)[0]
+        }
+    )*};
 }
+eight_row_kernel!(
+    dot_q4_1_x8: BlockQ4_1, BlockQ8_1 => dot_q4_1,
+    dot_q5_0_x8: BlockQ5_0, BlockQ8_0 => dot_q5_0,
+    dot_q8_0_x8: BlockQ8_0, BlockQ8_0 => dot_q8_0
+);
 
 /// Dot products of C weight rows with R activation rows (ggml_vec_dot_q4_1_q8_1 for each
 /// pair): every weight block is unpacked once and every activation block loaded once per tile,
@@ -257,30 +266,6 @@ pub fn dot_q4_1<const C: usize, const R: usize>(w: [&[BlockQ4_1]; C], a: [&[Bloc
             sum
         })
     })
-}
-
-/// One Q5_0 weight row against eight Q8_0 activation rows (prefill), `packed` by
-/// `pack_q8_0_x8`. Each result is exactly `dot_q5_0`'s for its pair.
-pub fn dot_q5_0_x8(w: &[BlockQ5_0], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
-    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
-        return unsafe { x86::dot_q5_0_x8(BlockQ5_0::mirror(w), packed) };
-    }
-    dot_q5_0([w], a)[0]
-}
-
-/// One Q8_0 weight row against eight Q8_0 activation rows (prefill), `packed` by
-/// `pack_q8_0_x8`. Each result is exactly `dot_q8_0`'s for its pair.
-pub fn dot_q8_0_x8(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
-    assert!(packed.len() >= w.len() && a.iter().all(|a| a.len() >= w.len()));
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
-        return unsafe { x86::dot_q8_0_x8(BlockQ8_0::mirror(w), packed) };
-    }
-    dot_q8_0([w], a)[0]
 }
 
 /// Dot products of C weight rows with R activation rows, Q5_0 · Q8_0
