@@ -38,6 +38,7 @@ impl Setup {
             .compile(
                 map,
                 PlanSpec {
+                    hidden: None,
                     weights,
                     nodes,
                     logits,
@@ -234,6 +235,7 @@ impl AttnModel {
             window,
         };
         let spec = PlanSpec {
+            hidden: None,
             weights,
             nodes: vec![
                 Op::Embed(e),
@@ -353,6 +355,7 @@ fn attention_batches() -> [Batch; 2] {
         logit_rows: vec![2, 0, 1],
         bias: vec![vec![]; 3],
         top_k: 32,
+        ..Default::default()
     };
     [first, second]
 }
@@ -482,6 +485,7 @@ fn decoder(threads: usize, max_rows: u32) -> wollama_compute::cpu::CpuPlan {
         .compile(
             map,
             PlanSpec {
+                hidden: None,
                 weights,
                 nodes,
                 logits,
@@ -588,6 +592,7 @@ fn logit_plan(rows: &[Vec<f32>]) -> wollama_compute::cpu::CpuPlan {
     f.f32("table", &[v as u64, rows.len() as u64], &rows.concat());
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![Op::Embed(0), Op::SelectRows(0)],
         logits: 1,
@@ -649,6 +654,7 @@ fn select_rows_keeps_order_and_logits_may_skip_it() {
     f.f32("table", &[2, 3], &rows.concat());
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![Op::Embed(0), Op::Scale(0, 2.0)],
         logits: 1,
@@ -670,6 +676,7 @@ fn compile_err(f: impl FnOnce(&mut PlanSpec)) -> String {
     fb.f32("norm", &[32], &rand_vec(32, 2));
     let (map, weights) = fb.finish();
     let mut spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![
             Op::Embed(0),
@@ -779,6 +786,7 @@ fn compile_errors_name_the_problem() {
     fb.f32("e", &[32, 8], &rand_vec(256, 1));
     let (map, weights) = fb.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![
             Op::Embed(0),
@@ -835,6 +843,7 @@ fn plans_compiled_by_one_executor_share_its_pool() {
         f.f32("e", &[64, 4], &rand_vec(256, 4));
         let (map, weights) = f.finish();
         let spec = PlanSpec {
+            hidden: None,
             weights,
             nodes: vec![Op::Embed(1), Op::Matmul(0, w), Op::SelectRows(1)],
             logits: 2,
