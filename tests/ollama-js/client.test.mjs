@@ -50,6 +50,7 @@ test('list shows the model with its details', async () => {
   assert.equal(m.digest.length, 64);
   assert.ok(m.size > 90_000_000);
   assert.ok(!Number.isNaN(Date.parse(m.modified_at)));
+  assert.deepEqual(m.capabilities, (await ollama.show({ model: MODEL })).capabilities, 'what show says');
 });
 
 test('show has model_info, template and capabilities', async () => {

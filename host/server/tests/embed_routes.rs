@@ -92,6 +92,7 @@ fn create_from_safetensors_and_embed_over_every_endpoint() {
     assert_eq!(tags["models"].as_array().unwrap().len(), 1, "failed creates leave nothing: {tags}");
     assert_eq!(tags["models"][0]["details"]["family"], "bert");
     assert_eq!(tags["models"][0]["details"]["quantization_level"], "F16");
+    assert_eq!(tags["models"][0]["capabilities"], json!(["embedding"]));
     let (_, show) = post(addr, "/api/show", &json!({"model": "minilm"}));
     assert_eq!(show["capabilities"], json!(["embedding"]));
     assert_eq!(show["model_info"]["bert.pooling_type"], 1);
