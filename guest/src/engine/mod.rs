@@ -218,20 +218,11 @@ impl Engine {
         if req.embed && !self.embedding && !self.hidden_output {
             return Err("this model's plan has no hidden-state output to embed with".into());
         }
-        if req.embed && self.embedding && req.prompt.len() > self.opts.batch_tokens.min(self.opts.ctx_cells) as usize {
-            return Err(format!(
-                "the input has {} tokens, more than the context of {} allows",
-                req.prompt.len(),
-                self.opts.batch_tokens.min(self.opts.ctx_cells)
-            ));
-        }
-        // A decoder's embedding needs a cell per prompt token; a generation one more.
-        if req.embed && req.prompt.len() > self.opts.ctx_cells as usize {
-            return Err(format!(
-                "the input has {} tokens, more than the context of {} allows",
-                req.prompt.len(),
-                self.opts.ctx_cells
-            ));
+        // An encoder sees each input whole in one pass; a decoder's embedding needs a cell per
+        // prompt token (a generation one more, below).
+        let embed_limit = if self.embedding { self.opts.batch_tokens.min(self.opts.ctx_cells) } else { self.opts.ctx_cells };
+        if req.embed && req.prompt.len() > embed_limit as usize {
+            return Err(format!("the input has {} tokens, more than the context of {embed_limit} allows", req.prompt.len()));
         }
         if !req.embed && req.prompt.len() >= self.opts.ctx_cells as usize {
             return Err(format!(
