@@ -17,12 +17,12 @@ use crate::template::ChatMessage;
 wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
-    Batch, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
+    Batch, BatchExtras, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
     MetaValue, ModelBorrow, ModelInfo, TensorInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy, TokenLogprob,
     TokenLogprobs,
 };
 use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
-use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanSpec};
+use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanOutputs, PlanSpec};
 use wollama::engine::model_file::File;
 use wollama::engine::types::EngineError;
 
@@ -297,8 +297,12 @@ impl GuestEngine for EngineRes {
             engine::Engine::new(tokenizer, opts, random_seed())
         }
         .map_err(EngineError::Invalid)?;
+        // A decoder's plan also outputs its hidden state, so that embed requests share the
+        // generation plan (its weights and KV cache) instead of needing a second one.
+        let hidden = graph.hidden;
+        let engine = if hidden.is_some() { engine.with_hidden_output() } else { engine };
         let spec = lower_graph(graph, options.ctx_cells, options.batch_tokens);
-        let plan = compute::build_plan(&shared.file, &spec)?;
+        let plan = compute::build_plan_with(&shared.file, &spec, PlanOutputs { hidden })?;
         Ok(exports::wollama::engine::runtime::Engine::new(EngineRes { plan, engine: RefCell::new(engine) }))
     }
 
@@ -360,8 +364,28 @@ impl GuestEngine for EngineRes {
     }
 
     fn next(&self) -> (Option<Batch>, Vec<Event>) {
+        let (batch, events) = self.engine.borrow_mut().next_without_hidden();
+        (batch.map(|b| self.lower_batch(b).0), events.into_iter().map(lower_event).collect())
+    }
+
+    fn next_with(&self) -> (Option<(Batch, BatchExtras)>, Vec<Event>) {
         let (batch, events) = self.engine.borrow_mut().next();
-        let batch = batch.map(|b| Batch {
+        (batch.map(|b| self.lower_batch(b)), events.into_iter().map(lower_event).collect())
+    }
+
+    fn complete(&self, rows: Vec<Candidates>) -> Vec<Event> {
+        let rows: Vec<(Vec<u32>, Vec<f32>)> = rows.into_iter().map(|c| (c.ids, c.logits)).collect();
+        self.engine.borrow_mut().complete(&rows).into_iter().map(lower_event).collect()
+    }
+
+    fn abort(&self, reason: String) -> Vec<Event> {
+        self.engine.borrow_mut().abort(&reason).into_iter().map(lower_event).collect()
+    }
+}
+
+impl EngineRes {
+    fn lower_batch(&self, b: engine::Batch) -> (Batch, BatchExtras) {
+        let batch = Batch {
             plan: self.plan.id(),
             tokens: b.tokens,
             positions: b.positions,
@@ -373,17 +397,8 @@ impl GuestEngine for EngineRes {
             logit_rows: b.logit_rows,
             bias: b.bias,
             top_k: b.top_k,
-        });
-        (batch, events.into_iter().map(lower_event).collect())
-    }
-
-    fn complete(&self, rows: Vec<Candidates>) -> Vec<Event> {
-        let rows: Vec<(Vec<u32>, Vec<f32>)> = rows.into_iter().map(|c| (c.ids, c.logits)).collect();
-        self.engine.borrow_mut().complete(&rows).into_iter().map(lower_event).collect()
-    }
-
-    fn abort(&self, reason: String) -> Vec<Event> {
-        self.engine.borrow_mut().abort(&reason).into_iter().map(lower_event).collect()
+        };
+        (batch, BatchExtras { hidden_rows: b.hidden_rows })
     }
 }
 

@@ -82,6 +82,9 @@ pub struct Graph {
     pub nodes: Vec<Op>,
     /// The output node: logits, or pooled vectors for an embedding graph.
     pub logits: NodeId,
+    /// A decoder's final hidden state (after the output norm, what the LM head reads): the
+    /// rows an embedding request reads back instead of logits. None for an encoder.
+    pub hidden: Option<NodeId>,
     pub kv_widths: Vec<u32>,
 }
 
@@ -89,6 +92,12 @@ impl Graph {
     /// An embedding graph's output is pooled vectors, read back whole, not logits to sample.
     pub fn is_embedding(&self) -> bool {
         matches!(self.nodes.get(self.logits as usize), Some(Op::Pool(..)))
+    }
+
+    /// Names the node whose rows are the hidden state (see `hidden`).
+    pub fn with_hidden(mut self, node: NodeId) -> Graph {
+        self.hidden = Some(node);
+        self
     }
 }
 
@@ -121,6 +130,6 @@ impl GraphBuilder {
     }
 
     pub fn finish(self, logits: NodeId) -> Graph {
-        Graph { weights: self.weights, nodes: self.nodes, logits, kv_widths: self.kv_widths }
+        Graph { weights: self.weights, nodes: self.nodes, logits, hidden: None, kv_widths: self.kv_widths }
     }
 }

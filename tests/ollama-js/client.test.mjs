@@ -5,6 +5,7 @@
 //   WOLLAMA_PEER    another server holding smollm2:135m (pulled from)
 //   WOLLAMA_TARGET  an empty server (pushed to)
 //   WOLLAMA_GOLDEN  tests/golden/minilm.json (OLLAMA_HOST also holds `minilm`, made from it)
+//   WOLLAMA_DECODER_GOLDEN  tests/golden/decoder_embeddings.json (llama.cpp's SmolLM2 vectors)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -49,6 +50,7 @@ test('list shows the model with its details', async () => {
   assert.equal(m.digest.length, 64);
   assert.ok(m.size > 90_000_000);
   assert.ok(!Number.isNaN(Date.parse(m.modified_at)));
+  assert.deepEqual(m.capabilities, (await ollama.show({ model: MODEL })).capabilities, 'what show says');
 });
 
 test('show has model_info, template and capabilities', async () => {
@@ -156,6 +158,21 @@ test('embed and embeddings match the reference vectors', async () => {
   const legacy = await ollama.embeddings({ model: 'minilm', prompt: golden[0].text });
   assert.ok(cosine(legacy.embedding, golden[0].embedding_unnormalized) >= 0.9999);
   assert.ok(Math.abs(Math.hypot(...legacy.embedding) / golden[0].unnormalized_l2_norm - 1) < 1e-3, 'not normalised');
+});
+
+test('embed on the chat model gives its last token state, as llama.cpp pools it', async () => {
+  const inputs = JSON.parse(readFileSync(process.env.WOLLAMA_DECODER_GOLDEN, 'utf8')).models.smollm2.inputs;
+  const e = await ollama.embed({ model: MODEL, input: inputs.map((c) => c.text) });
+  assert.equal(e.prompt_eval_count, inputs.reduce((n, c) => n + c.token_ids.length, 0));
+  e.embeddings.forEach((v, i) => {
+    assert.equal(v.length, 576);
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-4, 'normalised');
+    // tests/src/lib.rs decoder_tolerance("smollm2")
+    assert.ok(cosine(v, inputs[i].embedding) >= 0.9998, `input ${i}`);
+  });
+  const legacy = await ollama.embeddings({ model: MODEL, prompt: inputs[0].text });
+  assert.ok(Math.abs(Math.hypot(...legacy.embedding) / inputs[0].l2_norm - 1) < 0.01, 'not normalised');
+  assert.ok(cosine(legacy.embedding, e.embeddings[0]) >= 0.999999);
 });
 
 test('errors are ResponseErrors with the status and message', async () => {

@@ -2,8 +2,9 @@
 
 Run by host/cli/tests/embed_clients.rs with OLLAMA_HOST pointing at a server that has the
 embedding model `minilm` (created from all-MiniLM-L6-v2's safetensors) and the chat model
-`smollm2:135m`, and WOLLAMA_GOLDEN naming tests/golden/minilm.json. Prints one line per
-check and a final "N passed, N failed".
+`smollm2:135m`, WOLLAMA_GOLDEN naming tests/golden/minilm.json and WOLLAMA_DECODER_GOLDEN
+naming tests/golden/decoder_embeddings.json. Prints one line per check and a final
+"N passed, N failed".
 """
 import base64
 import json
@@ -20,6 +21,10 @@ client = ollama.Client(host=HOST)
 oa = openai.OpenAI(base_url=HOST + "/v1", api_key="unused")
 MODEL = "minilm"
 GOLDEN = json.load(open(os.environ["WOLLAMA_GOLDEN"]))["sentences"]
+# llama.cpp's last-token embeddings of SmolLM2 (a chat model), not normalised.
+DECODER = json.load(open(os.environ["WOLLAMA_DECODER_GOLDEN"]))["models"]["smollm2"]["inputs"]
+# tests/src/lib.rs decoder_tolerance("smollm2"): least cosine to llama.cpp's vector.
+DECODER_MIN_COSINE = 0.9998
 
 
 def cosine(a, b):
@@ -73,9 +78,22 @@ def ollama_legacy_embeddings_are_not_normalised():
 
 
 @check
+def ollama_embed_on_a_chat_model_gives_its_last_token_state():
+    r = client.embed(model="smollm2:135m", input=[c["text"] for c in DECODER])
+    assert r.prompt_eval_count == sum(len(c["token_ids"]) for c in DECODER), r.prompt_eval_count
+    for c, e in zip(DECODER, r.embeddings):
+        assert len(e) == 576 and abs(norm(e) - 1) < 1e-5
+        assert cosine(e, c["embedding"]) >= DECODER_MIN_COSINE, (c["text"], cosine(e, c["embedding"]))
+    raw = client.embeddings(model="smollm2:135m", prompt=DECODER[0]["text"]).embedding
+    assert abs(norm(raw) - DECODER[0]["l2_norm"]) / DECODER[0]["l2_norm"] < 0.01, norm(raw)
+    assert cosine(raw, r.embeddings[0]) >= 0.999999
+    o = oa.embeddings.create(model="smollm2:135m", input=DECODER[1]["text"])
+    assert cosine(o.data[0].embedding, r.embeddings[1]) >= 0.999999
+
+
+@check
 def ollama_errors_for_the_wrong_kind_of_model():
     for call, needle in [
-        (lambda: client.embed(model="smollm2:135m", input="hi"), "does not support embeddings"),
         (lambda: client.generate(model=MODEL, prompt="hi"), "does not support generate"),
         (lambda: client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}]), "does not support chat"),
     ]:

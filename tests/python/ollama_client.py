@@ -20,6 +20,10 @@ def tags_list_the_model():
     m = next(m for m in models if m.model == MODEL)
     assert m.details.family == "llama" and m.details.quantization_level == "Q4_1", m.details
     assert m.size > 90_000_000 and len(m.digest) == 64
+    # The typed result takes the newer `capabilities` field in its stride (it has no slot for
+    # it); the raw answer carries what /api/show says.
+    raw = client._client.get("/api/tags").json()["models"]
+    assert next(r for r in raw if r["model"] == MODEL)["capabilities"] == client.show(MODEL).capabilities
 
 
 @check

@@ -31,8 +31,8 @@ pub struct Request {
     pub num_predict: i32,
     pub stop: Vec<String>,
     pub stop_at_eog: bool,
-    /// An embedding request: the prompt runs once through an encoder plan and its pooled
-    /// vector comes back; nothing is sampled.
+    /// An embedding request: nothing is sampled. An encoder plan pools the prompt's rows; a
+    /// decoder runs the prompt as for generation and returns the last token's hidden state.
     pub embed: bool,
     /// The grammar the output must match; None = free text.
     pub grammar: Option<Grammar>,
@@ -73,6 +73,9 @@ pub struct Batch {
     pub logit_rows: Vec<u32>,
     pub bias: Vec<Vec<(u32, f32, f32)>>,
     pub top_k: u32,
+    /// Logit rows (indices into `logit_rows`) whose hidden state comes back instead of
+    /// candidates: the last prompt token of a decoder's embedding request.
+    pub hidden_rows: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +150,8 @@ pub struct Engine {
     /// sequence whole in one pass, and no cache is kept between requests (an encoder's K/V
     /// depend on the tokens after them, so no prefix can be reused).
     embedding: bool,
+    /// The decoder plan also outputs its final hidden state, so embed requests run on it.
+    hidden_output: bool,
     /// Log-probabilities of the tokens chosen since the host last took them.
     logprobs: Vec<(u64, logprobs::Logprobs)>,
 }
@@ -174,6 +179,7 @@ impl Engine {
             in_flight: None,
             in_flight_slots: Vec::new(),
             embedding: false,
+            hidden_output: false,
             logprobs: Vec::new(),
         })
     }
@@ -189,6 +195,12 @@ impl Engine {
         self.embedding
     }
 
+    /// A decoder engine whose plan reads back the final hidden state for embed requests.
+    pub fn with_hidden_output(mut self) -> Engine {
+        self.hidden_output = !self.embedding;
+        self
+    }
+
     pub fn options(&self) -> EngineOptions {
         self.opts
     }
@@ -200,19 +212,17 @@ impl Engine {
         if let Some(t) = req.prompt.iter().find(|&&t| t >= self.vocab) {
             return Err(format!("prompt token {t} is outside the vocabulary of {}", self.vocab));
         }
-        if req.embed != self.embedding {
-            return Err(if self.embedding {
-                "this model only computes embeddings; it cannot generate text".into()
-            } else {
-                "this model generates text; it has no pooled embedding output".into()
-            });
+        if !req.embed && self.embedding {
+            return Err("this model only computes embeddings; it cannot generate text".into());
         }
-        if req.embed && req.prompt.len() > self.opts.batch_tokens.min(self.opts.ctx_cells) as usize {
-            return Err(format!(
-                "the input has {} tokens, more than the context of {} allows",
-                req.prompt.len(),
-                self.opts.batch_tokens.min(self.opts.ctx_cells)
-            ));
+        if req.embed && !self.embedding && !self.hidden_output {
+            return Err("this model's plan has no hidden-state output to embed with".into());
+        }
+        // An encoder sees each input whole in one pass; a decoder's embedding needs a cell per
+        // prompt token (a generation one more, below).
+        let embed_limit = if self.embedding { self.opts.batch_tokens.min(self.opts.ctx_cells) } else { self.opts.ctx_cells };
+        if req.embed && req.prompt.len() > embed_limit as usize {
+            return Err(format!("the input has {} tokens, more than the context of {embed_limit} allows", req.prompt.len()));
         }
         if !req.embed && req.prompt.len() >= self.opts.ctx_cells as usize {
             return Err(format!(
@@ -260,6 +270,16 @@ impl Engine {
 
     /// The next forward pass, or None when nothing is waiting (or a pass is still in flight).
     pub fn next(&mut self) -> (Option<Batch>, Vec<Event>) {
+        self.next_pass(true)
+    }
+
+    /// `next` for a host that cannot read hidden states back (it has no `hidden_rows`): a
+    /// decoder's embedding request fails instead of being scheduled.
+    pub fn next_without_hidden(&mut self) -> (Option<Batch>, Vec<Event>) {
+        self.next_pass(false)
+    }
+
+    fn next_pass(&mut self, hidden_ok: bool) -> (Option<Batch>, Vec<Event>) {
         if self.in_flight.is_some() {
             return (None, Vec::new());
         }
@@ -281,7 +301,14 @@ impl Engine {
                 break;
             }
             let a = self.slots[s].active.as_ref().expect("filtered above");
-            if a.embed {
+            if a.embed && !self.embedding && !hidden_ok {
+                let id = a.id;
+                self.finish(s, "stop");
+                let message = "this host cannot read a decoder's hidden state back (it calls next, not next-with)";
+                events.push(Event::Failed { id, message: message.into() });
+                continue;
+            }
+            if a.embed && self.embedding {
                 // An encoder sees its whole sequence at once: wait for a pass with room.
                 if a.fed > 0 || a.prompt.len() > budget || a.prompt.len() > self.kv.free_count() as usize {
                     continue;
@@ -313,9 +340,14 @@ impl Engine {
             budget -= placed;
             if placed == 0 {
                 // No cell is left for this sequence even after evicting idle caches.
-                let id = self.slots[s].active.as_ref().expect("active").id;
+                let a = self.slots[s].active.as_ref().expect("active");
+                let (id, embed) = (a.id, a.embed);
                 let finish = self.finish(s, "length");
-                events.push(Event::Done { id, finish });
+                events.push(if embed {
+                    Event::Failed { id, message: "the KV cache has no room left for this input".into() }
+                } else {
+                    Event::Done { id, finish }
+                });
                 continue;
             }
             self.in_flight_slots.push(s);
@@ -324,7 +356,13 @@ impl Engine {
                 Some(_) => a.next_token = None,
                 None => a.fed += placed,
             }
-            if wants_logits && placed == tokens.len() {
+            if wants_logits && placed == tokens.len() && a.embed && !self.embedding {
+                // A decoder's embedding: the last prompt token's hidden state, nothing to rank.
+                batch.hidden_rows.push(batch.logit_rows.len() as u32);
+                batch.logit_rows.push((batch.tokens.len() - 1) as u32);
+                batch.bias.push(Vec::new());
+                row_slots.push(s);
+            } else if wants_logits && placed == tokens.len() {
                 batch.logit_rows.push((batch.tokens.len() - 1) as u32);
                 batch.bias.push(a.sampler.bias());
                 // A constrained row reads the whole row back: the grammar may rule out every
@@ -368,8 +406,16 @@ impl Engine {
             if s == usize::MAX || self.slots[s].active.is_none() {
                 continue; // cancelled while in flight
             }
-            if self.embedding {
-                let id = self.slots[s].active.as_ref().expect("active").id;
+            let a = self.slots[s].active.as_ref().expect("active");
+            if a.embed {
+                let id = a.id;
+                // A pooled (encoder) or hidden-state (decoder) row comes back whole, unranked.
+                if !ids.is_empty() || logits.is_empty() {
+                    self.finish(s, "stop");
+                    let message = "the host returned candidates, not the embedding row".into();
+                    events.push(Event::Failed { id, message });
+                    continue;
+                }
                 events.push(Event::Embedding { id, vector: logits.clone() });
                 let finish = self.finish(s, "stop");
                 events.push(Event::Done { id, finish });
@@ -502,7 +548,11 @@ impl Engine {
         let a = self.slots[s].active.take().expect("finishing an active slot");
         self.slots[s].last_used = self.tick();
         if a.embed {
-            self.reset_slot(s, None, 0);
+            // The cells an embedding computed are released at once. A decoder keeps the
+            // prefix it found cached (it was cache before and stays valid: causal K/V do not
+            // depend on later tokens); an encoder's cells are all released.
+            let keep = if self.embedding { 0 } else { (a.cached as usize).min(self.slots[s].confirmed) };
+            self.reset_slot(s, Some(s), keep);
         }
         Finish { reason, prompt_tokens: a.prompt_len, eval_tokens: a.generated, cached_tokens: a.cached }
     }
@@ -518,10 +568,14 @@ impl Engine {
         while let Some((_, req, _)) = self.queue.front() {
             let Some(target) = self.pick_slot(&req.prompt) else { break };
             let (id, req, constraint) = self.queue.pop_front().expect("front exists");
-            let (source, lcp) = if req.embed { (None, 0) } else { self.longest_prefix(&req.prompt) };
-            // At least the last prompt token is computed again: its logits start generation.
+            // An encoder's K/V depend on every token of the sequence: no prefix is reused. A
+            // decoder's embedding reuses a cached prefix as a generation does.
+            let encoder = req.embed && self.embedding;
+            let (source, lcp) = if encoder { (None, 0) } else { self.longest_prefix(&req.prompt) };
+            // At least the last prompt token is computed again: its logits start generation
+            // (or its hidden state is the embedding).
             let keep = lcp.min(req.prompt.len() - 1);
-            if req.embed {
+            if encoder {
                 self.reset_slot(target, None, 0);
             }
             self.reset_slot(target, source.filter(|_| keep > 0), keep);

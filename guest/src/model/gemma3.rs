@@ -109,7 +109,9 @@ pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
     if window == 0 && final_softcap > 0.0 {
         logits = m.b.push(Op::Softcap(logits, final_softcap));
     }
-    Ok(m.finish(logits))
+    // The hidden state is what the LM head reads: after the final norm (the embedding scale
+    // is inside, at the graph's start), before any logit soft-capping.
+    Ok(m.finish(logits).with_hidden(h))
 }
 
 #[cfg(test)]

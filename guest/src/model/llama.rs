@@ -89,5 +89,5 @@ pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
         None => tok_embd, // tied embeddings
     };
     let logits = m.b.push(Op::Matmul(h, output));
-    Ok(m.finish(logits))
+    Ok(m.finish(logits).with_hidden(h))
 }

@@ -1,6 +1,7 @@
 //! `wollama create NAME -f Modelfile` with `FROM` a safetensors directory (all-MiniLM-L6-v2),
 //! then the official `ollama` and `openai` Python clients (installed by scripts/test.sh)
-//! embedding through `wollama serve`: tests/python/embed_clients.py.
+//! embedding through `wollama serve`, with it and with the chat model SmolLM2:
+//! tests/python/embed_clients.py.
 
 mod common;
 
@@ -25,6 +26,7 @@ fn create_from_a_safetensors_directory_then_embed_with_the_python_clients() {
         .arg(&script)
         .env("OLLAMA_HOST", &s.host)
         .env("WOLLAMA_GOLDEN", wollama_tests::repo_root().join("tests/golden/minilm.json"))
+        .env("WOLLAMA_DECODER_GOLDEN", wollama_tests::repo_root().join("tests/golden/decoder_embeddings.json"))
         .output()
         .expect("python3");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -25,10 +25,11 @@ fn the_ollama_js_client_works_against_wollama() {
         .env("WOLLAMA_PEER", &peer.host)
         .env("WOLLAMA_TARGET", &target.host)
         .env("WOLLAMA_GOLDEN", wollama_tests::repo_root().join("tests/golden/minilm.json"))
+        .env("WOLLAMA_DECODER_GOLDEN", wollama_tests::repo_root().join("tests/golden/decoder_embeddings.json"))
         .output()
         .expect("running node (is Node.js installed?)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the JS client checks failed");
-    assert!(stdout.contains("# pass 11") && stdout.contains("# fail 0"), "expected 11 passing checks");
+    assert!(stdout.contains("# pass 12") && stdout.contains("# fail 0"), "expected 12 passing checks");
 }

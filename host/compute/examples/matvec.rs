@@ -64,6 +64,7 @@ fn plan<T: GgmlType>(ty: u32, threads: usize, with_matmul: bool) -> CpuPlan {
         vec![Op::Embed(0), Op::SelectRows(0)]
     };
     let spec = PlanSpec {
+        hidden: None,
         weights,
         logits: nodes.len() - 1,
         nodes,

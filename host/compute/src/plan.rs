@@ -105,6 +105,9 @@ pub struct PlanSpec {
     pub weights: Vec<WeightDesc>,
     pub nodes: Vec<Op>,
     pub logits: NodeId,
+    /// A second output with the logit rows' count (a decoder's final hidden state), read back
+    /// whole for the batch's `hidden_rows`; None = only logits.
+    pub hidden: Option<NodeId>,
     pub kv: KvSpec,
     pub max_rows: u32,
 }
@@ -132,6 +135,9 @@ pub struct Batch {
     pub bias: Vec<Vec<Bias>>,
     /// 0: each output row comes back whole, unsorted, with no ids (pooled embeddings).
     pub top_k: u32,
+    /// Logit rows (indices into `logit_rows`, ascending) whose row of the plan's `hidden`
+    /// output comes back whole, with no ids, instead of candidates.
+    pub hidden_rows: Vec<u32>,
 }
 
 /// The k best (id, logit) of one logit row, best first (ties: lower id first).
@@ -176,6 +182,15 @@ impl Batch {
         }
         if self.bias.len() != self.logit_rows.len() {
             return Err("one bias list per logit row is required".into());
+        }
+        if !self.hidden_rows.is_empty() && spec.hidden.is_none() {
+            return Err("the batch asks for hidden rows, but the plan has no hidden output".into());
+        }
+        if self.hidden_rows.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("hidden rows must be ascending and distinct".into());
+        }
+        if let Some(r) = self.hidden_rows.iter().find(|&&r| r as usize >= self.logit_rows.len()) {
+            return Err(format!("hidden row {r} is not one of the {} logit rows", self.logit_rows.len()));
         }
         Ok(())
     }

@@ -30,7 +30,7 @@ fn compile(f: FileBuilder, nodes: Vec<Op>, kv_widths: Vec<u32>) -> wollama_compu
     let logits = nodes.len() - 1;
     let (map, weights) = f.finish();
     CpuExecutor::new(2)
-        .compile(map, PlanSpec { weights, nodes, logits, kv: KvSpec { cells: 8, widths: kv_widths }, max_rows: 8 })
+        .compile(map, PlanSpec { weights, nodes, logits, hidden: None, kv: KvSpec { cells: 8, widths: kv_widths }, max_rows: 8 })
         .unwrap()
 }
 

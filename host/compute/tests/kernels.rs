@@ -26,6 +26,7 @@ fn matmul_case<T: GgmlType>(ty: u32, k: usize, n: usize, rows: usize, threads: u
     let (wi, wq) = f.quant::<T>("w", ty, k, n, &w);
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         // The matmul sees all rows (the multi-row path), then rows are selected.
         nodes: vec![Op::Embed(table), Op::Matmul(0, wi), Op::SelectRows(1)],
@@ -107,6 +108,7 @@ fn quantization_error_of_the_weights_themselves_is_sane() {
         };
         let (map, weights) = f.finish();
         let spec = PlanSpec {
+            hidden: None,
             weights,
             nodes: vec![Op::Embed(table), Op::SelectRows(0), Op::Matmul(1, wi)],
             logits: 2,
@@ -130,6 +132,7 @@ fn embed_case<T: GgmlType>(ty: u32, k: usize) {
     let (wi, deq) = f.quant::<T>("token_embd.weight", ty, k, vocab, &rand_vec(k * vocab, 7));
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![Op::Embed(wi), Op::SelectRows(0)],
         logits: 1,

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_0};
+use candle_core::quantized::k_quants::BlockQ4_1;
+use common::decoder::{decoder, step};
 use common::*;
 use wollama_compute::cpu::{ComputeError, CpuExecutor};
 use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope};
@@ -38,6 +39,7 @@ impl Setup {
             .compile(
                 map,
                 PlanSpec {
+                    hidden: None,
                     weights,
                     nodes,
                     logits,
@@ -234,6 +236,7 @@ impl AttnModel {
             window,
         };
         let spec = PlanSpec {
+            hidden: None,
             weights,
             nodes: vec![
                 Op::Embed(e),
@@ -353,6 +356,7 @@ fn attention_batches() -> [Batch; 2] {
         logit_rows: vec![2, 0, 1],
         bias: vec![vec![]; 3],
         top_k: 32,
+        ..Default::default()
     };
     [first, second]
 }
@@ -396,122 +400,7 @@ fn attention_is_identical_for_1_2_and_3_threads() {
 }
 
 // ---------------------------------------------------------------------------------------
-// A small decoder, end to end
-
-/// Embedding Q8_0 tied as output, Q4_1 projections, rms norms, rope, GQA attention, SwiGLU:
-/// SmolLM2's shape in miniature.
-fn decoder(threads: usize, max_rows: u32) -> wollama_compute::cpu::CpuPlan {
-    let (d, ff, vocab, nh, nkv, hd, layers) = (64usize, 96usize, 200usize, 4u32, 2u32, 16u32, 2);
-    let mut f = FileBuilder::default();
-    let (emb, _) = f.quant::<BlockQ8_0>("token_embd.weight", Q8_0, d, vocab, &rand_vec(d * vocab, 100));
-    let mut nodes = vec![Op::Embed(emb)];
-    let mut x = 0;
-    for l in 0..layers {
-        let seed = 200 + l as u64 * 10;
-        let norm = f.f32(&format!("blk.{l}.attn_norm.weight"), &[d as u64], &rand_vec(d, seed));
-        let mut q4 = |name: &str, k: usize, n: usize, s: u64| {
-            f.quant::<BlockQ4_1>(&format!("blk.{l}.{name}.weight"), Q4_1, k, n, &rand_vec(k * n, s))
-                .0
-        };
-        let (wq, wk, wv, wo) = (
-            q4("attn_q", d, (nh * hd) as usize, seed + 1),
-            q4("attn_k", d, (nkv * hd) as usize, seed + 2),
-            q4("attn_v", d, (nkv * hd) as usize, seed + 3),
-            q4("attn_output", (nh * hd) as usize, d, seed + 4),
-        );
-        let (wg, wu, wd) = (
-            q4("ffn_gate", d, ff, seed + 5),
-            q4("ffn_up", d, ff, seed + 6),
-            q4("ffn_down", ff, d, seed + 7),
-        );
-        let ffn_norm = f.f32(&format!("blk.{l}.ffn_norm.weight"), &[d as u64], &rand_vec(d, seed + 8));
-        let mut push = |op: Op| {
-            nodes.push(op);
-            nodes.len() - 1
-        };
-        let h = push(Op::RmsNorm(x, 1e-5, 0));
-        let h = push(Op::MulWeight(h, norm));
-        let q = push(Op::Matmul(h, wq));
-        let k = push(Op::Matmul(h, wk));
-        let v = push(Op::Matmul(h, wv));
-        let rope = |x| Rope {
-            x,
-            head_dim: hd,
-            n_rot: hd,
-            freq_base: 100000.0,
-            freq_scale: 1.0,
-            neox: false,
-        };
-        let q = push(Op::Rope(rope(q)));
-        let k = push(Op::Rope(rope(k)));
-        let a = push(Op::Attention(Attention {
-            q,
-            k,
-            v,
-            layer: l,
-            n_head: nh,
-            n_kv_head: nkv,
-            head_dim: hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-            softcap: 0.0,
-            window: 0,
-        }));
-        let o = push(Op::Matmul(a, wo));
-        let x1 = push(Op::Add(x, o));
-        let h = push(Op::RmsNorm(x1, 1e-5, 0));
-        let h = push(Op::MulWeight(h, ffn_norm));
-        let g = push(Op::Matmul(h, wg));
-        let u = push(Op::Matmul(h, wu));
-        let s = push(Op::SwiGlu(g, u));
-        let dn = push(Op::Matmul(s, wd));
-        x = push(Op::Add(x1, dn));
-    }
-    let out_norm = f.f32("output_norm.weight", &[d as u64], &rand_vec(d, 999));
-    let sel = nodes.len();
-    nodes.push(Op::SelectRows(x));
-    nodes.push(Op::RmsNorm(sel, 1e-5, 0));
-    nodes.push(Op::MulWeight(sel + 1, out_norm));
-    nodes.push(Op::Matmul(sel + 2, emb));
-    let logits = nodes.len() - 1;
-    let (map, weights) = f.finish();
-    let kv = KvSpec {
-        cells: 64,
-        widths: vec![nkv * hd; layers as usize],
-    };
-    CpuExecutor::new(threads)
-        .compile(
-            map,
-            PlanSpec {
-                weights,
-                nodes,
-                logits,
-                kv,
-                max_rows,
-            },
-        )
-        .unwrap()
-}
-
-fn step(tokens: &[u32], start: i32, all_logits: bool, prior: usize) -> Batch {
-    let n = tokens.len();
-    let total = prior + n;
-    Batch {
-        tokens: tokens.to_vec(),
-        positions: (start..start + n as i32).collect(),
-        seqs: vec![0; n],
-        write_cells: (prior as u32..total as u32).collect(),
-        cell_pos: (0..total as i32).collect(),
-        cell_seqs: vec![1; total],
-        logit_rows: if all_logits {
-            (0..n as u32).collect()
-        } else {
-            vec![n as u32 - 1]
-        },
-        bias: vec![vec![]; if all_logits { n } else { 1 }],
-        top_k: 200,
-        ..Default::default()
-    }
-}
+// A small decoder, end to end (common/decoder.rs)
 
 #[test]
 fn prefill_agrees_with_token_by_token_decode() {
@@ -588,6 +477,7 @@ fn logit_plan(rows: &[Vec<f32>]) -> wollama_compute::cpu::CpuPlan {
     f.f32("table", &[v as u64, rows.len() as u64], &rows.concat());
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![Op::Embed(0), Op::SelectRows(0)],
         logits: 1,
@@ -649,6 +539,7 @@ fn select_rows_keeps_order_and_logits_may_skip_it() {
     f.f32("table", &[2, 3], &rows.concat());
     let (map, weights) = f.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![Op::Embed(0), Op::Scale(0, 2.0)],
         logits: 1,
@@ -670,6 +561,7 @@ fn compile_err(f: impl FnOnce(&mut PlanSpec)) -> String {
     fb.f32("norm", &[32], &rand_vec(32, 2));
     let (map, weights) = fb.finish();
     let mut spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![
             Op::Embed(0),
@@ -715,6 +607,8 @@ fn compile_errors_name_the_problem() {
     assert!(e.contains("IQ4_XS") && e.contains("blk.0.attn_q.weight"), "{e}");
     let e = compile_err(|s| s.weights[1].ggml_type = Q8_0);
     assert!(e.starts_with("unsupported") && e.contains("norm"), "{e}");
+    let e = compile_err(|s| s.hidden = Some(5));
+    assert!(e.contains("the hidden output 5 is not one of the plan's 5 nodes"), "{e}");
     let e = compile_err(|s| s.weights[0].offset = 1 << 20);
     assert!(e.contains("past the end") && e.contains("blk.0.attn_q.weight"), "{e}");
     let e = compile_err(|s| s.weights[0].shape = vec![32, 10]);
@@ -779,6 +673,7 @@ fn compile_errors_name_the_problem() {
     fb.f32("e", &[32, 8], &rand_vec(256, 1));
     let (map, weights) = fb.finish();
     let spec = PlanSpec {
+        hidden: None,
         weights,
         nodes: vec![
             Op::Embed(0),
@@ -835,6 +730,7 @@ fn plans_compiled_by_one_executor_share_its_pool() {
         f.f32("e", &[64, 4], &rand_vec(256, 4));
         let (map, weights) = f.finish();
         let spec = PlanSpec {
+            hidden: None,
             weights,
             nodes: vec![Op::Embed(1), Op::Matmul(0, w), Op::SelectRows(1)],
             logits: 2,

@@ -216,6 +216,7 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
     };
     let logits = push(Op::Matmul(h, out));
     PlanSpec {
+        hidden: None,
         weights,
         nodes,
         logits,

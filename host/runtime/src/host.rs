@@ -65,8 +65,17 @@ impl compute::Host for HostState {
         model: Resource<ModelFile>,
         spec: compute::PlanSpec,
     ) -> Result<Resource<PlanHandle>, EngineError> {
+        self.build_plan_with(model, spec, compute::PlanOutputs { hidden: None })
+    }
+
+    fn build_plan_with(
+        &mut self,
+        model: Resource<ModelFile>,
+        spec: compute::PlanSpec,
+        outputs: compute::PlanOutputs,
+    ) -> Result<Resource<PlanHandle>, EngineError> {
         let map = Arc::clone(&self.table.get(&model).map_err(|e| EngineError::Io(e.to_string()))?.map);
-        let plan = self.executor.compile(map, lower_spec(spec)).map_err(|e| match e {
+        let plan = self.executor.compile(map, lower_spec(spec, outputs)).map_err(|e| match e {
             wollama_compute::cpu::ComputeError::Unsupported(m) => EngineError::Unsupported(m),
             wollama_compute::cpu::ComputeError::Invalid(m) => EngineError::Invalid(m),
         })?;
@@ -106,7 +115,7 @@ fn lower_attention(a: compute::Attention) -> ir::Attention {
     }
 }
 
-fn lower_spec(s: compute::PlanSpec) -> ir::PlanSpec {
+fn lower_spec(s: compute::PlanSpec, outputs: compute::PlanOutputs) -> ir::PlanSpec {
     use compute::Op as W;
     use ir::Op;
     let u = |x: u32| x as usize;
@@ -158,6 +167,7 @@ fn lower_spec(s: compute::PlanSpec) -> ir::PlanSpec {
             .collect(),
         nodes,
         logits: s.logits as usize,
+        hidden: outputs.hidden.map(|h| h as usize),
         kv: ir::KvSpec { cells: s.kv.cells, widths: s.kv.widths },
         max_rows: s.max_rows,
     }

@@ -13,7 +13,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wollama_compute::cpu::CpuExecutor;
 use wollama_compute::plan as ir;
 
-use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
+use crate::bindings::exports::wollama::engine::runtime::{Batch, BatchExtras, Candidates};
 use crate::bindings::Guest;
 use crate::host::{HostState, ModelFile};
 use crate::{
@@ -167,12 +167,12 @@ impl Session {
     pub fn step(&mut self) -> Result<Option<Vec<Event>>> {
         let start = Instant::now();
         let e = self.engine()?;
-        let (batch, mut events) = self.guest.wollama_engine_runtime().engine().call_next(&mut self.store, e)?;
-        let Some(batch) = batch else {
+        let (batch, mut events) = self.guest.wollama_engine_runtime().engine().call_next_with(&mut self.store, e)?;
+        let Some((batch, extras)) = batch else {
             return Ok(if events.is_empty() { None } else { Some(events) });
         };
         let kernel_start = Instant::now();
-        let rows = self.run(batch);
+        let rows = self.run(batch, extras);
         let kernel = kernel_start.elapsed();
         let rows = match rows {
             Ok(rows) => rows,
@@ -189,7 +189,7 @@ impl Session {
         Ok(Some(events))
     }
 
-    fn run(&mut self, b: Batch) -> std::result::Result<Vec<Candidates>, String> {
+    fn run(&mut self, b: Batch, extras: BatchExtras) -> std::result::Result<Vec<Candidates>, String> {
         let plan = self
             .store
             .data_mut()
@@ -208,6 +208,7 @@ impl Session {
             logit_rows: b.logit_rows,
             bias: b.bias,
             top_k: b.top_k,
+            hidden_rows: extras.hidden_rows,
         };
         let out = plan.run(&batch).map_err(|e| e.to_string())?;
         Ok(out.into_iter().map(|c| Candidates { ids: c.ids, logits: c.logits }).collect())

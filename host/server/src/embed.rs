@@ -1,6 +1,8 @@
-//! `POST /api/embed` and the legacy `POST /api/embeddings`. Every input of one call runs as
-//! its own sequence of the same engine passes (the guest batches them); the pooled vectors
-//! come back raw and are normalised here, as Ollama's server does.
+//! `POST /api/embed` and the legacy `POST /api/embeddings`, for embedding models and chat
+//! models alike (Ollama has no capability gate here). Every input of one call runs as its own
+//! sequence of the same engine passes (the guest batches them); the vectors (an encoder's
+//! pooled rows, a decoder's last-token hidden state) come back raw and are normalised here,
+//! as Ollama's server does.
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +60,6 @@ pub(crate) fn resolve_for_embed(s: &Shared, model: &str, req: &Map<String, Value
 /// engine run. No inputs just loads the model.
 pub(crate) async fn embed_inputs(
     s: &Shared,
-    model: &str,
     resolved: &Resolved,
     inputs: &[String],
     truncate: bool,
@@ -69,14 +70,16 @@ pub(crate) async fn embed_inputs(
         load_or_unload(s, &resolved.spec, keep_alive).await?;
         return Ok(Embedded { vectors: Vec::new(), prompt_tokens: 0, load: started.elapsed() });
     }
-    if !resolved.spec.embedding {
-        return Err(ApiError::bad_request(format!("\"{model}\" does not support embeddings")));
-    }
     let lease = s.sched.acquire(&resolved.spec, keep_alive).await?;
     let load = started.elapsed();
     let runner = &lease.model.runner;
     let eos = runner.loaded.info.eos;
-    let mut limit = resolved.spec.num_ctx.min(resolved.spec.num_batch) as usize;
+    // An encoder sees each input whole in one pass, so num_batch bounds it too; a decoder
+    // (a chat model, embedded by its last token's hidden state) feeds long inputs in chunks.
+    let mut limit = match resolved.spec.embedding {
+        true => resolved.spec.num_ctx.min(resolved.spec.num_batch),
+        false => resolved.spec.num_ctx,
+    } as usize;
     if resolved.context_length > 0 {
         limit = limit.min(resolved.context_length as usize);
     }
@@ -169,7 +172,7 @@ pub async fn embed(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> 
     let resolved = resolve_for_embed(&s, &model, &req)?;
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
-    let e = embed_inputs(&s, &model, &resolved, &inputs, truncate, keep_alive).await?;
+    let e = embed_inputs(&s, &resolved, &inputs, truncate, keep_alive).await?;
     let embeddings: Vec<Vec<f32>> = e.vectors.iter().map(|v| normalize(v, dimensions)).collect::<ApiResult<_>>()?;
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
@@ -192,7 +195,7 @@ pub async fn embeddings(State(s): State<Shared>, body: Bytes) -> ApiResult<Respo
     let resolved = resolve_for_embed(&s, &model, &req)?;
     let prompt = get_str(&req, "prompt").unwrap_or("");
     let inputs: Vec<String> = if prompt.is_empty() { Vec::new() } else { vec![prompt.to_string()] };
-    let e = embed_inputs(&s, &model, &resolved, &inputs, true, keep_alive).await?;
+    let e = embed_inputs(&s, &resolved, &inputs, true, keep_alive).await?;
     // Not normalised, and as float64, as Ollama's legacy endpoint returns it.
     let embedding: Vec<f64> = e.vectors.first().map(|v| v.iter().map(|&x| x as f64).collect()).unwrap_or_default();
     Ok(Json(json!({ "embedding": embedding })).into_response())

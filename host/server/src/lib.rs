@@ -3,6 +3,7 @@
 //! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
 
 pub mod access_log;
+pub mod capabilities;
 pub mod capability;
 pub mod chat;
 pub mod create;
@@ -49,7 +50,7 @@ pub fn install_tls_provider() {
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
     install_tls_provider();
     let store = wollama_store::Store::open(&config.models).map_err(std::io::Error::other)?;
-    let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched) });
+    let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched), capabilities: Default::default() });
     // Outermost first: every request is logged, refused ones included.
     let guard = Arc::new(guard::Guard::from_env(listener.local_addr()?));
     let app = routes::router(state)

@@ -54,7 +54,7 @@ async fn run(s: &Shared, body: &[u8]) -> Result<Value, ApiError> {
     }
     let resolved = resolve_for_embed(s, &model, &req)?;
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
-    let e = embed_inputs(s, &model, &resolved, &inputs, true, None).await?;
+    let e = embed_inputs(s, &resolved, &inputs, true, None).await?;
     let mut data = Vec::with_capacity(e.vectors.len());
     for (i, v) in e.vectors.iter().enumerate() {
         let v = normalize(v, dimensions)?;

@@ -1,5 +1,6 @@
 //! The read side of the native API and the store operations: `/`, `/api/version`,
-//! `/api/tags`, `/api/copy`, `/api/delete`, `/api/ps`. Generation routes come next.
+//! `/api/tags` (with each model's capabilities), `/api/copy`, `/api/delete`, `/api/ps`.
+//! Generation routes come next.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -23,6 +24,8 @@ pub const OLLAMA_VERSION: &str = "0.33.0";
 pub struct AppState {
     pub store: Store,
     pub sched: Arc<Scheduler>,
+    /// What each listed model can do, read once per manifest digest (`/api/tags`).
+    pub capabilities: crate::capabilities::Cache,
 }
 
 pub type Shared = Arc<AppState>;
@@ -117,18 +120,25 @@ fn details(store: &Store, manifest: &wollama_store::Manifest) -> Value {
 
 async fn tags(State(s): State<Shared>) -> ApiResult<Json<Value>> {
     let entries = s.store.list().map_err(store_error)?;
+    let capabilities = s.capabilities.list(&s.store, &entries).await;
     let models: Vec<Value> = entries
         .iter()
-        .map(|m| {
+        .zip(capabilities)
+        .map(|(m, caps)| {
             let name = m.name.display_shortest();
-            json!({
+            let mut v = json!({
                 "name": name,
                 "model": name,
                 "modified_at": local_time(m.modified),
                 "size": m.size,
                 "digest": m.digest,
                 "details": details(&s.store, &m.manifest),
-            })
+            });
+            // The list /api/show gives; left out (as Ollama's omitempty) when unreadable.
+            if let Some(caps) = caps {
+                v["capabilities"] = json!(caps);
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "models": models })))

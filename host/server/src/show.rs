@@ -25,7 +25,7 @@ const SHOW: &[decode::Field] = &[
     field("options", Kind::Object, "map[string]interface {}"),
 ];
 
-fn layer_text(store: &Store, manifest: &wollama_store::Manifest, media: &str) -> Vec<String> {
+pub(crate) fn layer_text(store: &Store, manifest: &wollama_store::Manifest, media: &str) -> Vec<String> {
     manifest
         .layers_of(media)
         .filter_map(|l| Digest::parse(&l.digest).ok())
@@ -110,7 +110,7 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
             "quantization_level": config.file_type,
         },
         "model_info": model_info,
-        "capabilities": capabilities(&config.capabilities, features.as_ref()),
+        "capabilities": crate::capabilities::of(&config.capabilities, features.as_ref()),
         "modified_at": crate::stream::go_local_time(entry.modified),
     });
     if verbose {
@@ -132,20 +132,4 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
         v["messages"] = serde_json::to_value(&messages).unwrap_or(Value::Null);
     }
     Ok(Json(v))
-}
-
-/// An embedding model's stored capabilities as they are; otherwise `completion`, plus `tools`
-/// and `thinking` when the template supports them (Ollama's rules, decided in the guest).
-fn capabilities(stored: &[String], f: Option<&wollama_runtime::TemplateFeatures>) -> Vec<String> {
-    if stored.iter().any(|c| c == "embedding") {
-        return stored.to_vec();
-    }
-    let mut caps = vec!["completion".to_string()];
-    if f.is_some_and(|f| f.tools) {
-        caps.push("tools".into());
-    }
-    if f.is_some_and(|f| f.thinking) {
-        caps.push("thinking".into());
-    }
-    caps
 }

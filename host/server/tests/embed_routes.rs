@@ -1,7 +1,8 @@
 //! Embeddings over real HTTP: all-MiniLM-L6-v2 uploaded as its safetensors directory and
 //! created through `/api/create` (converted to GGUF in the store), then `/api/embed`,
 //! `/api/embeddings` and `/v1/embeddings` against sentence-transformers' vectors, and the
-//! capability errors both ways with SmolLM2. One table of cases per endpoint.
+//! embedding model's refusal to generate. One table of cases per endpoint (chat models
+//! embedding: decoder_embed_routes.rs).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -91,14 +92,10 @@ fn create_from_safetensors_and_embed_over_every_endpoint() {
     assert_eq!(tags["models"].as_array().unwrap().len(), 1, "failed creates leave nothing: {tags}");
     assert_eq!(tags["models"][0]["details"]["family"], "bert");
     assert_eq!(tags["models"][0]["details"]["quantization_level"], "F16");
+    assert_eq!(tags["models"][0]["capabilities"], json!(["embedding"]));
     let (_, show) = post(addr, "/api/show", &json!({"model": "minilm"}));
     assert_eq!(show["capabilities"], json!(["embedding"]));
     assert_eq!(show["model_info"]["bert.pooling_type"], 1);
-
-    // A chat model, for the capability errors.
-    let smol = upload(addr, &std::fs::read(model_path("smollm2")).unwrap());
-    let (st, _) = post(addr, "/api/create", &json!({"model": "smollm2", "files": {"model.gguf": smol}, "stream": false}));
-    assert_eq!(st, 200);
 
     let (s1, want1) = sentence(1);
     let (s3, want3) = sentence(3);
@@ -112,7 +109,6 @@ fn create_from_safetensors_and_embed_over_every_endpoint() {
         (json!({"model": "minilm", "input": 5}), 400, "invalid input type"),
         (json!({"model": "minilm", "input": ["a", 5]}), 400, "invalid input type"),
         (json!({"model": "minilm", "input": long, "truncate": false, "options": {"num_ctx": 32}}), 400, "the input length exceeds the context length"),
-        (json!({"model": "smollm2", "input": "hello"}), 400, "\"smollm2\" does not support embeddings"),
         (json!({"model": "minilm", "input": "x", "truncate": "yes"}), 400, "json: cannot unmarshal string into Go struct field EmbedRequest.truncate of type bool"),
     ];
     for (body, status, err) in embed_errors {

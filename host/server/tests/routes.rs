@@ -30,6 +30,9 @@ fn root_version_tags_copy_delete() {
     assert_eq!(models[0]["details"]["quantization_level"], "Q4_1");
     assert_eq!(models[0]["digest"].as_str().unwrap().len(), 64);
     assert!(models[0]["size"].as_u64().unwrap() > 90_000_000);
+    // What /api/show says the model can do, read from its GGUF and template without loading it.
+    assert_eq!(models[0]["capabilities"], json!(["completion"]));
+    assert_eq!(http(addr, "GET", "/api/ps", None).1, r#"{"models":[]}"#, "nothing was loaded for it");
 
     // /api/copy: (body, status, error text)
     let copy_cases: &[(&str, u16, &str)] = &[
@@ -46,7 +49,9 @@ fn root_version_tags_copy_delete() {
             assert_eq!(serde_json::from_str::<Value>(&resp).unwrap()["error"], *err, "copy {body}");
         }
     }
-    assert_eq!(tags(addr).len(), 2);
+    let models = tags(addr);
+    assert_eq!(models.len(), 2);
+    assert!(models.iter().all(|m| m["capabilities"] == json!(["completion"])), "the copy too: {models:?}");
 
     // /api/delete
     let delete_cases: &[(&str, u16, &str)] = &[

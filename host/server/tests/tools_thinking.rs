@@ -24,6 +24,15 @@ fn post(addr: std::net::SocketAddr, path: &str, body: &Value) -> (u16, Value) {
     (st, serde_json::from_str(&resp).unwrap_or_else(|e| panic!("{e}: {resp}")))
 }
 
+/// The capabilities `/api/tags` lists for `model`.
+fn tags_capabilities(addr: std::net::SocketAddr, model: &str) -> Value {
+    let (st, tags) = http(addr, "GET", "/api/tags", None);
+    assert_eq!(st, 200);
+    let tags: Value = serde_json::from_str(&tags).unwrap();
+    let m = tags["models"].as_array().unwrap().iter().find(|m| m["model"] == model).cloned();
+    m.unwrap_or_else(|| panic!("{model} in {tags}"))["capabilities"].clone()
+}
+
 const QUESTION: &str = "Why is the sky blue?";
 
 #[test]
@@ -50,6 +59,7 @@ fn thinking_is_split_from_the_answer() {
     let (st, show) = post(addr, "/api/show", &json!({ "model": "smol-think" }));
     assert_eq!(st, 200, "{show}");
     assert_eq!(show["capabilities"], json!(["completion", "thinking"]));
+    assert_eq!(tags_capabilities(addr, "smol-think:latest"), show["capabilities"], "/api/tags lists what /api/show says");
 
     let ask = json!([{ "role": "user", "content": QUESTION }]);
     // Unset `think` on a thinking model means thinking, as with true.
@@ -122,8 +132,10 @@ fn forced_tool_calls_are_parsed_and_results_fed_back() {
 
     let (_, show) = post(addr, "/api/show", &json!({ "model": "smol-tools" }));
     assert_eq!(show["capabilities"], json!(["completion", "tools"]));
+    assert_eq!(tags_capabilities(addr, "smol-tools:latest"), show["capabilities"], "/api/tags lists what /api/show says");
     let (_, show) = post(addr, "/api/show", &json!({ "model": "smollm2:135m" }));
     assert_eq!(show["capabilities"], json!(["completion"]));
+    assert_eq!(tags_capabilities(addr, "smollm2:135m"), show["capabilities"]);
 
     // A model whose template has no tools refuses them.
     let (st, v) = post(addr, "/api/chat", &json!({ "model": "smollm2:135m", "messages": ask, "tools": weather_tool() }));

@@ -86,8 +86,9 @@ impl Scratch {
 ///
 /// ggml runs the two products as f16 matmuls whose summation order depends on the batch:
 /// one column (decode) goes through `ggml_vec_dot_f16`, two or more through tinyBLAS. Both
-/// orders are reproduced here, with K/V lanes assigned by a cell's rank among the cells the
-/// row sees, so a batch gives llama.cpp's bits whatever its size.
+/// orders are reproduced here, with K/V lanes assigned by a cell's rank (by position) among
+/// the cells the row sees, so a batch gives llama.cpp's bits whatever its size and wherever
+/// its cells lie.
 ///
 /// Each task is one row and a run of heads sharing a KV head, in phases over its cells: K
 /// dots for all the run's heads (each K row converted once), then per head the scale, max,
@@ -172,17 +173,27 @@ pub fn attend(
     });
 }
 
-/// The cells row `r` sees, in cell order, into `out`; returns how many.
+/// The cells row `r` sees, in position order, into `out`; returns how many. The softmax and
+/// V sums take their lanes from this order, so it must not depend on where the cells lie:
+/// once cells are freed and reused, a sequence's later positions may sit in lower cells
+/// than its earlier ones. For a request alone on an empty cache, position order is cell
+/// order (llama.cpp's).
 fn visible_cells(a: &Attention, causal: bool, b: &Batch, r: usize, out: &mut [u32]) -> usize {
     let pos = b.positions[r];
     let seq = 1u64 << b.seqs[r];
     let mut n = 0;
+    let (mut last, mut sorted) = (i32::MIN, true);
     for (c, (&cp, &cs)) in b.cell_pos.iter().zip(&b.cell_seqs).enumerate() {
         if cs & seq == 0 || cp < 0 || (causal && cp > pos) || (a.window != 0 && (pos - cp).unsigned_abs() >= a.window) {
             continue;
         }
+        sorted &= cp >= last;
+        last = cp;
         out[n] = c as u32;
         n += 1;
+    }
+    if !sorted {
+        out[..n].sort_unstable_by_key(|&c| (b.cell_pos[c as usize], c));
     }
     n
 }

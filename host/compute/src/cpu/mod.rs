@@ -92,6 +92,9 @@ pub struct CpuPlan {
     /// Vectors (MulWeight, AddWeight) converted to f32 once.
     vectors: Vec<Option<Vec<f32>>>,
     nodes: Vec<NodeInfo>,
+    /// Per node: needed for the hidden output or a KV-cache write. A batch whose logit rows
+    /// all want the hidden state runs only these (it skips the LM head).
+    for_hidden: Vec<bool>,
     slots: Vec<Vec<f32>>,
     kv: Vec<KvLayer>,
     vocab: u32,
@@ -337,19 +340,35 @@ impl CpuPlan {
             });
         }
 
-        // Liveness: what the logits need, plus every attention node (it writes the cache).
-        let mut need = vec![false; n];
-        need[spec.logits] = true;
-        for i in (0..n).rev() {
-            if matches!(spec.nodes[i], Op::Attention(_) | Op::EncoderAttention(_)) {
-                need[i] = true;
-            }
-            if need[i] {
-                for j in srcs(&spec.nodes[i]) {
-                    need[j] = true;
-                }
+        if let Some(h) = spec.hidden {
+            if h >= n {
+                return invalid(format!("the hidden output {h} is not one of the plan's {n} nodes"));
             }
         }
+        // Liveness: what the outputs need, plus every attention node (it writes the cache).
+        let liveness = |outputs: &[usize]| {
+            let mut need = vec![false; n];
+            for &o in outputs {
+                need[o] = true;
+            }
+            for i in (0..n).rev() {
+                if matches!(spec.nodes[i], Op::Attention(_) | Op::EncoderAttention(_)) {
+                    need[i] = true;
+                }
+                if need[i] {
+                    for j in srcs(&spec.nodes[i]) {
+                        need[j] = true;
+                    }
+                }
+            }
+            need
+        };
+        let outputs: Vec<usize> = std::iter::once(spec.logits).chain(spec.hidden).collect();
+        let need = liveness(&outputs);
+        let for_hidden = match spec.hidden {
+            Some(h) => liveness(&[h]),
+            None => need.clone(),
+        };
         // Buffers: a node takes a free slot before its inputs' slots are released, so an
         // output never aliases an input; a slot is freed after its node's last reader.
         let mut last_use = vec![0usize; n];
@@ -359,7 +378,10 @@ impl CpuPlan {
                 last_use[j] = i;
             }
         }
-        last_use[spec.logits] = usize::MAX;
+        // The outputs are read after the pass: their buffers are never reused within it.
+        for &o in &outputs {
+            last_use[o] = usize::MAX;
+        }
         let mut free: Vec<usize> = Vec::new();
         let mut slot_len: Vec<usize> = Vec::new();
         for i in 0..n {
@@ -442,6 +464,7 @@ impl CpuPlan {
             weights,
             vectors,
             nodes: info,
+            for_hidden,
             slots: slot_len.iter().map(|&l| vec![0f32; l]).collect(),
             kv: spec
                 .kv
@@ -495,16 +518,18 @@ impl CpuPlan {
             }
         }
         let (rows, lrows) = (b.tokens.len(), b.logit_rows.len());
+        // Only hidden states wanted (decoder embeddings): the LM head has nothing to do.
+        let hidden_only = self.spec.hidden.is_some() && b.hidden_rows.len() == lrows;
         let mut i = 0;
         while i < self.spec.nodes.len() {
             let node = self.nodes[i];
-            if !node.live {
-                i += 1;
+            let run = self.matmul_run[i];
+            if !node.live || (hidden_only && !self.for_hidden[i..i + run].contains(&true)) {
+                i += run;
                 continue;
             }
             let nrows = if node.selected { lrows } else { rows };
-            if self.matmul_run[i] > 1 {
-                let run = self.matmul_run[i];
+            if run > 1 {
                 self.eval_matmul_run(i..i + run, nrows);
                 i += run;
                 continue;
@@ -517,30 +542,42 @@ impl CpuPlan {
         Ok(self.candidates(b))
     }
 
-    /// Bias and top-k of each logit row, rows spread over the pool.
+    /// Output node `id` as (its info, its buffer), for `output_row`.
+    fn output(&self, id: usize) -> (NodeInfo, &[f32]) {
+        let node = self.nodes[id];
+        (node, &self.slots[node.slot])
+    }
+
+    /// Bias and top-k of each logit row, rows spread over the pool; hidden rows whole.
     fn candidates(&self, b: &Batch) -> Vec<Candidates> {
-        let node = self.nodes[self.spec.logits];
-        let logits = &self.slots[node.slot];
-        let v = self.vocab as usize;
         let mut out = vec![Candidates::default(); b.logit_rows.len()];
-        let op = SyncPtr::new(&mut out);
-        let scratch = &self.topk_scratch;
+        let is_hidden = |r: usize| b.hidden_rows.binary_search(&(r as u32)).is_ok();
+        let logits = self.output(self.spec.logits);
         if b.top_k == 0 {
             // Whole rows (pooled embeddings): no bias, no ranking.
-            for (r, o) in out.iter_mut().enumerate() {
-                let src = if node.selected { r } else { b.logit_rows[r] as usize };
-                o.logits = logits[src * v..(src + 1) * v].to_vec();
+            for (r, o) in out.iter_mut().enumerate().filter(|(r, _)| !is_hidden(*r)) {
+                o.logits = output_row(logits, b, r).to_vec();
             }
-            return out;
+        } else if b.hidden_rows.len() < b.logit_rows.len() {
+            let op = SyncPtr::new(&mut out);
+            let scratch = &self.topk_scratch;
+            self.pool.run(b.logit_rows.len(), &|r, thread| {
+                if is_hidden(r) {
+                    return;
+                }
+                // SAFETY: one chunk per thread at a time; chunk r writes only out[r].
+                let (row, idx) = unsafe { scratch.get(thread) };
+                row.copy_from_slice(output_row(logits, b, r));
+                topk::apply_bias(row, &b.bias[r]);
+                unsafe { op.write(r, topk::top_k(row, b.top_k as usize, idx)) };
+            });
         }
-        self.pool.run(b.logit_rows.len(), &|r, thread| {
-            let src = if node.selected { r } else { b.logit_rows[r] as usize };
-            // SAFETY: one chunk per thread at a time; chunk r writes only out[r].
-            let (row, idx) = unsafe { scratch.get(thread) };
-            row.copy_from_slice(&logits[src * v..(src + 1) * v]);
-            topk::apply_bias(row, &b.bias[r]);
-            unsafe { op.write(r, topk::top_k(row, b.top_k as usize, idx)) };
-        });
+        if let Some(h) = self.spec.hidden {
+            let hidden = self.output(h);
+            for &r in &b.hidden_rows {
+                out[r as usize].logits = output_row(hidden, b, r as usize).to_vec();
+            }
+        }
         out
     }
 
@@ -688,6 +725,12 @@ impl CpuPlan {
             }
         }
     }
+}
+
+/// Logit row `r`'s row of an output node (whose rows are the logit rows, or all rows).
+fn output_row<'a>((node, buf): (NodeInfo, &'a [f32]), b: &Batch, r: usize) -> &'a [f32] {
+    let src = if node.selected { r } else { b.logit_rows[r] as usize };
+    &buf[src * node.width..(src + 1) * node.width]
 }
 
 /// out row r = row ids[r] of the matrix `wt`, as f32.

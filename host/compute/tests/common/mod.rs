@@ -2,6 +2,8 @@
 //! GGUF lays them out), random data, and reading full logit rows back from candidates.
 #![allow(dead_code)]
 
+pub mod decoder;
+
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::GgmlType;
