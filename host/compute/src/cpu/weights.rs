@@ -30,26 +30,19 @@ pub fn huge_page_copy(src: &Mmap) -> std::io::Result<Mmap> {
         // Only advice: without THP the copy still works, on small pages.
         let _ = dst.advise(memmap2::Advice::HugePage);
     }
-    // Two threads: most of the copy's time is the kernel allocating and clearing the huge
-    // pages on first touch, which runs in parallel (cold start is part of issue 4's targets).
     const CHUNK: usize = 8 << 20;
-    let half = len.div_ceil(2).next_multiple_of(CHUNK);
-    std::thread::scope(|scope| {
-        for (i, part) in dst[..len].chunks_mut(half.max(1)).enumerate() {
-            scope.spawn(move || {
-                for (j, d) in part.chunks_mut(CHUNK).enumerate() {
-                    let off = i * half + j * CHUNK;
-                    d.copy_from_slice(&src[off..off + d.len()]);
-                    #[cfg(unix)]
-                    // SAFETY: the source is a read-only file mapping: dropping its pages only
-                    // makes the next access fault them back in from the file, same contents.
-                    unsafe {
-                        let _ = src.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, d.len());
-                    }
-                }
-            });
+    let mut off = 0;
+    while off < len {
+        let end = (off + CHUNK).min(len);
+        dst[off..end].copy_from_slice(&src[off..end]);
+        #[cfg(unix)]
+        // SAFETY: the source is a read-only file mapping: dropping its pages only makes the
+        // next access fault them back in from the file, with the same contents.
+        unsafe {
+            let _ = src.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off);
         }
-    });
+        off = end;
+    }
     dst.make_read_only()
 }
 
