@@ -58,12 +58,9 @@ impl CpuExecutor {
 
     /// Validates `spec` against the mapped file and prepares it to run: binds every weight
     /// (bounds, block shape, type support for its use), infers and checks every node's
-    /// width, allocates activation buffers for `max_rows` and the f16 KV cache. The weights
-    /// are read from a huge-page copy of the file (`weights::huge_page_copy`), or from the
-    /// mapping itself when no anonymous memory can be had.
+    /// width, allocates activation buffers for `max_rows` and the f16 KV cache.
     pub fn compile(&self, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
-        let weights = weights::huge_page_copy(&file).map(Arc::new).unwrap_or(file);
-        CpuPlan::compile(Arc::clone(&self.pool), weights, spec)
+        CpuPlan::compile(Arc::clone(&self.pool), file, spec)
     }
 }
 

@@ -1,7 +1,6 @@
-//! Weights as typed views into the model file's bytes, one variant per supported ggml type:
-//! each is a slice of candle's block type over those bytes, so the kernel is chosen once,
-//! when the plan is compiled. The bytes are a copy of the file on transparent huge pages
-//! (`huge_page_copy`), not the file's own mapping.
+//! Weights as typed views into the mapped model file, one variant per supported ggml type:
+//! each is a slice of candle's block type over the file's bytes (no copy), so the kernel is
+//! chosen once, when the plan is compiled.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -14,37 +13,6 @@ use memmap2::Mmap;
 
 use super::ComputeError;
 use crate::plan::WeightDesc;
-
-/// A private, read-only copy of `src` in anonymous memory advised onto transparent huge
-/// pages. Decode streams every weight once per token, and a file mapping's 4 KiB pages cost
-/// a TLB walk every 4 KiB: on this host a sequential read of the Gemma 3 file ran at 6.8-8.3
-/// GB/s (one thread) and 14 GB/s (two) through its mapping, 11-14 and 20.4-20.9 GB/s from a
-/// huge-page copy. The copy goes in 8 MiB chunks and drops each chunk of the source mapping
-/// from this process's resident set once copied (the page cache keeps it; a later read of
-/// the mapping faults it back), so the peak stays near one file's size, as with the mapping.
-pub fn huge_page_copy(src: &Mmap) -> std::io::Result<Mmap> {
-    let len = src.len();
-    let mut dst = memmap2::MmapMut::map_anon(len.max(1))?;
-    #[cfg(target_os = "linux")]
-    {
-        // Only advice: without THP the copy still works, on small pages.
-        let _ = dst.advise(memmap2::Advice::HugePage);
-    }
-    const CHUNK: usize = 8 << 20;
-    let mut off = 0;
-    while off < len {
-        let end = (off + CHUNK).min(len);
-        dst[off..end].copy_from_slice(&src[off..end]);
-        #[cfg(unix)]
-        // SAFETY: the source is a read-only file mapping: dropping its pages only makes the
-        // next access fault them back in from the file, with the same contents.
-        unsafe {
-            let _ = src.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off);
-        }
-        off = end;
-    }
-    dst.make_read_only()
-}
 
 /// Every ggml type id: (name, elements per block, bytes per block).
 pub fn type_info(t: u32) -> Option<(&'static str, usize, usize)> {
