@@ -23,8 +23,9 @@ pub struct BenchArgs {
     /// Prompt tokens for the prefill test.
     #[arg(long, default_value_t = 512)]
     pp: u32,
-    /// Generated tokens for the decode tests (and the decode before peak RSS is read).
-    #[arg(long, default_value_t = 128)]
+    /// Generated tokens for the decode tests (and the decode before peak RSS is read); at
+    /// least 2, since the first token comes from the prompt pass and only the rest are timed.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(2..))]
     pub(crate) tg: u32,
     /// Repetitions; medians are reported.
     #[arg(long, default_value_t = 5)]

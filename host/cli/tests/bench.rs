@@ -44,3 +44,17 @@ fn bench_reports_every_figure_with_serve_tests_and_contention() {
     assert!(text.contains("rss = VmHWM") && text.contains("+ 64 MiB ="), "{text}");
     assert!(text.contains("2-thread / 1-thread: wollama"), "{text}");
 }
+
+#[test]
+fn a_decode_test_of_one_token_is_refused_before_anything_runs() {
+    // The first token comes from the prompt pass, so `--tg 1` would time no decode step.
+    let out = Command::new(env!("CARGO_BIN_EXE_wollama"))
+        .args(["bench", "--gguf"])
+        .arg(model_path("smollm2"))
+        .args(["--tg", "1", "--reps", "1", "--threads", "1", "--skip-serve"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--tg") && err.contains("1 is not in 2.."), "{err}");
+}
