@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 use wollama_compute::cpu::{CpuExecutor, CpuPlan};
-use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope, WeightDesc};
+use common::decoder::{llama_layer, LayerShape, LayerWeights};
+use wollama_compute::plan::{Batch, KvSpec, Op, PlanSpec, WeightDesc};
 
 fn model_path() -> Option<PathBuf> {
     let cache = std::env::var_os("WOLLAMA_CACHE")
@@ -143,13 +144,9 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
         weights.push(g.tensors[name].clone());
         weights.len() - 1
     };
-    let mut nodes = Vec::new();
-    let mut push = |op: Op| {
-        nodes.push(op);
-        nodes.len() - 1
-    };
     let emb = w("token_embd.weight");
-    let mut x = push(Op::Embed(emb));
+    let mut nodes = vec![Op::Embed(emb)];
+    let mut x = 0;
     for il in 0..n_layer {
         let p = |s: &str| format!("blk.{il}.{s}");
         let (an, wq, wk, wv, wo) = (
@@ -165,56 +162,19 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
             w(&p("ffn_up.weight")),
             w(&p("ffn_down.weight")),
         );
-        let h = push(Op::RmsNorm(x, eps, 0));
-        let h = push(Op::MulWeight(h, an));
-        let q = push(Op::Matmul(h, wq));
-        let k = push(Op::Matmul(h, wk));
-        let v = push(Op::Matmul(h, wv));
-        let rope = |x| Rope {
-            x,
-            head_dim: hd,
-            n_rot: hd,
-            freq_base: base,
-            freq_scale: 1.0,
-            neox: false,
-        };
-        let q = push(Op::Rope(rope(q)));
-        let k = push(Op::Rope(rope(k)));
-        let a = push(Op::Attention(Attention {
-            q,
-            k,
-            v,
-            layer: il,
-            n_head,
-            n_kv_head: n_kv,
-            head_dim: hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-            softcap: 0.0,
-            window: 0,
-        }));
-        let mut o = push(Op::Matmul(a, wo));
-        if il + 1 == n_layer {
-            o = push(Op::SelectRows(o));
-            x = push(Op::SelectRows(x));
-        }
-        x = push(Op::Add(x, o));
-        let h = push(Op::RmsNorm(x, eps, 0));
-        let h = push(Op::MulWeight(h, fnorm));
-        let gt = push(Op::Matmul(h, wg));
-        let up = push(Op::Matmul(h, wu));
-        let act = push(Op::SwiGlu(gt, up));
-        let dn = push(Op::Matmul(act, wd));
-        x = push(Op::Add(x, dn));
+        let lw = LayerWeights { attn_norm: an, wq, wk, wv, wo, ffn_norm: fnorm, wg, wu, wd };
+        let shape = LayerShape { layer: il, n_head, n_kv, head_dim: hd, eps, rope_base: base };
+        x = llama_layer(&mut nodes, x, &lw, &shape, il + 1 == n_layer);
     }
     let on = w("output_norm.weight");
-    let h = push(Op::RmsNorm(x, eps, 0));
-    let h = push(Op::MulWeight(h, on));
     let out = if g.tensors.contains_key("output.weight") {
         w("output.weight")
     } else {
         emb
     };
-    let logits = push(Op::Matmul(h, out));
+    let h = nodes.len();
+    nodes.extend([Op::RmsNorm(x, eps, 0), Op::MulWeight(h, on), Op::Matmul(h + 1, out)]);
+    let logits = h + 2;
     PlanSpec {
         hidden: None,
         weights,

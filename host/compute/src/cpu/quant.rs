@@ -189,30 +189,23 @@ pub struct Q8x8 {
     pub s: [f32; 8],
 }
 
-/// Block i of eight Q8_1 rows into `out[i]`.
-pub fn pack_q8_1_x8(a: [&[BlockQ8_1]; 8], out: &mut [Q8x8]) {
-    let a = a.map(BlockQ8_1::mirror);
+/// Block i of eight activation rows into `out[i]`; `fields` gives a block's (qs, d, s).
+fn pack_x8<B>(a: [&[B]; 8], out: &mut [Q8x8], fields: impl Fn(&B) -> ([i8; 32], f32, f32)) {
     for (i, o) in out.iter_mut().enumerate().take(a[0].len()) {
         for r in 0..8 {
-            let b = &a[r][i];
-            o.qs[r] = b.qs;
-            o.d[r] = b.d.to_f32();
-            o.s[r] = b.s.to_f32();
+            (o.qs[r], o.d[r], o.s[r]) = fields(&a[r][i]);
         }
     }
 }
 
-/// Block i of eight Q8_0 rows into `out[i]`.
+/// Block i of eight Q8_1 rows into `out[i]`.
+pub fn pack_q8_1_x8(a: [&[BlockQ8_1]; 8], out: &mut [Q8x8]) {
+    pack_x8(a.map(BlockQ8_1::mirror), out, |b| (b.qs, b.d.to_f32(), b.s.to_f32()))
+}
+
+/// Block i of eight Q8_0 rows into `out[i]` (s = 0).
 pub fn pack_q8_0_x8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
-    let a = a.map(BlockQ8_0::mirror);
-    for (i, o) in out.iter_mut().enumerate().take(a[0].len()) {
-        for r in 0..8 {
-            let b = &a[r][i];
-            o.qs[r] = b.qs;
-            o.d[r] = b.d.to_f32();
-            o.s[r] = 0.0;
-        }
-    }
+    pack_x8(a.map(BlockQ8_0::mirror), out, |b| (b.qs, b.d.to_f32(), 0.0))
 }
 
 /// One weight row against eight activation rows (prefill): `a` the rows, `packed` the same

@@ -12,6 +12,73 @@ pub fn decoder(threads: usize, max_rows: u32) -> CpuPlan {
     decoder_with(threads, max_rows, Outputs::Logits)
 }
 
+/// One llama block's weights (indices into the plan's weights).
+pub struct LayerWeights {
+    pub attn_norm: usize,
+    pub wq: usize,
+    pub wk: usize,
+    pub wv: usize,
+    pub wo: usize,
+    pub ffn_norm: usize,
+    pub wg: usize,
+    pub wu: usize,
+    pub wd: usize,
+}
+
+/// One llama block's shape.
+pub struct LayerShape {
+    pub layer: u32,
+    pub n_head: u32,
+    pub n_kv: u32,
+    pub head_dim: u32,
+    pub eps: f32,
+    pub rope_base: f32,
+}
+
+/// Appends one llama block (the guest's guest/src/model/llama.rs, written against the plan
+/// directly) reading `x`; returns its output. `select_last` moves SelectRows before the
+/// block's residual adds, as the guest does in the last layer.
+pub fn llama_layer(nodes: &mut Vec<Op>, x: usize, w: &LayerWeights, g: &LayerShape, select_last: bool) -> usize {
+    let mut push = |op: Op| {
+        nodes.push(op);
+        nodes.len() - 1
+    };
+    let h = push(Op::RmsNorm(x, g.eps, 0));
+    let h = push(Op::MulWeight(h, w.attn_norm));
+    let q = push(Op::Matmul(h, w.wq));
+    let k = push(Op::Matmul(h, w.wk));
+    let v = push(Op::Matmul(h, w.wv));
+    let rope = |x| Rope { x, head_dim: g.head_dim, n_rot: g.head_dim, freq_base: g.rope_base, freq_scale: 1.0, neox: false };
+    let q = push(Op::Rope(rope(q)));
+    let k = push(Op::Rope(rope(k)));
+    let a = push(Op::Attention(Attention {
+        q,
+        k,
+        v,
+        layer: g.layer,
+        n_head: g.n_head,
+        n_kv_head: g.n_kv,
+        head_dim: g.head_dim,
+        scale: 1.0 / (g.head_dim as f32).sqrt(),
+        softcap: 0.0,
+        window: 0,
+    }));
+    let mut o = push(Op::Matmul(a, w.wo));
+    let mut x = x;
+    if select_last {
+        o = push(Op::SelectRows(o));
+        x = push(Op::SelectRows(x));
+    }
+    let x1 = push(Op::Add(x, o));
+    let h = push(Op::RmsNorm(x1, g.eps, 0));
+    let h = push(Op::MulWeight(h, w.ffn_norm));
+    let gt = push(Op::Matmul(h, w.wg));
+    let up = push(Op::Matmul(h, w.wu));
+    let act = push(Op::SwiGlu(gt, up));
+    let dn = push(Op::Matmul(act, w.wd));
+    push(Op::Add(x1, dn))
+}
+
 /// What the small decoder's plan outputs.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Outputs {
@@ -48,46 +115,9 @@ pub fn decoder_with(threads: usize, max_rows: u32, outputs: Outputs) -> CpuPlan 
             q4("ffn_down", ff, d, seed + 7),
         );
         let ffn_norm = f.f32(&format!("blk.{l}.ffn_norm.weight"), &[d as u64], &rand_vec(d, seed + 8));
-        let mut push = |op: Op| {
-            nodes.push(op);
-            nodes.len() - 1
-        };
-        let h = push(Op::RmsNorm(x, 1e-5, 0));
-        let h = push(Op::MulWeight(h, norm));
-        let q = push(Op::Matmul(h, wq));
-        let k = push(Op::Matmul(h, wk));
-        let v = push(Op::Matmul(h, wv));
-        let rope = |x| Rope {
-            x,
-            head_dim: hd,
-            n_rot: hd,
-            freq_base: 100000.0,
-            freq_scale: 1.0,
-            neox: false,
-        };
-        let q = push(Op::Rope(rope(q)));
-        let k = push(Op::Rope(rope(k)));
-        let a = push(Op::Attention(Attention {
-            q,
-            k,
-            v,
-            layer: l,
-            n_head: nh,
-            n_kv_head: nkv,
-            head_dim: hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-            softcap: 0.0,
-            window: 0,
-        }));
-        let o = push(Op::Matmul(a, wo));
-        let x1 = push(Op::Add(x, o));
-        let h = push(Op::RmsNorm(x1, 1e-5, 0));
-        let h = push(Op::MulWeight(h, ffn_norm));
-        let g = push(Op::Matmul(h, wg));
-        let u = push(Op::Matmul(h, wu));
-        let s = push(Op::SwiGlu(g, u));
-        let dn = push(Op::Matmul(s, wd));
-        x = push(Op::Add(x1, dn));
+        let w = LayerWeights { attn_norm: norm, wq, wk, wv, wo, ffn_norm, wg, wu, wd };
+        let shape = LayerShape { layer: l, n_head: nh, n_kv: nkv, head_dim: hd, eps: 1e-5, rope_base: 100000.0 };
+        x = llama_layer(&mut nodes, x, &w, &shape, false);
     }
     let out_norm = f.f32("output_norm.weight", &[d as u64], &rand_vec(d, 999));
     let sel = nodes.len();
