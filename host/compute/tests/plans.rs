@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::quantized::k_quants::BlockQ4_1;
-use common::decoder::{decoder, step};
+use common::decoder::{decoder, decoder_on, step, Outputs};
 use common::*;
 use wollama_compute::cpu::{ComputeError, CpuExecutor};
 use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope};
@@ -429,6 +429,28 @@ fn decoder_is_identical_for_1_2_and_3_threads() {
     }
     assert_eq!(outs[0], outs[1]);
     assert_eq!(outs[0], outs[2]);
+}
+
+#[test]
+fn weights_give_the_same_bits_before_during_and_after_their_huge_page_copy() {
+    let from_file = CpuExecutor::with_weight_copy(2, false);
+    let copying = CpuExecutor::with_weight_copy(2, true);
+    let (mut a, mut b) = (
+        decoder_on(&from_file, 8, Outputs::Logits),
+        decoder_on(&copying, 8, Outputs::Logits),
+    );
+    let prompt = [9u32, 8, 7, 6, 5];
+    assert_eq!(a.run(&step(&prompt, 0, true, 0)).unwrap(), b.run(&step(&prompt, 0, true, 0)).unwrap());
+    let started = Instant::now();
+    while !b.weights_copied() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the copy did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!a.weights_copied());
+    for i in 0..4 {
+        let s = step(&[1 + i], 5 + i as i32, false, 5 + i as usize);
+        assert_eq!(a.run(&s).unwrap(), b.run(&s).unwrap(), "step {i}");
+    }
 }
 
 #[test]

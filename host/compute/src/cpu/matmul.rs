@@ -28,10 +28,10 @@ pub trait Kernel: GgmlType {
         w.map(|w| a.map(|a| Self::vec_dot(k, w, a)))
     }
 
-    /// Whether decode (one activation row) reads four weight rows per call. Four
-    /// interleaved streams of short rows can read memory slower than one row after another
-    /// (Q8_0: 7.7 against 9.9 GB/s in quant.rs's kernel_speed probe).
-    const DECODE_FOUR_ROWS: bool = true;
+    /// Weight rows per call in decode (one activation row): 4, 2 or 1. Several rows give
+    /// independent accumulator chains (each row's sum keeps ggml's order), but interleaved
+    /// streams of short rows can read memory slower than one row after another.
+    const DECODE_ROWS: usize = 4;
 
     /// Whether the type has an 8-row prefill kernel (`dots8`) reading `pack8`'s layout
     /// (without one, multi-row tiles use `dots::<2, 4>`).
@@ -60,7 +60,7 @@ impl Kernel for BlockQ4_0 {
 }
 /// The legacy block types with ggml-exact tiles and packed 8-row prefill kernels.
 macro_rules! packed_kernel {
-    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path, four_rows $four:expr);*) => {$(
+    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path, decode_rows $rows:expr);*) => {$(
         impl Kernel for $t {
             fn quantize(x: &[f32], out: &mut [Self::VecDotType]) {
                 $quantize(x, out)
@@ -68,7 +68,7 @@ macro_rules! packed_kernel {
             fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
                 $tile(w, a)
             }
-            const DECODE_FOUR_ROWS: bool = $four;
+            const DECODE_ROWS: usize = $rows;
             const HAS8: bool = true;
             const PACKS8: bool = true;
             fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
@@ -81,9 +81,9 @@ macro_rules! packed_kernel {
     )*};
 }
 packed_kernel!(
-    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8, four_rows true;
-    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8, four_rows false;
-    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8, four_rows true
+    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8, decode_rows 4;
+    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8, decode_rows 4;
+    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8, decode_rows 4
 );
 impl Kernel for BlockQ5_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -291,12 +291,18 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
             while r < r1 {
                 let a = [act(r)];
                 let mut j = s0;
-                while T::DECODE_FOUR_ROWS && j + 4 <= s1 {
+                while T::DECODE_ROWS == 4 && j + 4 <= s1 {
                     let d = T::dots(k, [w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], a);
                     for (c, col) in d.iter().enumerate() {
                         put(r, j + c, col[0]);
                     }
                     j += 4;
+                }
+                while T::DECODE_ROWS >= 2 && j + 2 <= s1 {
+                    let d = T::dots(k, [w.row(j), w.row(j + 1)], a);
+                    put(r, j, d[0][0]);
+                    put(r, j + 1, d[1][0]);
+                    j += 2;
                 }
                 while j < s1 {
                     put(r, j, T::dots(k, [w.row(j)], a)[0][0]);

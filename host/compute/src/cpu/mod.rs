@@ -3,6 +3,7 @@
 //! thread pool with candle's block types and ggml-exact kernels.
 
 mod attention;
+mod backing;
 mod ggml_math;
 mod ggml_simd;
 mod kquant;
@@ -14,12 +15,13 @@ mod topk;
 mod weights;
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use memmap2::Mmap;
 
 use crate::plan::{Batch, Candidates, Op, PlanSpec};
 use attention::KvLayer;
+use backing::Backing;
 pub use pool::Pool;
 use pool::{PerThread, SyncPtr};
 pub use weights::type_name;
@@ -39,17 +41,45 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, ComputeError> {
     Err(ComputeError::Invalid(msg.into()))
 }
 
-/// Owns the thread pool that every plan compiled by it runs on.
+/// Owns the thread pool that every plan compiled by it runs on, and the weights' bytes of
+/// each file its plans read (one huge-page copy per file, shared by its plans).
 pub struct CpuExecutor {
     pool: Arc<Pool>,
+    copy_weights: bool,
+    backings: Mutex<Vec<Weak<Backing>>>,
 }
 
 impl CpuExecutor {
     /// A pool of `threads` participants (the calling thread counts as one); at least 1.
+    /// Weights move to a huge-page copy in the background where that helps
+    /// (`backing::copy_wanted`).
     pub fn new(threads: usize) -> Self {
+        Self::with_weight_copy(threads, backing::copy_wanted())
+    }
+
+    /// As `new`, with the huge-page copy of the weights on or off.
+    pub fn with_weight_copy(threads: usize, copy_weights: bool) -> Self {
         CpuExecutor {
             pool: Arc::new(Pool::new(threads.max(1))),
+            copy_weights,
+            backings: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The bytes of `file` for a plan whose weights start at `start`: the backing an earlier
+    /// plan over the same mapping made, or a new one (which starts copying).
+    fn backing(&self, file: Arc<Mmap>, start: usize) -> Arc<Backing> {
+        if !self.copy_weights {
+            return Backing::file_only(file);
+        }
+        let mut all = self.backings.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|b| b.strong_count() > 0);
+        if let Some(b) = all.iter().filter_map(Weak::upgrade).find(|b| Arc::ptr_eq(b.file(), &file)) {
+            return b;
+        }
+        let b = Backing::copying(file, start);
+        all.push(Arc::downgrade(&b));
+        b
     }
 
     pub fn threads(&self) -> usize {
@@ -60,7 +90,10 @@ impl CpuExecutor {
     /// (bounds, block shape, type support for its use), infers and checks every node's
     /// width, allocates activation buffers for `max_rows` and the f16 KV cache.
     pub fn compile(&self, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
-        CpuPlan::compile(Arc::clone(&self.pool), file, spec)
+        // The copy starts at the first weight: what comes before is metadata.
+        let start = spec.weights.iter().map(|w| w.offset).min().unwrap_or(0);
+        let backing = self.backing(file, start.min(usize::MAX as u64) as usize);
+        CpuPlan::compile(Arc::clone(&self.pool), backing, spec)
     }
 }
 
@@ -87,6 +120,8 @@ struct NodeInfo {
 pub struct CpuPlan {
     pool: Arc<Pool>,
     spec: PlanSpec,
+    /// The weights' bytes (the file, then its huge-page copy).
+    backing: Arc<Backing>,
     /// Matrices (Matmul, Embed) as typed views of the file.
     weights: Vec<Option<Weight>>,
     /// Vectors (MulWeight, AddWeight) converted to f32 once.
@@ -139,7 +174,7 @@ fn srcs(op: &Op) -> impl Iterator<Item = usize> {
 }
 
 impl CpuPlan {
-    fn compile(pool: Arc<Pool>, file: Arc<Mmap>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
+    fn compile(pool: Arc<Pool>, file: Arc<Backing>, spec: PlanSpec) -> Result<CpuPlan, ComputeError> {
         let n = spec.nodes.len();
         if n == 0 || spec.logits >= n {
             return invalid(format!(
@@ -481,7 +516,14 @@ impl CpuPlan {
             topk_scratch: PerThread::new(threads, || (vec![0f32; vocab], Vec::new())),
             pool,
             spec,
+            backing: file,
         })
+    }
+
+    /// Whether every weight is read from the huge-page copy now (false before the first
+    /// `run`, which starts the copy, while it is being made, and always when none is made).
+    pub fn weights_copied(&self) -> bool {
+        self.backing.copied()
     }
 
     /// Width of the logits node.
@@ -495,6 +537,12 @@ impl CpuPlan {
 
     /// Runs one forward pass and returns the top-k candidates of every logit row.
     pub fn run(&mut self, b: &Batch) -> Result<Vec<Candidates>, ComputeError> {
+        let out = self.forward(b);
+        self.backing.settle();
+        out
+    }
+
+    fn forward(&mut self, b: &Batch) -> Result<Vec<Candidates>, ComputeError> {
         b.validate(&self.spec, self.token_space)
             .map_err(ComputeError::Invalid)?;
         if b.logit_rows.len() > self.spec.max_rows as usize {

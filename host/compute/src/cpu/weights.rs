@@ -1,6 +1,7 @@
-//! Weights as typed views into the mapped model file, one variant per supported ggml type:
-//! each is a slice of candle's block type over the file's bytes (no copy), so the kernel is
-//! chosen once, when the plan is compiled.
+//! Weights as typed views into the model file's bytes, one variant per supported ggml type:
+//! each is a slice of candle's block type over those bytes, so the kernel is chosen once,
+//! when the plan is compiled. The bytes are the file mapping's, or its huge-page copy's once
+//! a row has been copied (`backing`).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -9,8 +10,7 @@ use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0, GgmlType,
 };
 use half::{bf16, f16};
-use memmap2::Mmap;
-
+use super::backing::Backing;
 use super::ComputeError;
 use crate::plan::WeightDesc;
 
@@ -157,9 +157,9 @@ macro_rules! with_view {
 }
 pub(crate) use with_view;
 
-/// `rows` rows of `k` elements stored as blocks of `T` in the mapped file.
+/// `rows` rows of `k` elements stored as blocks of `T` in the model file.
 pub struct View<T> {
-    map: Arc<Mmap>,
+    src: Arc<Backing>,
     offset: usize,
     pub rows: usize,
     pub k: usize,
@@ -169,7 +169,7 @@ pub struct View<T> {
 impl<T> Clone for View<T> {
     fn clone(&self) -> Self {
         View {
-            map: Arc::clone(&self.map),
+            src: Arc::clone(&self.src),
             offset: self.offset,
             rows: self.rows,
             k: self.k,
@@ -179,9 +179,10 @@ impl<T> Clone for View<T> {
 }
 
 impl<T: GgmlType> View<T> {
-    fn new(map: &Arc<Mmap>, w: &WeightDesc, k: usize, rows: usize) -> Result<Self, ComputeError> {
+    fn new(src: &Arc<Backing>, w: &WeightDesc, k: usize, rows: usize) -> Result<Self, ComputeError> {
         debug_assert_eq!(k % T::BLCK_SIZE, 0, "checked by the caller");
-        let ptr = map.as_ptr() as usize + w.offset as usize;
+        // The copy has the file's offsets and is page aligned, so one check covers both.
+        let ptr = src.file().as_ptr() as usize + w.offset as usize;
         if !ptr.is_multiple_of(std::mem::align_of::<T>()) {
             return Err(ComputeError::Invalid(format!(
                 "tensor {} at offset {} is not aligned for {}",
@@ -191,7 +192,7 @@ impl<T: GgmlType> View<T> {
             )));
         }
         Ok(View {
-            map: Arc::clone(map),
+            src: Arc::clone(src),
             offset: w.offset as usize,
             rows,
             k,
@@ -203,18 +204,25 @@ impl<T: GgmlType> View<T> {
         self.k / T::BLCK_SIZE
     }
 
-    /// All blocks of the tensor.
-    pub fn blocks(&self) -> &[T] {
-        let n = self.rows * self.blocks_per_row();
-        // SAFETY: `bind` checked that these bytes lie inside the map and that the pointer is
-        // aligned for T; the map is read-only and outlives `self` (we hold an Arc); every
-        // block type is plain old data for which any bit pattern is a value.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.offset) as *const T, n) }
+    /// `n` blocks from block `first` on, from wherever they are all to be found.
+    #[inline]
+    fn span(&self, first: usize, n: usize) -> &[T] {
+        let size = std::mem::size_of::<T>();
+        let ptr = self.src.bytes_at(self.offset + first * size, n * size);
+        // SAFETY: `bind` checked that the tensor's bytes lie inside the file and that the
+        // pointer is aligned for T (the copy has the same offsets and page alignment); callers
+        // stay inside the tensor; the bytes never change while readable (see `backing`) and
+        // outlive `self` (we hold an Arc); every block type is plain old data for which any
+        // bit pattern is a value.
+        unsafe { std::slice::from_raw_parts(ptr as *const T, n) }
     }
 
+    /// Row `r`'s blocks.
+    #[inline]
     pub fn row(&self, r: usize) -> &[T] {
+        assert!(r < self.rows, "row {r} of a {}-row weight", self.rows);
         let b = self.blocks_per_row();
-        &self.blocks()[r * b..(r + 1) * b]
+        self.span(r * b, b)
     }
 }
 
@@ -275,7 +283,7 @@ pub enum Use {
 
 impl Weight {
     /// Binds a described tensor for `use_`, after `check_desc`.
-    pub fn bind(map: &Arc<Mmap>, w: &WeightDesc, use_: Use) -> Result<Weight, ComputeError> {
+    pub fn bind(map: &Arc<Backing>, w: &WeightDesc, use_: Use) -> Result<Weight, ComputeError> {
         let unsupported = || {
             let what = match use_ {
                 Use::Matrix => "",

@@ -91,6 +91,11 @@ pub enum Outputs {
 
 /// `decoder` with its outputs chosen.
 pub fn decoder_with(threads: usize, max_rows: u32, outputs: Outputs) -> CpuPlan {
+    decoder_on(&CpuExecutor::new(threads), max_rows, outputs)
+}
+
+/// `decoder_with` on a given executor.
+pub fn decoder_on(exec: &CpuExecutor, max_rows: u32, outputs: Outputs) -> CpuPlan {
     let (d, ff, vocab, nh, nkv, hd, layers) = (64usize, 96usize, 200usize, 4u32, 2u32, 16u32, 2);
     let mut f = FileBuilder::default();
     let (emb, _) = f.quant::<BlockQ8_0>("token_embd.weight", Q8_0, d, vocab, &rand_vec(d * vocab, 100));
@@ -135,8 +140,7 @@ pub fn decoder_with(threads: usize, max_rows: u32, outputs: Outputs) -> CpuPlan 
         cells: 64,
         widths: vec![nkv * hd; layers as usize],
     };
-    CpuExecutor::new(threads)
-        .compile(
+    exec.compile(
             map,
             PlanSpec {
                 hidden,
