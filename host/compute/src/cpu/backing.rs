@@ -256,14 +256,8 @@ fn copy_in_background(weak: Weak<Backing>) {
         let param = libc::sched_param { sched_priority: 0 };
         let _ = libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
-    let t = std::time::Instant::now();
     while let Some(b) = weak.upgrade() {
         if !b.copy_chunk() {
-            if std::env::var_os("WOLLAMA_COPY_DEBUG").is_some() {
-                let r = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
-                let h = r.lines().find(|l| l.starts_with("AnonHugePages")).unwrap_or("").to_string();
-                eprintln!("weight copy done in {:?}; {h}", t.elapsed());
-            }
             return;
         }
     }
