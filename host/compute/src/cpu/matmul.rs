@@ -245,9 +245,11 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
         let (w, yp, (cols, col_chunks, first)) = (ws[m], &yps[m], plan[m]);
         let n = w.rows;
         let task = task - first;
-        let strip = strip.min(cols);
         let (rt, cc) = (task / col_chunks, task % col_chunks);
         let (r0, r1) = (rt * tile_rows, ((rt + 1) * tile_rows).min(rows));
+        // Strips keep weight rows in L1 for several activation rows; a lone row (decode)
+        // reads each weight once, so its whole chunk is one strip.
+        let strip = if r1 - r0 < 4 { cols } else { strip.min(cols) };
         let (c0, c1) = (cc * cols, ((cc + 1) * cols).min(n));
         let act = |r: usize| &acts[r * qb..(r + 1) * qb];
         // SAFETY (all writes below): element (r, j) belongs to exactly one tile.
@@ -287,23 +289,30 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
                 }
                 r += 4;
             }
-            // Single rows (decode): 4 weight rows per call for independent accumulations.
+            // Single rows (decode): DECODE_ROWS weight rows per call for independent
+            // accumulations, taken from as many equal runs of the strip, so that each of the
+            // call's rows continues a run of consecutive rows: one sequential stream per row,
+            // which the hardware prefetcher follows (rows j..j+3 side by side are four
+            // streams of one row each).
             while r < r1 {
                 let a = [act(r)];
-                let mut j = s0;
-                while T::DECODE_ROWS == 4 && j + 4 <= s1 {
-                    let d = T::dots(k, [w.row(j), w.row(j + 1), w.row(j + 2), w.row(j + 3)], a);
-                    for (c, col) in d.iter().enumerate() {
-                        put(r, j + c, col[0]);
+                let run = (s1 - s0) / T::DECODE_ROWS;
+                if T::DECODE_ROWS == 4 {
+                    for j in s0..s0 + run {
+                        let js = [j, j + run, j + 2 * run, j + 3 * run];
+                        let d = T::dots(k, js.map(|j| w.row(j)), a);
+                        for (c, &j) in js.iter().enumerate() {
+                            put(r, j, d[c][0]);
+                        }
                     }
-                    j += 4;
+                } else if T::DECODE_ROWS == 2 {
+                    for j in s0..s0 + run {
+                        let d = T::dots(k, [w.row(j), w.row(j + run)], a);
+                        put(r, j, d[0][0]);
+                        put(r, j + run, d[1][0]);
+                    }
                 }
-                while T::DECODE_ROWS >= 2 && j + 2 <= s1 {
-                    let d = T::dots(k, [w.row(j), w.row(j + 1)], a);
-                    put(r, j, d[0][0]);
-                    put(r, j + 1, d[1][0]);
-                    j += 2;
-                }
+                let mut j = if T::DECODE_ROWS >= 2 { s0 + T::DECODE_ROWS * run } else { s0 };
                 while j < s1 {
                     put(r, j, T::dots(k, [w.row(j)], a)[0][0]);
                     j += 1;
