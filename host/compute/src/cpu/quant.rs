@@ -344,16 +344,17 @@ pub(super) mod x86 {
         unsafe { _mm256_loadu_si256(q.as_ptr() as *const __m256i) }
     }
 
-    /// How far ahead of a weight block to prefetch: two calls' worth of rows (the caller walks
-    /// consecutive rows, so that is where the call after next reads). Decode streams every
-    /// weight once from memory, and C interleaved streams of short rows defeat the hardware
-    /// prefetcher; activation-heavy tiles (R > 1) find their rows in cache anyway. With one
-    /// prefetch per cache line (`prefetch_line`), kernel_speed from memory went from
-    /// 8.4-8.7 to 10.0-12.5 GB/s (Q4_1, four rows) and 8.5-8.8 to 11.5-12.5 GB/s (Q8_0, row by
-    /// row), against 12 GB/s for a bare sequential read on this host.
+    /// How far ahead of a weight block to prefetch: C rows, one call's worth. Decode calls
+    /// the C-row kernels on rows from C runs of consecutive rows (matmul.rs), so row c's
+    /// next rows in its run lie C rows on, and this is where the call after the next one
+    /// reads them. Decode streams every weight once from memory; with one prefetch per cache
+    /// line (`prefetch_line`), kernel_speed from memory went from 8.4-8.7 to 10.0-12.5 GB/s
+    /// (Q4_1, four rows side by side) against 12 GB/s for a bare sequential read on this
+    /// host. Once rows came in runs, decode paired A/B (tg128 t/s, SmolLM2, 1 / 2 threads):
+    /// two calls ahead 80-92 / 107-118, one 93-100 / 128-140, none 81-93 / 122-142.
     #[inline]
     fn prefetch_distance<T>(c: usize, blocks: usize) -> usize {
-        2 * c * blocks * std::mem::size_of::<T>()
+        c * blocks * std::mem::size_of::<T>()
     }
 
     /// One block of 32 as ggml's AVX2 quantize_row_q8_0/q8_1: amax, d = amax/127, q =
