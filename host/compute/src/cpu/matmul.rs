@@ -132,6 +132,15 @@ fn scratch_layout<T: Kernel>(rows: usize, qb: usize) -> (usize, usize, usize) {
 const STRIP_BYTES: usize = 16 * 1024;
 /// Activation rows per tile (bounded so a tile's rows stay in L2).
 const ROW_TILE: usize = 64;
+/// Column chunks per pool thread: enough for the pool to balance the load when a thread
+/// runs slow.
+const CHUNKS_PER_THREAD: usize = 8;
+/// The same for a matmul of fewer than four rows (decode), which streams every weight once
+/// from memory: each chunk restarts each of its four row streams (see the single-row loop),
+/// so fewer, longer chunks read faster. SmolLM2 tg128 at 2 threads, paired A/B: 8 per
+/// thread 112-128 t/s, 4: 124-132, 2: 128-140, 1: 133-144; with a busy loop on one core the
+/// 2-thread / 1-thread ratio stayed 0.89-1.21 (8: 0.94).
+const DECODE_CHUNKS_PER_THREAD: usize = 2;
 /// Smallest tile worth a separate claim, in weight blocks × rows (~2-4 µs of work).
 const MIN_TILE_WORK: usize = 2048;
 
@@ -223,12 +232,13 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     let min_cols = MIN_TILE_WORK.div_ceil(qb * tile_rows).max(1);
     let total: usize = ws.iter().map(|w| w.rows).sum();
     // (cols per chunk, column chunks, first task) of each matmul; chunks are sized against
-    // the group's total so the pool gets about 8 per thread in all.
+    // the group's total so the pool gets CHUNKS_PER_THREAD (decode: DECODE_CHUNKS_PER_THREAD) per thread in all.
     let mut plan = [(0usize, 0usize, 0usize); MAX_GROUP + 1];
     let mut tasks = 0;
     for (m, w) in ws.iter().enumerate() {
         let n = w.rows.max(1);
-        let want_chunks = ((threads * 8) * n).div_ceil(total.max(1)).div_ceil(row_tiles).max(1);
+        let per = if rows < 4 { DECODE_CHUNKS_PER_THREAD } else { CHUNKS_PER_THREAD };
+        let want_chunks = ((threads * per) * n).div_ceil(total.max(1)).div_ceil(row_tiles).max(1);
         // Multiples of four columns, so decode's four-row kernel leaves no single rows.
         let cols = n.div_ceil(want_chunks).max(min_cols).next_multiple_of(4).min(n);
         let col_chunks = if w.rows == 0 { 0 } else { n.div_ceil(cols) };
