@@ -187,25 +187,40 @@ pub struct Q8x8 {
     pub d: [f32; 8],
     /// Each row's s (Q8_1; zero for Q8_0).
     pub s: [f32; 8],
+    /// Each row's 16·(q[2j] + q[2j+1]) (Q8_0; zero for Q8_1): what reading a Q5_0 block's
+    /// weights unsigned (w + 16) adds to each `maddubs` pair, computed once per activation
+    /// block instead of once per weight row (`dot_q5_0_x8`).
+    pub c16: [[i16; 16]; 8],
 }
 
-/// Block i of eight activation rows into `out[i]`; `fields` gives a block's (qs, d, s).
-fn pack_x8<B>(a: [&[B]; 8], out: &mut [Q8x8], fields: impl Fn(&B) -> ([i8; 32], f32, f32)) {
+#[cfg(test)]
+impl Q8x8 {
+    pub const ZERO: Q8x8 = Q8x8 { qs: [[0; 32]; 8], d: [0.0; 8], s: [0.0; 8], c16: [[0; 16]; 8] };
+}
+
+/// Block i of eight activation rows into `out[i]`; `fields` gives a block's (qs, d, s), and
+/// `offsets` says whether to fill `c16`.
+fn pack_x8<B>(a: [&[B]; 8], out: &mut [Q8x8], offsets: bool, fields: impl Fn(&B) -> ([i8; 32], f32, f32)) {
     for (i, o) in out.iter_mut().enumerate().take(a[0].len()) {
         for r in 0..8 {
             (o.qs[r], o.d[r], o.s[r]) = fields(&a[r][i]);
+            o.c16[r] = if offsets {
+                std::array::from_fn(|j| 16 * (o.qs[r][2 * j] as i16 + o.qs[r][2 * j + 1] as i16))
+            } else {
+                [0; 16]
+            };
         }
     }
 }
 
 /// Block i of eight Q8_1 rows into `out[i]`.
 pub fn pack_q8_1_x8(a: [&[BlockQ8_1]; 8], out: &mut [Q8x8]) {
-    pack_x8(a.map(BlockQ8_1::mirror), out, |b| (b.qs, b.d.to_f32(), b.s.to_f32()))
+    pack_x8(a.map(BlockQ8_1::mirror), out, false, |b| (b.qs, b.d.to_f32(), b.s.to_f32()))
 }
 
-/// Block i of eight Q8_0 rows into `out[i]` (s = 0).
+/// Block i of eight Q8_0 rows into `out[i]` (s = 0, with the Q5_0 offsets).
 pub fn pack_q8_0_x8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
-    pack_x8(a.map(BlockQ8_0::mirror), out, |b| (b.qs, b.d.to_f32(), 0.0))
+    pack_x8(a.map(BlockQ8_0::mirror), out, true, |b| (b.qs, b.d.to_f32(), 0.0))
 }
 
 /// One weight row against eight activation rows (prefill): `a` the rows, `packed` the same
@@ -570,6 +585,33 @@ pub(super) mod x86 {
     /// One Q5_0 weight row × eight packed activation rows (see `dot_q4_1_x8`).
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q5_0_x8(w: &[Q5_0], a: &[Q8x8]) -> [f32; 8] {
+        // The weights read unsigned, u = w + 16 in 0..=31 (the nibble with its fifth bit):
+        // maddubs(u, y) - 16·(y0 + y1) is exactly ggml's maddubs(|w|, sign(y, w)) = w0·y0 +
+        // w1·y1 in every i16 lane (|u·y pair| <= 7874, so nothing saturates), so the i32
+        // lanes after madd, and everything after them, are ggml's. The offset comes packed
+        // (`Q8x8::c16`), which saves the per-row sign of the signed form.
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let ones = _mm256_set1_epi16(1);
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(x.d.to_f32());
+            let hi = _mm256_and_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0x10));
+            let ux = _mm256_or_si256(nibbles(&x.qs), hi);
+            for r in 0..8 {
+                // SAFETY: 32 readable bytes.
+                let c = unsafe { _mm256_loadu_si256(y.c16[r].as_ptr() as *const __m256i) };
+                let pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(ux, load32(&y.qs[r])), c);
+                let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, pairs));
+                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
+                acc[r] = _mm256_fmadd_ps(scale, q, acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum_float_8(acc[r]))
+    }
+
+    /// The signed form `dot_q5_0_x8` replaced, for the kernel_speed probe.
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q5_0_x8_signed(w: &[Q5_0], a: &[Q8x8]) -> [f32; 8] {
         let mut acc = [_mm256_setzero_ps(); 8];
         for (x, y) in w.iter().zip(a) {
             let d = _mm256_set1_ps(x.d.to_f32());
@@ -740,7 +782,7 @@ mod tests {
         }
         // The 8-row kernel (rows repeated) gives every pair's bits too.
         let rows8: [&[BlockQ8_1]; 8] = std::array::from_fn(|i| &q81[(i * 3) % 4][..]);
-        let zero = Q8x8 { qs: [[0; 32]; 8], d: [0.0; 8], s: [0.0; 8] };
+        let zero = Q8x8::ZERO;
         let mut packed = vec![zero; w41.len()];
         pack_q8_1_x8(rows8, &mut packed);
         let r8 = dot_q4_1_x8(&w41, rows8, &packed);
@@ -860,7 +902,7 @@ mod speed {
             eprintln!("{rows} rows: q4_1 {g41:.2} GB/s, q8_0 {g80:.2} GB/s, q8_0 row by row {g80s:.2} GB/s ({sink})");
             // Prefill: one weight row × eight packed activation rows, in block pairs per ns.
             let rows8: [&[BlockQ8_1]; 8] = std::array::from_fn(|_| &q81[..]);
-            let zero = Q8x8 { qs: [[0; 32]; 8], d: [0.0; 8], s: [0.0; 8] };
+            let zero = Q8x8::ZERO;
             let mut packed = vec![zero; qb];
             pack_q8_1_x8(rows8, &mut packed);
             let g = gbps(rows * qb * 8, &mut || {
@@ -869,6 +911,27 @@ mod speed {
                 }
             });
             eprintln!("{rows} rows: q4_1 x8 prefill {g:.2} G block pairs/s ({sink})");
+            let w50: Vec<BlockQ5_0> = (0..rows * qb)
+                .map(|i| {
+                    let mut b = [BlockQ5_0::zeros()];
+                    BlockQ5_0::from_float(&a[(i % qb) * 32..(i % qb + 1) * 32], &mut b);
+                    b[0].clone()
+                })
+                .collect();
+            let rows80: [&[BlockQ8_0]; 8] = std::array::from_fn(|_| &q80[..]);
+            pack_q8_0_x8(rows80, &mut packed);
+            let w50m = BlockQ5_0::mirror(&w50);
+            let gu = gbps(rows * qb * 8, &mut || {
+                for j in 0..rows {
+                    sink += unsafe { x86::dot_q5_0_x8(&w50m[j * qb..(j + 1) * qb], &packed) }[0];
+                }
+            });
+            let gs = gbps(rows * qb * 8, &mut || {
+                for j in 0..rows {
+                    sink += unsafe { x86::dot_q5_0_x8_signed(&w50m[j * qb..(j + 1) * qb], &packed) }[0];
+                }
+            });
+            eprintln!("{rows} rows: q5_0 x8 prefill unsigned {gu:.2}, signed {gs:.2} G block pairs/s ({sink})");
         }
     }
 }
