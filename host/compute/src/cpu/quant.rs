@@ -850,6 +850,13 @@ mod speed {
         bytes as f64 / best / 1e9
     }
 
+    /// `rows` rows quantized from the same `a`.
+    fn weights<T: GgmlType>(rows: usize, a: &[f32]) -> Vec<T> {
+        let mut row = vec![T::zeros(); a.len() / T::BLCK_SIZE];
+        T::from_float(a, &mut row);
+        (0..rows).flat_map(|_| row.iter().cloned()).collect()
+    }
+
     #[test]
     #[ignore]
     fn kernel_speed() {
@@ -861,20 +868,8 @@ mod speed {
         let mut q80 = vec![BlockQ8_0::zeros(); qb];
         quantize_q8_0(&a, &mut q80);
         for rows in [1024usize, 160 * 1024] {
-            let w41: Vec<BlockQ4_1> = (0..rows * qb)
-                .map(|i| {
-                    let mut b = [BlockQ4_1::zeros()];
-                    BlockQ4_1::from_float(&a[(i % qb) * 32..(i % qb + 1) * 32], &mut b);
-                    b[0].clone()
-                })
-                .collect();
-            let w80: Vec<BlockQ8_0> = (0..rows * qb)
-                .map(|i| {
-                    let mut b = [BlockQ8_0::zeros()];
-                    BlockQ8_0::from_float(&a[(i % qb) * 32..(i % qb + 1) * 32], &mut b);
-                    b[0].clone()
-                })
-                .collect();
+            let w41: Vec<BlockQ4_1> = weights(rows, &a);
+            let w80: Vec<BlockQ8_0> = weights(rows, &a);
             let mut sink = 0f32;
             let g41 = gbps(rows * qb * 20, &mut || {
                 for j in (0..rows).step_by(4) {
@@ -911,13 +906,7 @@ mod speed {
                 }
             });
             eprintln!("{rows} rows: q4_1 x8 prefill {g:.2} G block pairs/s ({sink})");
-            let w50: Vec<BlockQ5_0> = (0..rows * qb)
-                .map(|i| {
-                    let mut b = [BlockQ5_0::zeros()];
-                    BlockQ5_0::from_float(&a[(i % qb) * 32..(i % qb + 1) * 32], &mut b);
-                    b[0].clone()
-                })
-                .collect();
+            let w50: Vec<BlockQ5_0> = weights(rows, &a);
             let rows80: [&[BlockQ8_0]; 8] = std::array::from_fn(|_| &q80[..]);
             pack_q8_0_x8(rows80, &mut packed);
             let w50m = BlockQ5_0::mirror(&w50);
