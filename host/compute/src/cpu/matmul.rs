@@ -28,11 +28,6 @@ pub trait Kernel: GgmlType {
         w.map(|w| a.map(|a| Self::vec_dot(k, w, a)))
     }
 
-    /// Weight rows per call in decode (one activation row): 4, 2 or 1. Several rows give
-    /// independent accumulator chains (each row's sum keeps ggml's order), but interleaved
-    /// streams of short rows can read memory slower than one row after another.
-    const DECODE_ROWS: usize = 4;
-
     /// Whether the type has an 8-row prefill kernel (`dots8`) reading `pack8`'s layout
     /// (without one, multi-row tiles use `dots::<2, 4>`).
     const HAS8: bool = false;
@@ -60,7 +55,7 @@ impl Kernel for BlockQ4_0 {
 }
 /// The legacy block types with ggml-exact tiles and packed 8-row prefill kernels.
 macro_rules! packed_kernel {
-    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path, decode_rows $rows:expr);*) => {$(
+    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path);*) => {$(
         impl Kernel for $t {
             fn quantize(x: &[f32], out: &mut [Self::VecDotType]) {
                 $quantize(x, out)
@@ -68,7 +63,6 @@ macro_rules! packed_kernel {
             fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[Self::VecDotType]; R]) -> [[f32; R]; C] {
                 $tile(w, a)
             }
-            const DECODE_ROWS: usize = $rows;
             const HAS8: bool = true;
             const PACKS8: bool = true;
             fn pack8(a: [&[Self::VecDotType]; 8], out: &mut [Q8x8]) {
@@ -81,9 +75,9 @@ macro_rules! packed_kernel {
     )*};
 }
 packed_kernel!(
-    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8, decode_rows 4;
-    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8, decode_rows 4;
-    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8, decode_rows 4
+    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8;
+    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8;
+    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8
 );
 impl Kernel for BlockQ5_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -232,7 +226,8 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
     let min_cols = MIN_TILE_WORK.div_ceil(qb * tile_rows).max(1);
     let total: usize = ws.iter().map(|w| w.rows).sum();
     // (cols per chunk, column chunks, first task) of each matmul; chunks are sized against
-    // the group's total so the pool gets CHUNKS_PER_THREAD (decode: DECODE_CHUNKS_PER_THREAD) per thread in all.
+    // the group's total so the pool gets CHUNKS_PER_THREAD per thread in all (decode:
+    // DECODE_CHUNKS_PER_THREAD).
     let mut plan = [(0usize, 0usize, 0usize); MAX_GROUP + 1];
     let mut tasks = 0;
     for (m, w) in ws.iter().enumerate() {
@@ -299,30 +294,22 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
                 }
                 r += 4;
             }
-            // Single rows (decode): DECODE_ROWS weight rows per call for independent
-            // accumulations, taken from as many equal runs of the strip, so that each of the
-            // call's rows continues a run of consecutive rows: one sequential stream per row,
-            // which the hardware prefetcher follows (rows j..j+3 side by side are four
-            // streams of one row each).
+            // Single rows (decode): four weight rows per call for independent accumulator
+            // chains (each row's sum keeps ggml's order), taken from four equal runs of the
+            // strip, so that each of the call's rows continues a run of consecutive rows: one
+            // sequential stream per row, which the hardware prefetcher follows (rows j..j+3
+            // side by side are four streams of one row each).
             while r < r1 {
                 let a = [act(r)];
-                let run = (s1 - s0) / T::DECODE_ROWS;
-                if T::DECODE_ROWS == 4 {
-                    for j in s0..s0 + run {
-                        let js = [j, j + run, j + 2 * run, j + 3 * run];
-                        let d = T::dots(k, js.map(|j| w.row(j)), a);
-                        for (c, &j) in js.iter().enumerate() {
-                            put(r, j, d[c][0]);
-                        }
-                    }
-                } else if T::DECODE_ROWS == 2 {
-                    for j in s0..s0 + run {
-                        let d = T::dots(k, [w.row(j), w.row(j + run)], a);
-                        put(r, j, d[0][0]);
-                        put(r, j + run, d[1][0]);
+                let run = (s1 - s0) / 4;
+                for j in s0..s0 + run {
+                    let js = [j, j + run, j + 2 * run, j + 3 * run];
+                    let d = T::dots(k, js.map(|j| w.row(j)), a);
+                    for (c, &j) in js.iter().enumerate() {
+                        put(r, j, d[c][0]);
                     }
                 }
-                let mut j = if T::DECODE_ROWS >= 2 { s0 + T::DECODE_ROWS * run } else { s0 };
+                let mut j = s0 + 4 * run;
                 while j < s1 {
                     put(r, j, T::dots(k, [w.row(j)], a)[0][0]);
                     j += 1;
