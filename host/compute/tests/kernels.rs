@@ -85,6 +85,30 @@ fn matmul_every_type_against_f32() {
 }
 
 #[test]
+fn prefill_tiles_give_the_bits_of_the_small_batch_kernels() {
+    // 40 rows take the prefill paths (8-row kernels, Q5_0's unpacked strips from 16 rows up,
+    // several strips and column chunks); 7 rows take the 2×4 tiles and single rows, each of
+    // which is ggml's arithmetic per pair (unit tests in cpu/quant.rs and cpu/kquant.rs).
+    // Row r of x is the same in both, so every shared row must match to the bit.
+    let cases: [(&str, fn(usize, usize) -> (Vec<f32>, Vec<f32>)); 5] = [
+        ("Q4_1", |rows, t| matmul_case::<BlockQ4_1>(3, 96, 400, rows, t)),
+        ("Q5_0", |rows, t| matmul_case::<BlockQ5_0>(6, 96, 400, rows, t)),
+        ("Q8_0", |rows, t| matmul_case::<BlockQ8_0>(8, 96, 400, rows, t)),
+        ("Q4_K", |rows, t| matmul_case::<BlockQ4K>(12, 512, 72, rows, t)),
+        ("Q6_K", |rows, t| matmul_case::<BlockQ6K>(14, 512, 72, rows, t)),
+    ];
+    for (name, case) in cases {
+        let (small, _) = case(7, 1);
+        let n = small.len() / 7;
+        for t in [1, 2] {
+            let (big, want) = case(40, t);
+            assert!(rel_err(&big, &want) < 0.01, "{name}: 40 rows against f32");
+            assert_eq!(&big[..7 * n], &small[..], "{name}: 40-row tiles ({t} threads) differ from 7-row ones");
+        }
+    }
+}
+
+#[test]
 fn quantization_error_of_the_weights_themselves_is_sane() {
     // The same products against the *original* f32 weights: a loose check that the weight
     // bytes are interpreted as the right type at all (a mismatched layout gives errors ~1).

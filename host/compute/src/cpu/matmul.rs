@@ -13,7 +13,7 @@ use half::{bf16, f16};
 
 use super::pool::{Pool, SyncPtr};
 use super::kquant;
-use super::quant::{self, Q8x8};
+use super::quant::{self, Q8x8, U5};
 use super::weights::{self, with_view, View, Weight};
 
 /// The per-type kernel: candle's by default, ggml-exact replacements where candle differs.
@@ -41,6 +41,21 @@ pub trait Kernel: GgmlType {
     /// One weight row against eight activation rows (`a`, and `packed` by `pack8`).
     fn dots8(k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], _packed: &[Q8x8]) -> [f32; 8] {
         Self::dots(k, [w], a)[0]
+    }
+
+    /// Whether a prefill tile unpacks its weight strips once (`unpack`) for an eight-row
+    /// kernel on unpacked rows (`dots8_unpacked`), instead of `dots8` unpacking each block
+    /// once per eight-row group.
+    const UNPACKS: bool = false;
+
+    /// One weight row unpacked, one `U5` per block.
+    fn unpack(_w: &[Self], _out: &mut [U5]) {
+        unreachable!("only types with UNPACKS unpack")
+    }
+
+    /// `dots8` on a row `unpack` unpacked (same bits).
+    fn dots8_unpacked(_w: &[U5], _packed: &[Q8x8]) -> [f32; 8] {
+        unreachable!("only types with UNPACKS unpack")
     }
 }
 
@@ -74,8 +89,30 @@ macro_rules! packed_kernel {
         }
     )*};
 }
+impl Kernel for BlockQ5_0 {
+    fn quantize(x: &[f32], out: &mut [BlockQ8_0]) {
+        quant::quantize_q8_0(x, out)
+    }
+    fn dots<const C: usize, const R: usize>(_k: usize, w: [&[Self]; C], a: [&[BlockQ8_0]; R]) -> [[f32; R]; C] {
+        quant::dot_q5_0(w, a)
+    }
+    const HAS8: bool = true;
+    const PACKS8: bool = true;
+    fn pack8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
+        quant::pack_q8_0_x8(a, out)
+    }
+    fn dots8(_k: usize, w: &[Self], a: [&[BlockQ8_0]; 8], packed: &[Q8x8]) -> [f32; 8] {
+        quant::dot_q5_0_x8(w, a, packed)
+    }
+    const UNPACKS: bool = true;
+    fn unpack(w: &[Self], out: &mut [U5]) {
+        quant::unpack_q5_0(w, out)
+    }
+    fn dots8_unpacked(w: &[U5], packed: &[Q8x8]) -> [f32; 8] {
+        quant::dot_q5_0_x8u(w, packed)
+    }
+}
 packed_kernel!(
-    BlockQ5_0: quant::quantize_q8_0, quant::dot_q5_0, quant::pack_q8_0_x8, quant::dot_q5_0_x8;
     BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8;
     BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8
 );
@@ -135,6 +172,11 @@ const CHUNKS_PER_THREAD: usize = 8;
 /// thread 112-128 t/s, 4: 124-132, 2: 128-140, 1: 133-144; with a busy loop on one core the
 /// 2-thread / 1-thread ratio stayed 0.89-1.21 (8: 0.94).
 const DECODE_CHUNKS_PER_THREAD: usize = 2;
+thread_local! {
+    /// Each pool thread's unpacked weight strip (`Kernel::unpack`), kept between tiles so
+    /// that no step allocates once every thread has seen its widest strip.
+    static UNPACKED: std::cell::RefCell<Vec<U5>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 /// Smallest tile worth a separate claim, in weight blocks × rows (~2-4 µs of work).
 const MIN_TILE_WORK: usize = 2048;
 
@@ -241,7 +283,10 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
         tasks += row_tiles * col_chunks;
     }
     plan[ws.len()].2 = tasks;
-    let strip = (STRIP_BYTES / (qb * std::mem::size_of::<T>()).max(1)).max(4) / 4 * 4;
+    // A tile unpacks its strips when it has at least two eight-row groups to share them.
+    let unpack = T::UNPACKS && tile_rows >= 16;
+    let row_bytes = qb * if unpack { std::mem::size_of::<U5>() } else { std::mem::size_of::<T>() };
+    let strip = (STRIP_BYTES / row_bytes.max(1)).max(4) / 4 * 4;
 
     let yps: [SyncPtr<f32>; MAX_GROUP] =
         std::array::from_fn(|i| SyncPtr(ys.get_mut(i).map_or(std::ptr::null_mut(), |y| y.as_mut_ptr())));
@@ -263,6 +308,26 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
         while s0 < c1 {
             let s1 = (s0 + strip).min(c1);
             let mut r = r0;
+            if unpack && r + 16 <= r1 {
+                UNPACKED.with_borrow_mut(|u| {
+                    if u.len() < (s1 - s0) * qb {
+                        u.resize((s1 - s0) * qb, U5::default());
+                    }
+                    for j in s0..s1 {
+                        T::unpack(w.row(j), &mut u[(j - s0) * qb..(j - s0 + 1) * qb]);
+                    }
+                    while r + 8 <= r1 {
+                        let p = &packed[(r / 8) * pack..(r / 8 + 1) * pack];
+                        for j in s0..s1 {
+                            let row = &u[(j - s0) * qb..(j - s0 + 1) * qb];
+                            for (i, v) in T::dots8_unpacked(row, p).into_iter().enumerate() {
+                                put(r + i, j, v);
+                            }
+                        }
+                        r += 8;
+                    }
+                });
+            }
             // 1 weight row × 8 activation rows where the type has such a kernel, else 2
             // weight rows × 4 activation rows per call, then the leftovers.
             while T::HAS8 && r + 8 <= r1 {

@@ -223,6 +223,53 @@ pub fn pack_q8_0_x8(a: [&[BlockQ8_0]; 8], out: &mut [Q8x8]) {
     pack_x8(a.map(BlockQ8_0::mirror), out, true, |b| (b.qs, b.d.to_f32(), 0.0))
 }
 
+/// A Q5_0 weight block unpacked for the eight-row kernel: byte j is element j + 16 (0..=31,
+/// the nibble with its fifth bit), d is the exact f32 of the block's f16. A prefill tile
+/// unpacks a strip of weight rows once and every eight-row group of the tile reads it
+/// (matmul.rs), instead of each group unpacking every block again: the unpack was about 14
+/// of the ~60 vector ops per block and eight rows.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct U5 {
+    pub q: [u8; 32],
+    pub d: f32,
+}
+
+/// One Q5_0 weight row unpacked into `out` (one `U5` per block).
+pub fn unpack_q5_0(w: &[BlockQ5_0], out: &mut [U5]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C.
+        return unsafe { x86::unpack_q5_0(BlockQ5_0::mirror(w), out) };
+    }
+    for (x, o) in BlockQ5_0::mirror(w).iter().zip(out.iter_mut()) {
+        let h = u32::from_le_bytes(x.qh);
+        for j in 0..16 {
+            o.q[j] = (x.qs[j] & 0xf) | (((h >> j) & 1) << 4) as u8;
+            o.q[j + 16] = (x.qs[j] >> 4) | (((h >> (j + 16)) & 1) << 4) as u8;
+        }
+        o.d = x.d.to_f32();
+    }
+}
+
+/// One unpacked Q5_0 weight row × eight packed Q8_0 activation rows: exactly `dot_q5_0_x8`.
+pub fn dot_q5_0_x8u(w: &[U5], packed: &[Q8x8]) -> [f32; 8] {
+    assert!(packed.len() >= w.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; length checked above.
+        return unsafe { x86::dot_q5_0_x8u(w, packed) };
+    }
+    std::array::from_fn(|r| {
+        let mut sum = 0f32;
+        for (x, y) in w.iter().zip(packed) {
+            let si: i32 = (0..32).map(|j| (x.q[j] as i32 - 16) * y.qs[r][j] as i32).sum();
+            sum += si as f32 * (x.d * y.d[r]);
+        }
+        sum
+    })
+}
+
 /// One weight row against eight activation rows (prefill): `a` the rows, `packed` the same
 /// rows packed block by block. Each result is exactly the C×R tile kernel's for its pair.
 macro_rules! eight_row_kernel {
@@ -327,7 +374,7 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod x86 {
-    use super::{Q4_1, Q5_0, Q8_0, Q8_1, Q8x8};
+    use super::{Q4_1, Q5_0, Q8_0, Q8_1, Q8x8, U5};
     use half;
     use std::arch::x86_64::*;
 
@@ -520,17 +567,22 @@ pub(super) mod x86 {
         let mut acc = [_mm256_setzero_ps(); 8];
         let mut summs = _mm256_setzero_ps();
         let ones = _mm256_set1_epi16(1);
-        for (x, y) in w.iter().zip(a) {
-            let dm = f16_pair(&x.d);
-            let d = _mm256_broadcastss_ps(dm);
-            let m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-            // SAFETY: 8 floats each.
-            summs = _mm256_add_ps(summs, _mm256_mul_ps(m, unsafe { _mm256_loadu_ps(y.s.as_ptr()) }));
-            let qx = nibbles(&x.qs);
-            for r in 0..8 {
-                let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, load32(&y.qs[r]))));
-                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
-                acc[r] = _mm256_fmadd_ps(scale, xy, acc[r]);
+        // The scales in a pass ahead, as in `dot_q5_0_x8`.
+        let mut scales: Scales = [std::mem::MaybeUninit::uninit(); SCALE_BLOCKS];
+        for (w, a) in w.chunks(SCALE_BLOCKS).zip(a.chunks(SCALE_BLOCKS)) {
+            for ((x, y), s) in w.iter().zip(a).zip(scales.iter_mut()) {
+                let dm = f16_pair(&x.d);
+                put_scales(s, _mm_cvtss_f32(dm), y);
+                let m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+                // SAFETY: 8 floats each.
+                summs = _mm256_add_ps(summs, _mm256_mul_ps(m, unsafe { _mm256_loadu_ps(y.s.as_ptr()) }));
+            }
+            for ((x, y), s) in w.iter().zip(a).zip(scales.iter()) {
+                let qx = nibbles(&x.qs);
+                for r in 0..8 {
+                    let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, load32(&y.qs[r]))));
+                    acc[r] = _mm256_fmadd_ps(scale(s, r), xy, acc[r]);
+                }
             }
         }
         let mut s = [0f32; 8];
@@ -585,28 +637,100 @@ pub(super) mod x86 {
     /// One Q5_0 weight row × eight packed activation rows (see `dot_q4_1_x8`).
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q5_0_x8(w: &[Q5_0], a: &[Q8x8]) -> [f32; 8] {
-        // The weights read unsigned, u = w + 16 in 0..=31 (the nibble with its fifth bit):
-        // maddubs(u, y) - 16·(y0 + y1) is exactly ggml's maddubs(|w|, sign(y, w)) = w0·y0 +
-        // w1·y1 in every i16 lane (|u·y pair| <= 7874, so nothing saturates), so the i32
-        // lanes after madd, and everything after them, are ggml's. The offset comes packed
-        // (`Q8x8::c16`), which saves the per-row sign of the signed form.
-        let mut acc = [_mm256_setzero_ps(); 8];
-        let ones = _mm256_set1_epi16(1);
-        for (x, y) in w.iter().zip(a) {
-            let d = _mm256_set1_ps(x.d.to_f32());
-            let hi = _mm256_and_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0x10));
-            let ux = _mm256_or_si256(nibbles(&x.qs), hi);
-            for r in 0..8 {
-                // SAFETY: 32 readable bytes.
-                let c = unsafe { _mm256_loadu_si256(y.c16[r].as_ptr() as *const __m256i) };
-                let pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(ux, load32(&y.qs[r])), c);
-                let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, pairs));
-                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
-                acc[r] = _mm256_fmadd_ps(scale, q, acc[r]);
-            }
+        // SAFETY (both calls): the CPU has AVX2, FMA and F16C (this function's contract).
+        unsafe {
+            q5_0_x8(w, a, |x| x.d.to_f32(), |x| {
+                let hi = _mm256_and_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0x10));
+                _mm256_or_si256(nibbles(&x.qs), hi)
+            })
         }
-        std::array::from_fn(|r| hsum_float_8(acc[r]))
     }
+
+    /// The body of the eight-row Q5_0 kernels; `d` gives a block's d, `unsigned` its
+    /// weights + 16 as bytes.
+    ///
+    /// The weights read unsigned, u = w + 16 in 0..=31 (the nibble with its fifth bit):
+    /// maddubs(u, y) - 16·(y0 + y1) is exactly ggml's maddubs(|w|, sign(y, w)) = w0·y0 + w1·y1
+    /// in every i16 lane (|u·y pair| <= 7874, so nothing saturates), so the i32 lanes after
+    /// madd, and everything after them, are ggml's. The offset comes packed (`Q8x8::c16`),
+    /// which saves the per-row sign of the signed form.
+    ///
+    /// Each block's eight scales d·y.d come from one multiply in a pass ahead of the dot
+    /// products, which then broadcast them from memory (a load). Multiplying per pair, the
+    /// compiler emits a scalar multiply and a register broadcast: two more ops on the two
+    /// pipes that also run maddubs, madd and the FMA (one block's store, read back at once,
+    /// stalls on store forwarding instead).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C.
+    #[inline(always)]
+    unsafe fn q5_0_x8<B>(w: &[B], a: &[Q8x8], d: impl Fn(&B) -> f32, unsigned: impl Fn(&B) -> __m256i) -> [f32; 8] {
+        // SAFETY: the caller's CPU has the features.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let ones = _mm256_set1_epi16(1);
+            let mut scales: Scales = [std::mem::MaybeUninit::uninit(); SCALE_BLOCKS];
+            for (w, a) in w.chunks(SCALE_BLOCKS).zip(a.chunks(SCALE_BLOCKS)) {
+                for ((x, y), s) in w.iter().zip(a).zip(scales.iter_mut()) {
+                    put_scales(s, d(x), y);
+                }
+                for ((x, y), s) in w.iter().zip(a).zip(scales.iter()) {
+                    let ux = unsigned(x);
+                    for r in 0..8 {
+                        let c = _mm256_loadu_si256(y.c16[r].as_ptr() as *const __m256i);
+                        let pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(ux, load32(&y.qs[r])), c);
+                        let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, pairs));
+                        acc[r] = _mm256_fmadd_ps(scale(s, r), q, acc[r]);
+                    }
+                }
+            }
+            std::array::from_fn(|r| hsum_float_8(acc[r]))
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn unpack_q5_0(w: &[Q5_0], out: &mut [U5]) {
+        for (x, o) in w.iter().zip(out.iter_mut()) {
+            let hi = _mm256_and_si256(bytes_from_bits_32(&x.qh), _mm256_set1_epi8(0x10));
+            // SAFETY: 32 writable bytes.
+            unsafe { _mm256_storeu_si256(o.q.as_mut_ptr() as *mut __m256i, _mm256_or_si256(nibbles(&x.qs), hi)) };
+            o.d = x.d.to_f32();
+        }
+    }
+
+    /// Room for the scales of SCALE_BLOCKS blocks × eight rows, left uninitialised: each
+    /// block's are written before they are read, and zeroing 1 KiB per call had cost 3% of
+    /// a prefill.
+    type Scales = [std::mem::MaybeUninit<[f32; 8]>; SCALE_BLOCKS];
+
+    /// Block i's eight scales d·y.d[r] into `s[i]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn put_scales(s: &mut std::mem::MaybeUninit<[f32; 8]>, d: f32, y: &Q8x8) {
+        // SAFETY: eight readable f32s, and eight writable ones.
+        unsafe {
+            let v = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_loadu_ps(y.d.as_ptr()));
+            _mm256_storeu_ps(s.as_mut_ptr() as *mut f32, v)
+        }
+    }
+
+    /// Row r's scale of a block whose scales `put_scales` wrote, as a broadcast load.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn scale(s: &std::mem::MaybeUninit<[f32; 8]>, r: usize) -> __m256 {
+        // SAFETY: written by put_scales before this read (the callers' loop order).
+        unsafe { _mm256_broadcast_ss(&s.assume_init_ref()[r]) }
+    }
+
+    /// `dot_q5_0_x8` on weights `unpack_q5_0` already unpacked.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q5_0_x8u(w: &[U5], a: &[Q8x8]) -> [f32; 8] {
+        // SAFETY: the CPU has the features (this function's contract); 32 readable bytes.
+        unsafe { q5_0_x8(w, a, |x| x.d, |x| _mm256_loadu_si256(x.q.as_ptr() as *const __m256i)) }
+    }
+
+    /// Blocks whose scales an eight-row kernel computes in one pass ahead of their dots.
+    const SCALE_BLOCKS: usize = 32;
 
     /// The signed form `dot_q5_0_x8` replaced, for the kernel_speed probe.
     #[cfg(test)]
@@ -631,14 +755,19 @@ pub(super) mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q8_0_x8(w: &[Q8_0], a: &[Q8x8]) -> [f32; 8] {
         let mut acc = [_mm256_setzero_ps(); 8];
-        for (x, y) in w.iter().zip(a) {
-            let d = _mm256_set1_ps(x.d.to_f32());
-            let qx = load32(&x.qs);
-            let ax = _mm256_sign_epi8(qx, qx);
-            for r in 0..8 {
-                let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&y.qs[r]), qx));
-                let scale = _mm256_mul_ps(d, _mm256_broadcast_ss(&y.d[r]));
-                acc[r] = _mm256_fmadd_ps(scale, q, acc[r]);
+        // The scales in a pass ahead, as in `dot_q5_0_x8`.
+        let mut scales: Scales = [std::mem::MaybeUninit::uninit(); SCALE_BLOCKS];
+        for (w, a) in w.chunks(SCALE_BLOCKS).zip(a.chunks(SCALE_BLOCKS)) {
+            for ((x, y), s) in w.iter().zip(a).zip(scales.iter_mut()) {
+                put_scales(s, x.d.to_f32(), y);
+            }
+            for ((x, y), s) in w.iter().zip(a).zip(scales.iter()) {
+                let qx = load32(&x.qs);
+                let ax = _mm256_sign_epi8(qx, qx);
+                for r in 0..8 {
+                    let q = mul_sum_us8_pairs_float(ax, _mm256_sign_epi8(load32(&y.qs[r]), qx));
+                    acc[r] = _mm256_fmadd_ps(scale(s, r), q, acc[r]);
+                }
             }
         }
         std::array::from_fn(|r| hsum_float_8(acc[r]))
@@ -808,6 +937,14 @@ mod tests {
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q5_0([&w50[..]], [*a])[0][0].to_bits(), "8-row q5_0 kernel, row {i}");
         }
+        let mut unpacked = vec![U5::default(); w50.len()];
+        unpack_q5_0(&w50, &mut unpacked);
+        let mut packed = vec![zero; w50.len()];
+        pack_q8_0_x8(rows8, &mut packed);
+        let u8r = dot_q5_0_x8u(&unpacked, &packed);
+        for (i, a) in rows8.iter().enumerate() {
+            assert_eq!(u8r[i].to_bits(), dot_q5_0([&w50[..]], [*a])[0][0].to_bits(), "unpacked 8-row q5_0 kernel, row {i}");
+        }
         let mut packed = vec![zero; w80.len()];
         pack_q8_0_x8(rows8, &mut packed);
         let r8 = dot_q8_0_x8(&w80, rows8, &packed);
@@ -920,7 +1057,25 @@ mod speed {
                     sink += unsafe { x86::dot_q5_0_x8_signed(&w50m[j * qb..(j + 1) * qb], &packed) }[0];
                 }
             });
-            eprintln!("{rows} rows: q5_0 x8 prefill unsigned {gu:.2}, signed {gs:.2} G block pairs/s ({sink})");
+            // As a prefill tile runs it: strips of 20 rows unpacked once, then read by eight
+            // eight-row groups (the unpack's cost included).
+            let mut u = vec![U5::default(); 20 * qb];
+            let gp = gbps(rows * qb * 8 * 8, &mut || {
+                for s0 in (0..rows).step_by(20) {
+                    let s1 = (s0 + 20).min(rows);
+                    for j in s0..s1 {
+                        unpack_q5_0(&w50[j * qb..(j + 1) * qb], &mut u[(j - s0) * qb..(j - s0 + 1) * qb]);
+                    }
+                    for _group in 0..8 {
+                        for j in s0..s1 {
+                            sink += unsafe { x86::dot_q5_0_x8u(&u[(j - s0) * qb..(j - s0 + 1) * qb], &packed) }[0];
+                        }
+                    }
+                }
+            });
+            eprintln!(
+                "{rows} rows: q5_0 x8 prefill unsigned {gu:.2}, signed {gs:.2}, unpacked strips {gp:.2} G block pairs/s ({sink})"
+            );
         }
     }
 }
