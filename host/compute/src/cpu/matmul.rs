@@ -43,6 +43,27 @@ pub trait Kernel: GgmlType {
         Self::dots(k, [w], a)[0]
     }
 
+    /// Decode: `rows` (whole weight rows, contiguous) against one activation row, read as
+    /// four equal runs of rows, one row of each per four-row call, so that each of the call's
+    /// rows continues a run of consecutive rows: one sequential stream per row, which the
+    /// hardware prefetcher follows (rows j..j+3 side by side are four streams of one row
+    /// each). The rows past the last whole run go one by one. out[j] = row j · a.
+    fn dots_runs(k: usize, rows: &[Self], a: &[Self::VecDotType], out: &mut [f32]) {
+        let b = k / Self::BLCK_SIZE;
+        let n = rows.len() / b;
+        let run = n / 4;
+        let row = |j: usize| &rows[j * b..(j + 1) * b];
+        for j in 0..run {
+            let d = Self::dots(k, [row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], [a]);
+            for (c, v) in d.into_iter().enumerate() {
+                out[j + c * run] = v[0];
+            }
+        }
+        for j in 4 * run..n {
+            out[j] = Self::dots(k, [row(j)], [a])[0][0];
+        }
+    }
+
     /// Whether a prefill tile unpacks its weight strips once (`unpack`) for an eight-row
     /// kernel on unpacked rows (`dots8_unpacked`), instead of `dots8` unpacking each block
     /// once per eight-row group.
@@ -70,7 +91,7 @@ impl Kernel for BlockQ4_0 {
 }
 /// The legacy block types with ggml-exact tiles and packed 8-row prefill kernels.
 macro_rules! packed_kernel {
-    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path);*) => {$(
+    ($($t:ty: $quantize:path, $tile:path, $pack:path, $eight:path, $runs:path);*) => {$(
         impl Kernel for $t {
             fn quantize(x: &[f32], out: &mut [Self::VecDotType]) {
                 $quantize(x, out)
@@ -85,6 +106,9 @@ macro_rules! packed_kernel {
             }
             fn dots8(_k: usize, w: &[Self], a: [&[Self::VecDotType]; 8], packed: &[Q8x8]) -> [f32; 8] {
                 $eight(w, a, packed)
+            }
+            fn dots_runs(k: usize, rows: &[Self], a: &[Self::VecDotType], out: &mut [f32]) {
+                $runs(rows, k / Self::BLCK_SIZE, a, out)
             }
         }
     )*};
@@ -113,8 +137,8 @@ impl Kernel for BlockQ5_0 {
     }
 }
 packed_kernel!(
-    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8;
-    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8
+    BlockQ8_0: quant::quantize_q8_0, quant::dot_q8_0, quant::pack_q8_0_x8, quant::dot_q8_0_x8, quant::dot_q8_0_runs;
+    BlockQ4_1: quant::quantize_q8_1, quant::dot_q4_1, quant::pack_q8_1_x8, quant::dot_q4_1_x8, quant::dot_q4_1_runs
 );
 impl Kernel for BlockQ5_1 {
     fn quantize(x: &[f32], out: &mut [candle_core::quantized::k_quants::BlockQ8_1]) {
@@ -359,26 +383,11 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
                 }
                 r += 4;
             }
-            // Single rows (decode): four weight rows per call for independent accumulator
-            // chains (each row's sum keeps ggml's order), taken from four equal runs of the
-            // strip, so that each of the call's rows continues a run of consecutive rows: one
-            // sequential stream per row, which the hardware prefetcher follows (rows j..j+3
-            // side by side are four streams of one row each).
+            // Single rows (decode): the strip's rows as four runs (`Kernel::dots_runs`).
             while r < r1 {
-                let a = [act(r)];
-                let run = (s1 - s0) / 4;
-                for j in s0..s0 + run {
-                    let js = [j, j + run, j + 2 * run, j + 3 * run];
-                    let d = T::dots(k, js.map(|j| w.row(j)), a);
-                    for (c, &j) in js.iter().enumerate() {
-                        put(r, j, d[c][0]);
-                    }
-                }
-                let mut j = s0 + 4 * run;
-                while j < s1 {
-                    put(r, j, T::dots(k, [w.row(j)], a)[0][0]);
-                    j += 1;
-                }
+                // SAFETY: row r's columns s0..s1 belong to this tile alone.
+                let out = unsafe { yp.slice(r * n + s0, s1 - s0) };
+                T::dots_runs(k, w.rows(s0, s1), act(r), out);
                 r += 1;
             }
             s0 = s1;

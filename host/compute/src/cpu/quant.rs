@@ -372,6 +372,34 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
     })
 }
 
+/// Decode's matmul for one activation row: `rows` holds whole weight rows of `b` blocks
+/// each, read as four equal runs (a call takes row j of each run, so each of its rows
+/// continues a stream of consecutive rows, see matmul.rs), the rows past the last whole run
+/// one by one. out[j] = row j · a; every result is the tile kernel's bits. One call per
+/// column chunk: per four rows it used to look up each row (copy or file) and go through
+/// the tile kernel's dispatch, about a tenth of a SmolLM2 decode step.
+macro_rules! runs_kernel {
+    ($($name:ident: $w:ty, $a:ty => $tile:ident);*) => {$(
+        pub fn $name(rows: &[$w], b: usize, a: &[$a], out: &mut [f32]) {
+            let n = rows.len() / b;
+            assert!(b > 0 && rows.len() == n * b && a.len() >= b && out.len() >= n);
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU has AVX2, FMA and F16C; lengths checked above.
+                return unsafe { x86::$name(<$w>::mirror(rows), b, <$a>::mirror(a), out) };
+            }
+            let row = |j: usize| &rows[j * b..(j + 1) * b];
+            for (j, o) in out.iter_mut().enumerate().take(n) {
+                *o = $tile([row(j)], [a])[0][0];
+            }
+        }
+    )*};
+}
+runs_kernel!(
+    dot_q4_1_runs: BlockQ4_1, BlockQ8_1 => dot_q4_1;
+    dot_q8_0_runs: BlockQ8_0, BlockQ8_0 => dot_q8_0
+);
+
 #[cfg(target_arch = "x86_64")]
 pub(super) mod x86 {
     use super::{Q4_1, Q5_0, Q8_0, Q8_1, Q8x8, U5};
@@ -522,8 +550,51 @@ pub(super) mod x86 {
         out
     }
 
+    /// The four-run loop of `super::dot_q4_1_runs` and its kin, around a four-row kernel
+    /// and its one-row form.
+    ///
+    /// # Safety
+    /// The CPU must have what `four` and `one` need.
+    #[inline(always)]
+    unsafe fn runs<W, A>(
+        rows: &[W],
+        b: usize,
+        a: &[A],
+        out: &mut [f32],
+        four: impl Fn([&[W]; 4], &[A]) -> [f32; 4],
+        one: impl Fn(&[W], &[A]) -> f32,
+    ) {
+        let n = rows.len() / b;
+        let run = n / 4;
+        let row = |j: usize| &rows[j * b..(j + 1) * b];
+        for j in 0..run {
+            let d = four([row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], a);
+            for (c, v) in d.into_iter().enumerate() {
+                out[j + c * run] = v;
+            }
+        }
+        for j in 4 * run..n {
+            out[j] = one(row(j), a);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q4_1_runs(rows: &[Q4_1], b: usize, a: &[Q8_1], out: &mut [f32]) {
+        // SAFETY: the CPU has the features (this function's contract).
+        unsafe { runs(rows, b, a, out, |w, a| dot_q4_1_c4(w, a), |w, a| dot_q4_1::<1, 1>([w], [a])[0][0]) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q8_0_runs(rows: &[Q8_0], b: usize, a: &[Q8_0], out: &mut [f32]) {
+        // SAFETY: the CPU has the features (this function's contract).
+        unsafe {
+            runs(rows, b, a, out, |w, a| dot_q8_0::<4, 1>(w, [a]).map(|r| r[0]), |w, a| dot_q8_0::<1, 1>([w], [a])[0][0])
+        }
+    }
+
     /// Four weight rows × one activation row (decode): the four rows' (d, m) pairs are
     /// converted together, and one multiply forms all four d·dy and m·sy of a block.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q4_1_c4(w: [&[Q4_1]; 4], a: &[Q8_1]) -> [f32; 4] {
         let mut acc = [_mm256_setzero_ps(); 4];
@@ -950,6 +1021,20 @@ mod tests {
         let r8 = dot_q8_0_x8(&w80, rows8, &packed);
         for (i, a) in rows8.iter().enumerate() {
             assert_eq!(r8[i].to_bits(), dot_q8_0([&w80[..]], [*a])[0][0].to_bits(), "8-row q8_0 kernel, row {i}");
+        }
+        // Decode's runs: 11 rows, four runs of two and three left over.
+        let b = w41.len();
+        let order = [0usize, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0];
+        let rows41: Vec<BlockQ4_1> = order.iter().flat_map(|&i| [&w41, &w41b][i].iter().cloned()).collect();
+        let rows80: Vec<BlockQ8_0> = order.iter().flat_map(|&i| [&w80, &w80b][i].iter().cloned()).collect();
+        let (mut o41, mut o80) = ([0f32; 11], [0f32; 11]);
+        dot_q4_1_runs(&rows41, b, &q81[2], &mut o41);
+        dot_q8_0_runs(&rows80, b, &q80[2], &mut o80);
+        for (j, &i) in order.iter().enumerate() {
+            let w = [&w41, &w41b][i];
+            assert_eq!(o41[j].to_bits(), dot_q4_1([&w[..], &w[..]], [&q81[2][..]])[0][0].to_bits(), "q4_1 runs, row {j}");
+            let w = [&w80, &w80b][i];
+            assert_eq!(o80[j].to_bits(), dot_q8_0([&w[..]], [&q80[2][..]])[0][0].to_bits(), "q8_0 runs, row {j}");
         }
         // Decode's 4-row kernel too.
         let four = dot_q4_1([&w41[..], &w41b, &w41b, &w41], [&q81[1][..]]);

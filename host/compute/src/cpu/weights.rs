@@ -217,6 +217,14 @@ impl<T: GgmlType> View<T> {
         unsafe { std::slice::from_raw_parts(ptr as *const T, n) }
     }
 
+    /// Rows r0..r1's blocks, all from one source (the copy when every one is in it).
+    #[inline]
+    pub fn rows(&self, r0: usize, r1: usize) -> &[T] {
+        assert!(r0 <= r1 && r1 <= self.rows, "rows {r0}..{r1} of a {}-row weight", self.rows);
+        let b = self.blocks_per_row();
+        self.span(r0 * b, (r1 - r0) * b)
+    }
+
     /// Row `r`'s blocks.
     #[inline]
     pub fn row(&self, r: usize) -> &[T] {
