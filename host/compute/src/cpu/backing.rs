@@ -164,6 +164,25 @@ impl Backing {
         }
     }
 
+    /// The first byte of `len` bytes at file offset `offset` where they will stay read from:
+    /// the copy when they are all in it, the file when there is no copy; None while a copy
+    /// is under way and has not reached them. A caller that reads many rows at once (decode's
+    /// column chunks) takes None to mean "pick the source row by row": reading rows from the
+    /// file that the copy has already taken would fault their dropped file pages back in and
+    /// keep both in the resident set until the copy is done (Gemma 3's peak RSS went from
+    /// 305 to 384-449 MiB when whole chunks read the file until they were all copied).
+    #[inline]
+    pub fn settled_bytes_at(&self, offset: usize, len: usize) -> Option<*const u8> {
+        debug_assert!(offset + len <= self.file.len());
+        match &self.copy {
+            None => Some(self.file.as_ptr().wrapping_add(offset)),
+            Some(_) if offset >= self.start && offset + len <= self.watermark.load(Ordering::Acquire) => {
+                Some(self.bytes_at(offset, len))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// Whether every byte from `start` on is in the copy.
     pub fn copied(&self) -> bool {
         self.copy.is_some() && self.watermark.load(Ordering::Acquire) >= self.file.len()
@@ -293,6 +312,12 @@ mod tests {
         loop {
             for (off, len) in [(0, 10), (990, 20), (1000, 4096), (4000, 200), (8190, 4), (49_000, 1000)] {
                 assert_eq!(read(off, len), bytes[off..off + len], "offset {off} after {steps} chunks");
+                // Settled only once wholly in the copy, and then at the copy.
+                let w = b.watermark.load(Ordering::Acquire);
+                match b.settled_bytes_at(off, len) {
+                    Some(p) => assert!(off >= 1000 && off + len <= w && p == b.bytes_at(off, len) && p != b.file.as_ptr().wrapping_add(off)),
+                    None => assert!(off < 1000 || off + len > w, "offset {off} is in the copy"),
+                }
             }
             if !b.copy_chunk() {
                 break;
@@ -306,6 +331,9 @@ mod tests {
         assert_eq!(b.bytes_at(10, 10), unsafe { b.file.as_ptr().add(10) });
         assert_ne!(b.bytes_at(2000, 10), unsafe { b.file.as_ptr().add(2000) });
         b.settle();
+        // Without a copy, the file is where everything stays.
+        let f = Backing::file_only(b.file.clone());
+        assert_eq!(f.settled_bytes_at(2000, 10), Some(b.file.as_ptr().wrapping_add(2000)));
     }
 
     #[test]

@@ -50,18 +50,7 @@ pub trait Kernel: GgmlType {
     /// each). The rows past the last whole run go one by one. out[j] = row j · a.
     fn dots_runs(k: usize, rows: &[Self], a: &[Self::VecDotType], out: &mut [f32]) {
         let b = k / Self::BLCK_SIZE;
-        let n = rows.len() / b;
-        let run = n / 4;
-        let row = |j: usize| &rows[j * b..(j + 1) * b];
-        for j in 0..run {
-            let d = Self::dots(k, [row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], [a]);
-            for (c, v) in d.into_iter().enumerate() {
-                out[j + c * run] = v[0];
-            }
-        }
-        for j in 4 * run..n {
-            out[j] = Self::dots(k, [row(j)], [a])[0][0];
-        }
+        runs_by_row(k, rows.len() / b, |j| &rows[j * b..(j + 1) * b], a, out)
     }
 
     /// Whether a prefill tile unpacks its weight strips once (`unpack`) for an eight-row
@@ -77,6 +66,20 @@ pub trait Kernel: GgmlType {
     /// `dots8` on a row `unpack` unpacked (same bits).
     fn dots8_unpacked(_w: &[U5], _packed: &[Q8x8]) -> [f32; 8] {
         unreachable!("only types with UNPACKS unpack")
+    }
+}
+
+/// `Kernel::dots_runs` on `n` rows that `row` gives one by one, through the four-row tile.
+fn runs_by_row<'a, T: Kernel + 'a>(k: usize, n: usize, row: impl Fn(usize) -> &'a [T], a: &[T::VecDotType], out: &mut [f32]) {
+    let run = n / 4;
+    for j in 0..run {
+        let d = T::dots(k, [row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], [a]);
+        for (c, v) in d.into_iter().enumerate() {
+            out[j + c * run] = v[0];
+        }
+    }
+    for j in 4 * run..n {
+        out[j] = T::dots(k, [row(j)], [a])[0][0];
     }
 }
 
@@ -387,7 +390,11 @@ fn mm<T: Kernel>(pool: &Pool, ws: &[&View<T>], x: &[f32], rows: usize, ys: &mut 
             while r < r1 {
                 // SAFETY: row r's columns s0..s1 belong to this tile alone.
                 let out = unsafe { yp.slice(r * n + s0, s1 - s0) };
-                T::dots_runs(k, w.rows(s0, s1), act(r), out);
+                match w.settled_rows(s0, s1) {
+                    Some(rows) => T::dots_runs(k, rows, act(r), out),
+                    // The huge-page copy is under way: each row from where it is now.
+                    None => runs_by_row(k, s1 - s0, |j| w.row(s0 + j), act(r), out),
+                }
                 r += 1;
             }
             s0 = s1;

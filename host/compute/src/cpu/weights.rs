@@ -217,12 +217,17 @@ impl<T: GgmlType> View<T> {
         unsafe { std::slice::from_raw_parts(ptr as *const T, n) }
     }
 
-    /// Rows r0..r1's blocks, all from one source (the copy when every one is in it).
+    /// Rows r0..r1's blocks as one slice from where they will stay read from (see
+    /// `Backing::settled_bytes_at`); None while the huge-page copy is under way and has not
+    /// taken them all, when the caller reads them row by row (`row`).
     #[inline]
-    pub fn rows(&self, r0: usize, r1: usize) -> &[T] {
+    pub fn settled_rows(&self, r0: usize, r1: usize) -> Option<&[T]> {
         assert!(r0 <= r1 && r1 <= self.rows, "rows {r0}..{r1} of a {}-row weight", self.rows);
-        let b = self.blocks_per_row();
-        self.span(r0 * b, (r1 - r0) * b)
+        let size = std::mem::size_of::<T>();
+        let (first, n) = (r0 * self.blocks_per_row(), (r1 - r0) * self.blocks_per_row());
+        let ptr = self.src.settled_bytes_at(self.offset + first * size, n * size)?;
+        // SAFETY: as in `span`.
+        Some(unsafe { std::slice::from_raw_parts(ptr as *const T, n) })
     }
 
     /// Row `r`'s blocks.
