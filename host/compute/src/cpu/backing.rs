@@ -13,7 +13,8 @@
 //! the file mapping are dropped from the process (the page cache keeps them), so the resident
 //! set stays near one file's size throughout. A row of a weight reads from the copy when it
 //! lies wholly below the watermark, else from the file (`View::row`); both hold the same
-//! bytes, so a kernel gives the same bits wherever its rows come from. A file page a reader
+//! bytes, so a kernel gives the same bits wherever its rows come from. Decode reads a whole
+//! column chunk as one slice only once the copy holds all of it (`View::settled_rows`). A file page a reader
 //! faults back in after its chunk was dropped (a row across the watermark, a kernel that read
 //! the watermark just before it moved) is dropped again by `settle` at the next step.
 //!
@@ -176,8 +177,8 @@ impl Backing {
         debug_assert!(offset + len <= self.file.len());
         match &self.copy {
             None => Some(self.file.as_ptr().wrapping_add(offset)),
-            Some(_) if offset >= self.start && offset + len <= self.watermark.load(Ordering::Acquire) => {
-                Some(self.bytes_at(offset, len))
+            Some(copy) if offset >= self.start && offset + len <= self.watermark.load(Ordering::Acquire) => {
+                Some(copy.as_ptr().wrapping_add(offset))
             }
             Some(_) => None,
         }

@@ -71,16 +71,7 @@ pub trait Kernel: GgmlType {
 
 /// `Kernel::dots_runs` on `n` rows that `row` gives one by one, through the four-row tile.
 fn runs_by_row<'a, T: Kernel + 'a>(k: usize, n: usize, row: impl Fn(usize) -> &'a [T], a: &[T::VecDotType], out: &mut [f32]) {
-    let run = n / 4;
-    for j in 0..run {
-        let d = T::dots(k, [row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], [a]);
-        for (c, v) in d.into_iter().enumerate() {
-            out[j + c * run] = v[0];
-        }
-    }
-    for j in 4 * run..n {
-        out[j] = T::dots(k, [row(j)], [a])[0][0];
-    }
+    quant::four_runs(n, row, out, |w| T::dots(k, w, [a]).map(|r| r[0]), |w| T::dots(k, [w], [a])[0][0])
 }
 
 impl Kernel for f32 {}

@@ -372,6 +372,28 @@ pub fn dot_q8_0<const C: usize, const R: usize>(w: [&[BlockQ8_0]; C], a: [&[Bloc
     })
 }
 
+/// Decode's four-run order over `n` rows (see `Kernel::dots_runs` in matmul.rs): `four`
+/// takes row j of each of four equal runs, `one` the rows past the last whole run.
+#[inline(always)]
+pub fn four_runs<'a, W: 'a>(
+    n: usize,
+    row: impl Fn(usize) -> &'a [W],
+    out: &mut [f32],
+    four: impl Fn([&'a [W]; 4]) -> [f32; 4],
+    one: impl Fn(&'a [W]) -> f32,
+) {
+    let run = n / 4;
+    for j in 0..run {
+        let d = four([row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)]);
+        for (c, v) in d.into_iter().enumerate() {
+            out[j + c * run] = v;
+        }
+    }
+    for j in 4 * run..n {
+        out[j] = one(row(j));
+    }
+}
+
 /// Decode's matmul for one activation row: `rows` holds whole weight rows of `b` blocks
 /// each, read as four equal runs (a call takes row j of each run, so each of its rows
 /// continues a stream of consecutive rows, see matmul.rs), the rows past the last whole run
@@ -550,46 +572,18 @@ pub(super) mod x86 {
         out
     }
 
-    /// The four-run loop of `super::dot_q4_1_runs` and its kin, around a four-row kernel
-    /// and its one-row form.
-    ///
-    /// # Safety
-    /// The CPU must have what `four` and `one` need.
-    #[inline(always)]
-    unsafe fn runs<W, A>(
-        rows: &[W],
-        b: usize,
-        a: &[A],
-        out: &mut [f32],
-        four: impl Fn([&[W]; 4], &[A]) -> [f32; 4],
-        one: impl Fn(&[W], &[A]) -> f32,
-    ) {
-        let n = rows.len() / b;
-        let run = n / 4;
-        let row = |j: usize| &rows[j * b..(j + 1) * b];
-        for j in 0..run {
-            let d = four([row(j), row(j + run), row(j + 2 * run), row(j + 3 * run)], a);
-            for (c, v) in d.into_iter().enumerate() {
-                out[j + c * run] = v;
-            }
-        }
-        for j in 4 * run..n {
-            out[j] = one(row(j), a);
-        }
-    }
-
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q4_1_runs(rows: &[Q4_1], b: usize, a: &[Q8_1], out: &mut [f32]) {
+        let row = |j: usize| &rows[j * b..(j + 1) * b];
         // SAFETY: the CPU has the features (this function's contract).
-        unsafe { runs(rows, b, a, out, |w, a| dot_q4_1_c4(w, a), |w, a| dot_q4_1::<1, 1>([w], [a])[0][0]) }
+        let four = |w| unsafe { dot_q4_1_c4(w, a) };
+        super::four_runs(rows.len() / b, row, out, four, |w| dot_q4_1::<1, 1>([w], [a])[0][0])
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q8_0_runs(rows: &[Q8_0], b: usize, a: &[Q8_0], out: &mut [f32]) {
-        // SAFETY: the CPU has the features (this function's contract).
-        unsafe {
-            runs(rows, b, a, out, |w, a| dot_q8_0::<4, 1>(w, [a]).map(|r| r[0]), |w, a| dot_q8_0::<1, 1>([w], [a])[0][0])
-        }
+        let row = |j: usize| &rows[j * b..(j + 1) * b];
+        super::four_runs(rows.len() / b, row, out, |w| dot_q8_0::<4, 1>(w, [a]).map(|r| r[0]), |w| dot_q8_0::<1, 1>([w], [a])[0][0])
     }
 
     /// Four weight rows × one activation row (decode): the four rows' (d, m) pairs are
