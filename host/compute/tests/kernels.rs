@@ -84,13 +84,16 @@ fn matmul_every_type_against_f32() {
     }
 }
 
+/// A matmul case by (activation rows, threads): its result and the f32 reference.
+type MatmulCase = fn(usize, usize) -> (Vec<f32>, Vec<f32>);
+
 #[test]
 fn prefill_tiles_give_the_bits_of_the_small_batch_kernels() {
     // 40 rows take the prefill paths (8-row kernels, Q5_0's unpacked strips from 16 rows up,
     // several strips and column chunks); 7 rows take the 2×4 tiles and single rows, each of
     // which is ggml's arithmetic per pair (unit tests in cpu/quant.rs and cpu/kquant.rs).
     // Row r of x is the same in both, so every shared row must match to the bit.
-    let cases: [(&str, fn(usize, usize) -> (Vec<f32>, Vec<f32>)); 5] = [
+    let cases: [(&str, MatmulCase); 5] = [
         ("Q4_1", |rows, t| matmul_case::<BlockQ4_1>(3, 96, 400, rows, t)),
         ("Q5_0", |rows, t| matmul_case::<BlockQ5_0>(6, 96, 400, rows, t)),
         ("Q8_0", |rows, t| matmul_case::<BlockQ8_0>(8, 96, 400, rows, t)),

@@ -2,11 +2,11 @@
 //! background thread copies it, an anonymous copy on transparent huge pages.
 //!
 //! Decode streams every weight once per token, and a file mapping's 4 KiB pages cost a TLB
-//! walk every 4 KiB: on the 2-core Zen 3 development host a sequential read of the Gemma 3
-//! file ran at 6.8-8.3 GB/s (one thread) and 14 GB/s (two) through its mapping, 11-14 and
-//! 20-21 GB/s from a huge-page copy. Making the copy at load cost 50-500 ms of cold start
-//! (mostly the kernel clearing and compacting fresh huge pages), so it is made afterwards, by
-//! a thread at `SCHED_IDLE` priority that only runs on a core nobody else wants.
+//! walk every 4 KiB, so the same read runs markedly faster from a huge-page copy. Making the
+//! copy at load would delay the cold start (mostly the kernel clearing and compacting fresh
+//! huge pages), so it is made afterwards, by a thread at `SCHED_IDLE` priority that only runs
+//! on a core nobody else wants. docs/performance.md ("Measurements behind the code's
+//! comments") has the numbers for this comment.
 //!
 //! The copy goes in file order, one 2 MiB chunk at a time, to the same offsets in a mapping
 //! of the file's length. After each chunk a watermark moves past it and the chunk's pages of
@@ -20,8 +20,7 @@
 //!
 //! The copy starts after the plan's first step: a cold start's first token is never behind
 //! it (started at load, with one engine thread, the copy on the other core competed with the
-//! first prompt for memory and page tables: Gemma 3's cold start was 838 ms in that run,
-//! 572-774 ms with the copy after the first step).
+//! first prompt for memory and page tables and slowed the cold start).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -170,8 +169,8 @@ impl Backing {
     /// is under way and has not reached them. A caller that reads many rows at once (decode's
     /// column chunks) takes None to mean "pick the source row by row": reading rows from the
     /// file that the copy has already taken would fault their dropped file pages back in and
-    /// keep both in the resident set until the copy is done (Gemma 3's peak RSS went from
-    /// 305 to 384-449 MiB when whole chunks read the file until they were all copied).
+    /// keep both in the resident set until the copy is done (Gemma 3's peak RSS went over its
+    /// target that way; docs/performance.md).
     #[inline]
     pub fn settled_bytes_at(&self, offset: usize, len: usize) -> Option<*const u8> {
         debug_assert!(offset + len <= self.file.len());

@@ -186,9 +186,8 @@ const ROW_TILE: usize = 64;
 const CHUNKS_PER_THREAD: usize = 8;
 /// The same for a matmul of fewer than four rows (decode), which streams every weight once
 /// from memory: each chunk restarts each of its four row streams (see the single-row loop),
-/// so fewer, longer chunks read faster. SmolLM2 tg128 at 2 threads, paired A/B: 8 per
-/// thread 112-128 t/s, 4: 124-132, 2: 128-140, 1: 133-144; with a busy loop on one core the
-/// 2-thread / 1-thread ratio stayed 0.89-1.21 (8: 0.94).
+/// so fewer, longer chunks read faster; two per thread still leaves the pool room to balance
+/// under contention (the paired runs are in docs/performance.md).
 const DECODE_CHUNKS_PER_THREAD: usize = 2;
 thread_local! {
     /// Each pool thread's unpacked weight strip (`Kernel::unpack`), kept between tiles so

@@ -10,6 +10,8 @@ mod kquant;
 mod matmul;
 mod ops;
 mod pool;
+#[doc(hidden)]
+pub mod probe;
 mod quant;
 mod topk;
 mod weights;

@@ -105,6 +105,44 @@ pub fn broadcast(x: &[f32], w: &[f32], y: &mut [f32], op: impl Fn(f32, f32) -> f
     }
 }
 
+/// GELU in its exact form, 0.5·x·(1 + erf(x/√2)), as BERT's "gelu" activation (libm's erf).
+#[inline]
+pub fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// One output row per logit row: the rows of `x` ([rows, width]) whose sequence is that logit
+/// row's, reduced by `how`. Mean sums in f64 so a long sequence loses no precision.
+pub fn pool(x: &[f32], width: usize, seqs: &[u32], logit_rows: &[u32], how: crate::plan::Pooling, out: &mut [f32]) {
+    use crate::plan::Pooling;
+    let mut acc = vec![0f64; width];
+    for (o, &lr) in out.chunks_exact_mut(width).zip(logit_rows) {
+        let seq = seqs[lr as usize];
+        let mut members = seqs.iter().enumerate().filter(|&(_, &s)| s == seq).map(|(r, _)| r);
+        let row = |r: usize| &x[r * width..(r + 1) * width];
+        match how {
+            Pooling::Cls => o.copy_from_slice(row(members.next().expect("the logit row is a member"))),
+            // `next_back()` finds the same row, but the edit re-partitions the crate's codegen units
+            // and with them the kernels' machine code (seen 2026-12-07); `last()` keeps it.
+            #[allow(clippy::double_ended_iterator_last)]
+            Pooling::Last => o.copy_from_slice(row(members.last().expect("the logit row is a member"))),
+            Pooling::Mean => {
+                acc.fill(0.0);
+                let mut n = 0usize;
+                for r in members {
+                    for (a, &v) in acc.iter_mut().zip(row(r)) {
+                        *a += v as f64;
+                    }
+                    n += 1;
+                }
+                for (o, a) in o.iter_mut().zip(&acc) {
+                    *o = (*a / n as f64) as f32;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,40 +242,5 @@ mod tests {
         }
         assert_eq!(gelu(-12.0), 0.0);
         assert_eq!(gelu(11.0), 11.0);
-    }
-}
-
-/// GELU in its exact form, 0.5·x·(1 + erf(x/√2)), as BERT's "gelu" activation (libm's erf).
-#[inline]
-pub fn gelu_erf(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
-/// One output row per logit row: the rows of `x` ([rows, width]) whose sequence is that logit
-/// row's, reduced by `how`. Mean sums in f64 so a long sequence loses no precision.
-pub fn pool(x: &[f32], width: usize, seqs: &[u32], logit_rows: &[u32], how: crate::plan::Pooling, out: &mut [f32]) {
-    use crate::plan::Pooling;
-    let mut acc = vec![0f64; width];
-    for (o, &lr) in out.chunks_exact_mut(width).zip(logit_rows) {
-        let seq = seqs[lr as usize];
-        let mut members = seqs.iter().enumerate().filter(|&(_, &s)| s == seq).map(|(r, _)| r);
-        let row = |r: usize| &x[r * width..(r + 1) * width];
-        match how {
-            Pooling::Cls => o.copy_from_slice(row(members.next().expect("the logit row is a member"))),
-            Pooling::Last => o.copy_from_slice(row(members.last().expect("the logit row is a member"))),
-            Pooling::Mean => {
-                acc.fill(0.0);
-                let mut n = 0usize;
-                for r in members {
-                    for (a, &v) in acc.iter_mut().zip(row(r)) {
-                        *a += v as f64;
-                    }
-                    n += 1;
-                }
-                for (o, a) in o.iter_mut().zip(&acc) {
-                    *o = (*a / n as f64) as f32;
-                }
-            }
-        }
     }
 }

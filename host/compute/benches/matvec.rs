@@ -1,6 +1,6 @@
 //! Quick matvec timing through the public API (not a test):
 //!
-//!   cargo run --release -p wollama-compute --example matvec
+//!   cargo bench -p wollama-compute --bench matvec
 //!
 //! For a 576×N weight in Q4_1 and Q8_0 (N from `MATVEC_N`: 1536 by default, SmolLM2's FFN
 //! up/gate shape, which stays in L2; 49152 for its LM head, which streams from memory), with 1
