@@ -22,8 +22,9 @@
 
 use minijinja::{Environment, Error, ErrorKind, Value};
 
-/// `strftime_now` and the calendar arithmetic behind it.
-mod dates;
+/// `strftime_now` and the calendar arithmetic behind it (which Go templates' `currentDate`
+/// uses too).
+pub(crate) mod dates;
 /// `tojson` as Python's `json.dumps`.
 mod pyjson;
 /// `{{ }}` printing as Python's `repr`.

@@ -8,6 +8,7 @@ use super::fmt::{go_quote, html_escape, js_escape, sprint, sprintf, sprintln, ur
 use super::parse::{Arg, ArgKind, Branch, Command, Node, Number, Pipe};
 use super::value::{format_v, to_json, write_v, List, Meta, Value};
 use super::Template;
+use crate::template::dates::civil_from_days;
 
 /// Knobs for one execution.
 #[derive(Clone, Debug)]
@@ -631,20 +632,6 @@ impl<'t> State<'t> {
         let (y, m, d) = civil_from_days(days);
         format!("{y:04}-{m:02}-{d:02}")
     }
-}
-
-/// Howard Hinnant's days-since-epoch to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The text the escaping functions work on: a lone string argument as is, otherwise `fmt.Sprint`

@@ -1,5 +1,6 @@
 //! `strftime_now`: the current UTC time formatted like C's `strftime`. The guest has no time-zone
-//! database and no date crate, so the civil-calendar arithmetic is here (proleptic Gregorian, UTC).
+//! database and no date crate, so the civil-calendar arithmetic is here (proleptic Gregorian,
+//! UTC), for Go templates' `currentDate` / `yesterdayDate` too.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,8 +65,9 @@ pub(super) fn format_time(fmt: &str, unix_secs: i64) -> String {
     out
 }
 
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian (Howard
+/// Hinnant's algorithm).
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
