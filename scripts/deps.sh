@@ -18,3 +18,4 @@ apt_install unzip ca-certificates
 command -v node >/dev/null || apt_install nodejs npm
 command -v cargo >/dev/null || { echo "cargo is required (rustup)" >&2; exit 1; }
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need, fetches and verifies the test models, builds
-# the guest component and the host, then runs the Rust and Node suites under cargo-nextest.
+# the guest component and the host, lints everything with clippy (warnings are errors), then
+# runs the Rust and Node suites under cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wollama/target}
@@ -14,4 +15,6 @@ python3 -m pip install -q --disable-pip-version-check ollama==0.6.3 openai==3.51
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 cargo build --release --workspace --all-targets
+# --release: the lints reuse the release build's build-script outputs (the guest component).
+cargo clippy --release --workspace --all-targets -- -D warnings
 cargo nextest run --release --workspace --no-fail-fast
