@@ -28,6 +28,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+/// `exp` / `ln` that give the same bits on every platform.
+mod detmath;
+/// xoshiro256**, seeded through splitmix64.
+mod rng;
+
+pub use detmath::{exp_det, ln_det};
+pub use rng::Xoshiro256StarStar;
+
 /// Per-request sampling parameters. The field meanings and "off" values follow llama.cpp /
 /// Ollama's options of the same names.
 #[derive(Debug, Clone, PartialEq)]
@@ -420,141 +428,6 @@ fn dist(cands: &[Candidate], rng: &mut Xoshiro256StarStar) -> u32 {
     cands[last_positive].0
 }
 
-// ---------------------------------------------------------------------------------------------
-// Platform-independent math.
-
-/// `e^x` from IEEE-exact operations only: `x = k ln2 + r`, `|r| <= ln2 / 2`, a degree-13 Taylor
-/// polynomial for `e^r` (truncation error below 1e-17 relative), then scaling by `2^k` through the
-/// exponent bits. Relative error a few ulp.
-pub fn exp_det(x: f64) -> f64 {
-    const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x > 709.78 {
-        return f64::INFINITY;
-    }
-    if x < -745.2 {
-        return 0.0;
-    }
-    let k = (x * LOG2_E).round();
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    // Horner form of sum_{i=0}^{13} r^i / i!
-    let mut poly = INV_FACT[13];
-    for i in (0..13).rev() {
-        poly = poly * r + INV_FACT[i];
-    }
-    let k = k as i32;
-    let k1 = k / 2;
-    let k2 = k - k1;
-    poly * pow2(k1) * pow2(k2)
-}
-
-/// ln 2 split in two (fdlibm's): the high part has its low 32 mantissa bits zero, so `k * LN2_HI`
-/// is exact for any exponent `k`.
-const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-
-/// `1 / i!` for `i` in `0..=13`, evaluated at compile time with IEEE arithmetic.
-const INV_FACT: [f64; 14] = {
-    let mut t = [0.0f64; 14];
-    let mut f = 1.0f64;
-    let mut i = 0;
-    while i < 14 {
-        if i > 0 {
-            f *= i as f64;
-        }
-        t[i] = 1.0 / f;
-        i += 1;
-    }
-    t
-};
-
-/// `2^n` for `n` in `-1022..=1023`.
-fn pow2(n: i32) -> f64 {
-    f64::from_bits(((n + 1023) as u64) << 52)
-}
-
-/// Natural logarithm from IEEE-exact operations only: `x = m 2^e` with `m` in `[sqrt(1/2),
-/// sqrt(2)]`, then `ln m = 2 atanh((m-1)/(m+1))` by its odd series.
-pub fn ln_det(x: f64) -> f64 {
-    if x.is_nan() || x < 0.0 {
-        return f64::NAN;
-    }
-    if x == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if x.is_infinite() {
-        return f64::INFINITY;
-    }
-    let (mut bits, mut e) = (x.to_bits(), 0i32);
-    if (bits >> 52) & 0x7ff == 0 {
-        // subnormal: scale into the normal range
-        bits = (x * pow2(54)).to_bits();
-        e -= 54;
-    }
-    e += ((bits >> 52) & 0x7ff) as i32 - 1023;
-    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
-    if m > std::f64::consts::SQRT_2 {
-        m /= 2.0;
-        e += 1;
-    }
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    // 1 + s2/3 + s2^2/5 + ... + s2^11/23 (|s| <= 0.1716: truncation error below 1e-18)
-    let mut series = 1.0 / 23.0;
-    for d in (1..=11).rev() {
-        series = series * s2 + 1.0 / (2 * d - 1) as f64;
-    }
-    let ln_m = 2.0 * s * series;
-    let ef = e as f64;
-    ef * LN2_HI + (ef * LN2_LO + ln_m)
-}
-
-// ---------------------------------------------------------------------------------------------
-// RNG
-
-/// splitmix64, used to expand a 64-bit seed into xoshiro's state.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// xoshiro256** (Blackman & Vigna).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Xoshiro256StarStar {
-    s: [u64; 4],
-}
-
-impl Xoshiro256StarStar {
-    pub fn seed_from_u64(seed: u64) -> Self {
-        let mut sm = seed;
-        let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
-        Xoshiro256StarStar { s }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,42 +452,6 @@ mod tests {
         assert_eq!((d.repeat_penalty, d.repeat_last_n), (1.1, 64));
         assert_eq!((d.presence_penalty, d.frequency_penalty, d.seed), (0.0, 0.0, None));
     }
-
-    #[test]
-    fn exp_and_ln_match_libm() {
-        let mut x = -745.0f64;
-        while x < 709.0 {
-            let (a, b) = (exp_det(x), x.exp());
-            assert!(((a - b) / b).abs() < 1e-14, "exp({x}) = {a} vs {b}");
-            x += 0.37;
-        }
-        for &x in &[0.0, -1e-300, 1e-10, -0.5, 0.5, 1.0, -1.0, -20.0] {
-            let (a, b) = (exp_det(x), f64::exp(x));
-            assert!(((a - b) / b).abs() < 1e-15, "exp({x}) = {a} vs {b}");
-        }
-        assert_eq!(exp_det(0.0), 1.0);
-        assert_eq!(exp_det(-800.0), 0.0);
-        assert_eq!(exp_det(f64::NEG_INFINITY), 0.0);
-        for &x in &[1e-320, 1e-300, 1e-10, 0.1, 0.5, 0.7, 1.0, 1.5, 2.0, std::f64::consts::SQRT_2, 10.0, 12345.678, 1e300] {
-            let (a, b) = (ln_det(x), x.ln());
-            assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "ln({x}) = {a} vs {b}");
-        }
-        assert_eq!(ln_det(1.0), 0.0);
-        assert_eq!(ln_det(0.0), f64::NEG_INFINITY);
-    }
-
-    #[test]
-    fn xoshiro_reference_values() {
-        // Reference values from an independent implementation (Python, splitmix64-seeded
-        // xoshiro256**, seed 42): guards the cross-platform sequence.
-        let mut r = Xoshiro256StarStar::seed_from_u64(42);
-        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(got, XOSHIRO_SEED42);
-        let u = Xoshiro256StarStar::seed_from_u64(7).next_f64();
-        assert!((0.0..1.0).contains(&u));
-    }
-
-    const XOSHIRO_SEED42: [u64; 3] = [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1];
 
     #[test]
     fn top_k_keeps_best() {
