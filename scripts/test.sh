@@ -15,6 +15,8 @@ python3 -m pip install -q --disable-pip-version-check ollama==0.6.3 openai==3.51
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 cargo build --release --workspace --all-targets
-# --release: the lints reuse the release build's build-script outputs (the guest component).
-cargo clippy --release --workspace --all-targets -- -D warnings
+# Clippy runs the runtime's build script as a unit of its own, which would build the guest
+# component a second time (under clippy-driver); it gets the component the build just made.
+guest_wasm=$(ls -t "$CARGO_TARGET_DIR"/release/build/wollama-runtime-*/out/wollama_guest.wasm | head -n 1)
+WOLLAMA_GUEST_WASM=$guest_wasm cargo clippy --release --workspace --all-targets -- -D warnings
 cargo nextest run --release --workspace --no-fail-fast
