@@ -4,8 +4,10 @@ pub mod gemma3;
 pub mod bert;
 pub mod llama;
 
+use wollama_plan::{NodeId, PlanSpec, Weight, WeightIdx};
+
 use crate::gguf::{Gguf, TensorInfo};
-use crate::graph::{Graph, GraphBuilder, Weight, WeightIdx};
+use crate::graph::GraphBuilder;
 
 /// Hyperparameters every decoder shares, read from `<arch>.*` keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +134,7 @@ impl<'a> Binder<'a> {
         self.tensor(name, shape).map(Some)
     }
 
-    pub fn finish(self, logits: u32) -> Graph {
+    pub fn finish(self, logits: NodeId) -> PlanSpec {
         self.b.finish(logits)
     }
 }
@@ -144,7 +146,7 @@ pub fn is_supported(arch: &str) -> bool {
 }
 
 /// Builds the forward graph for the file's architecture.
-pub fn build_graph(g: &Gguf) -> Result<(HParams, Graph), String> {
+pub fn build_graph(g: &Gguf) -> Result<(HParams, PlanSpec), String> {
     let hp = HParams::from_gguf(g)?;
     let graph = match hp.arch.as_str() {
         "llama" | "qwen2" => llama::build(g, &hp)?,
