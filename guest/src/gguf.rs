@@ -234,8 +234,8 @@ impl<'a, S: ByteSource + ?Sized> Cursor<'a, S> {
         let elem = match ty {
             0 | 1 | 7 => 1,
             2 | 3 => 2,
-            4 | 5 | 6 => 4,
-            8 | 10 | 11 | 12 | 9 => 8,
+            4..=6 => 4,
+            8..=12 => 8,
             t => return invalid(format!("metadata key {key:?} has unknown array type {t}")),
         };
         let n = self.count(elem, key)?;

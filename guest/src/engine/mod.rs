@@ -253,6 +253,8 @@ impl Engine {
     }
 
     /// The next forward pass, or None when nothing is waiting (or a pass is still in flight).
+    // The WIT's name for one scheduling step; the engine is not an iterator.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> (Option<Batch>, Vec<Event>) {
         if self.in_flight.is_some() {
             return (None, Vec::new());

@@ -48,7 +48,7 @@ impl HParams {
             .map(|v| v as u32)
             .unwrap_or(n_embd / n_head);
         let n_rot = g.u64(&key("rope.dimension_count")).map(|v| v as u32).unwrap_or(head_dim);
-        if head_dim == 0 || n_rot > head_dim || n_rot % 2 != 0 {
+        if head_dim == 0 || n_rot > head_dim || !n_rot.is_multiple_of(2) {
             return Err(format!("rope dimension {n_rot} does not fit head size {head_dim}"));
         }
         let rope_scale = match g.str(&key("rope.scaling.type")) {
