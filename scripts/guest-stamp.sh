@@ -4,4 +4,4 @@
 # reuse a guest built from another checkout's sources (host/runtime/build.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-find guest wit -type f -not -path '*/target/*' | LC_ALL=C sort | xargs cat Cargo.lock | sha256sum | cut -c1-16
+find guest plan wit -type f -not -path '*/target/*' | LC_ALL=C sort | xargs cat Cargo.lock | sha256sum | cut -c1-16

@@ -1,28 +1,28 @@
-//! The component glue: lowers the guest's plain-Rust types to the WIT interface and back.
-//! Nothing here knows what a model means.
+//! The component glue: lowers the guest's plain-Rust types to the WIT interface and back
+//! (as `From`/`TryFrom` impls where a type crosses whole). Nothing here knows what a model
+//! means.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use wollama_plan as plan;
+
 use crate::constrain;
-use crate::gotemplate::ollama::ThinkValue;
-use crate::prompt;
 use crate::engine::{self, EngineOptions as CoreOptions, Event as CoreEvent};
 use crate::gguf::ByteSource;
-use crate::graph::{self, Graph};
+use crate::gotemplate::ollama::ThinkValue;
 use crate::loaded::{LoadedModel, MetaValue as CoreMeta, ModelError};
+use crate::message;
+use crate::prompt;
 use crate::sampler::SamplingParams;
-use crate::template::ChatMessage;
 
 wit_bindgen::generate!({ world: "guest", path: "../wit" });
 
 use exports::wollama::engine::runtime::{
-    Batch, BatchExtras, Candidates, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, Message,
-    MetaValue, ModelBorrow, ModelInfo, TensorInfo, PromptOptions, Request, RequestExtras, TemplateFeatures, TensorCopy, TokenLogprob,
-    TokenLogprobs,
+    Batch, Candidates, ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, MetaValue,
+    ModelBorrow, ModelInfo, PromptOptions, Request, TemplateFeatures, TensorCopy, TensorInfo, TokenLogprob, TokenLogprobs,
 };
-use exports::wollama::engine::runtime::ChatMessage as ChatMessageRec;
-use wollama::engine::compute::{self, KvSpec, Op, Plan, PlanOutputs, PlanSpec};
+use wollama::engine::compute::{self, Op, Plan};
 use wollama::engine::model_file::File;
 use wollama::engine::types::EngineError;
 
@@ -153,45 +153,9 @@ impl GuestModel for ModelRes {
         self.0.model.tokenizer.decode(&ids)
     }
 
-    fn render_chat(&self, messages: Vec<Message>, add_generation_prompt: bool) -> Result<String, EngineError> {
-        let messages: Vec<ChatMessage> =
-            messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
-        self.0.model.render_chat(&messages, add_generation_prompt).map_err(lift)
-    }
-
-    fn render_go_template(
-        &self,
-        template: String,
-        system: Option<String>,
-        messages: Vec<Message>,
-    ) -> Result<String, EngineError> {
-        let messages: Vec<ChatMessage> =
-            messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
-        self.0.model.render_go_template(&template, system.as_deref(), &messages).map_err(lift)
-    }
-
-    fn render_prompt(&self, messages: Vec<ChatMessageRec>, options: PromptOptions) -> Result<String, EngineError> {
-        let json = |s: Option<String>, what: &str| {
-            s.map(|t| serde_json::from_str(&t).map_err(|e| EngineError::Invalid(format!("invalid {what} JSON: {e}"))))
-                .transpose()
-        };
-        let mut msgs = Vec::with_capacity(messages.len());
-        for m in messages {
-            msgs.push(prompt::PromptMessage {
-                role: m.role,
-                content: m.content,
-                thinking: m.thinking,
-                tool_calls: json(m.tool_calls, "tool_calls")?,
-                tool_name: m.tool_name,
-            });
-        }
-        let think = options.think.map(|t| match t.as_str() {
-            "true" => ThinkValue::Bool(true),
-            "false" => ThinkValue::Bool(false),
-            _ => ThinkValue::Level(t),
-        });
-        let o = prompt::PromptOptions { template: options.template, tools: json(options.tools, "tools")?, think };
-        prompt::render(&self.0.model, &msgs, &o).map_err(lift)
+    fn render_prompt(&self, messages: Vec<ChatMessage>, options: PromptOptions) -> Result<String, EngineError> {
+        let messages = messages.into_iter().map(message::ChatMessage::try_from).collect::<Result<Vec<_>, _>>()?;
+        prompt::render(&self.0.model, &messages, &options.try_into()?).map_err(lift)
     }
 
     fn template_features(&self, template: Option<String>) -> Result<TemplateFeatures, EngineError> {
@@ -206,67 +170,186 @@ impl GuestModel for ModelRes {
     }
 }
 
-fn lower_graph(g: Graph, cells: u32, max_rows: u32) -> PlanSpec {
-    let weights = g
-        .weights
-        .into_iter()
-        .map(|w| compute::Weight { name: w.name, ggml_type: w.ggml_type, shape: w.shape, offset: w.offset })
-        .collect();
-    let nodes = g
-        .nodes
-        .into_iter()
-        .map(|op| match op {
-            graph::Op::Embed(w) => Op::Embed(w),
-            graph::Op::Matmul(x, w) => Op::Matmul((x, w)),
-            graph::Op::RmsNorm(x, eps, group) => Op::RmsNorm((x, eps, group)),
-            graph::Op::LayerNorm(x, eps) => Op::LayerNorm((x, eps)),
-            graph::Op::MulWeight(x, w) => Op::MulWeight((x, w)),
-            graph::Op::AddWeight(x, w) => Op::AddWeight((x, w)),
-            graph::Op::Add(a, b) => Op::Add((a, b)),
-            graph::Op::Mul(a, b) => Op::Mul((a, b)),
-            graph::Op::Scale(x, s) => Op::Scale((x, s)),
-            graph::Op::SwiGlu(a, b) => Op::Swiglu((a, b)),
-            graph::Op::GeGlu(a, b) => Op::Geglu((a, b)),
-            graph::Op::Gelu(x) => Op::Gelu(x),
-            graph::Op::Rope(r) => Op::Rope(compute::Rope {
-                x: r.x,
-                head_dim: r.head_dim,
-                n_rot: r.n_rot,
-                freq_base: r.freq_base,
-                freq_scale: r.freq_scale,
-                neox: r.neox,
-            }),
-            graph::Op::Attention(a) => Op::Attention(lower_attention(a)),
-            graph::Op::SelectRows(x) => Op::SelectRows(x),
-            graph::Op::Softcap(x, c) => Op::Softcap((x, c)),
-            graph::Op::EmbedPositions(w) => Op::EmbedPositions(w),
-            graph::Op::EncoderAttention(a) => Op::EncoderAttention(lower_attention(a)),
-            graph::Op::GeluErf(x) => Op::GeluErf(x),
-            graph::Op::Pool(x, p) => Op::Pool((
-                x,
-                match p {
-                    graph::Pooling::Mean => compute::Pooling::Mean,
-                    graph::Pooling::Cls => compute::Pooling::Cls,
-                    graph::Pooling::Last => compute::Pooling::Last,
-                },
-            )),
-        })
-        .collect();
-    PlanSpec { weights, nodes, logits: g.logits, kv: KvSpec { cells, widths: g.kv_widths }, max_rows }
+/// JSON text from the host, parsed; `what` names the field in the error.
+fn json(text: Option<String>, what: &str) -> Result<Option<serde_json::Value>, EngineError> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| EngineError::Invalid(format!("invalid {what} JSON: {e}")))).transpose()
 }
 
-fn lower_attention(a: graph::Attention) -> compute::Attention {
-    compute::Attention {
-        q: a.q,
-        k: a.k,
-        v: a.v,
-        layer: a.layer,
-        n_head: a.n_head,
-        n_kv_head: a.n_kv_head,
-        head_dim: a.head_dim,
-        scale: a.scale,
-        softcap: a.softcap,
-        window: a.window,
+impl TryFrom<ChatMessage> for message::ChatMessage {
+    type Error = EngineError;
+
+    fn try_from(m: ChatMessage) -> Result<Self, EngineError> {
+        Ok(message::ChatMessage {
+            role: m.role,
+            content: m.content,
+            thinking: m.thinking,
+            tool_calls: json(m.tool_calls, "tool_calls")?,
+            tool_name: m.tool_name,
+        })
+    }
+}
+
+impl TryFrom<PromptOptions> for prompt::PromptOptions {
+    type Error = EngineError;
+
+    fn try_from(o: PromptOptions) -> Result<Self, EngineError> {
+        let think = o.think.map(|t| match t.as_str() {
+            "true" => ThinkValue::Bool(true),
+            "false" => ThinkValue::Bool(false),
+            _ => ThinkValue::Level(t),
+        });
+        Ok(prompt::PromptOptions {
+            template: o.template,
+            tools: json(o.tools, "tools")?,
+            think,
+            add_generation_prompt: o.add_generation_prompt,
+        })
+    }
+}
+
+impl From<plan::Weight> for compute::Weight {
+    fn from(w: plan::Weight) -> Self {
+        compute::Weight { name: w.name, ggml_type: w.ggml_type, shape: w.shape, offset: w.offset }
+    }
+}
+
+impl From<plan::Rope> for compute::Rope {
+    fn from(r: plan::Rope) -> Self {
+        compute::Rope {
+            x: r.x,
+            head_dim: r.head_dim,
+            n_rot: r.n_rot,
+            freq_base: r.freq_base,
+            freq_scale: r.freq_scale,
+            neox: r.neox,
+        }
+    }
+}
+
+impl From<plan::Attention> for compute::Attention {
+    fn from(a: plan::Attention) -> Self {
+        compute::Attention {
+            q: a.q,
+            k: a.k,
+            v: a.v,
+            layer: a.layer,
+            n_head: a.n_head,
+            n_kv_head: a.n_kv_head,
+            head_dim: a.head_dim,
+            scale: a.scale,
+            softcap: a.softcap,
+            window: a.window,
+        }
+    }
+}
+
+impl From<plan::Pooling> for compute::Pooling {
+    fn from(p: plan::Pooling) -> Self {
+        match p {
+            plan::Pooling::Mean => compute::Pooling::Mean,
+            plan::Pooling::Cls => compute::Pooling::Cls,
+            plan::Pooling::Last => compute::Pooling::Last,
+        }
+    }
+}
+
+impl From<plan::Op> for Op {
+    fn from(op: plan::Op) -> Self {
+        use plan::Op as P;
+        match op {
+            P::Embed(w) => Op::Embed(w),
+            P::Matmul(x, w) => Op::Matmul((x, w)),
+            P::RmsNorm(x, eps, group) => Op::RmsNorm((x, eps, group)),
+            P::LayerNorm(x, eps) => Op::LayerNorm((x, eps)),
+            P::MulWeight(x, w) => Op::MulWeight((x, w)),
+            P::AddWeight(x, w) => Op::AddWeight((x, w)),
+            P::Add(a, b) => Op::Add((a, b)),
+            P::Mul(a, b) => Op::Mul((a, b)),
+            P::Scale(x, s) => Op::Scale((x, s)),
+            P::SwiGlu(a, b) => Op::Swiglu((a, b)),
+            P::GeGlu(a, b) => Op::Geglu((a, b)),
+            P::Gelu(x) => Op::Gelu(x),
+            P::Rope(r) => Op::Rope(r.into()),
+            P::Attention(a) => Op::Attention(a.into()),
+            P::SelectRows(x) => Op::SelectRows(x),
+            P::Softcap(x, c) => Op::Softcap((x, c)),
+            P::EmbedPositions(w) => Op::EmbedPositions(w),
+            P::EncoderAttention(a) => Op::EncoderAttention(a.into()),
+            P::GeluErf(x) => Op::GeluErf(x),
+            P::Pool(x, p) => Op::Pool((x, p.into())),
+        }
+    }
+}
+
+impl From<plan::PlanSpec> for compute::PlanSpec {
+    fn from(s: plan::PlanSpec) -> Self {
+        compute::PlanSpec {
+            weights: s.weights.into_iter().map(Into::into).collect(),
+            nodes: s.nodes.into_iter().map(Into::into).collect(),
+            logits: s.logits,
+            kv: compute::KvSpec { cells: s.kv.cells, widths: s.kv.widths },
+            max_rows: s.max_rows,
+            hidden: s.hidden,
+        }
+    }
+}
+
+/// A batch for the plan with id `.0`.
+impl From<(u32, plan::Batch)> for Batch {
+    fn from((plan, b): (u32, plan::Batch)) -> Self {
+        Batch {
+            plan,
+            tokens: b.tokens,
+            positions: b.positions,
+            seqs: b.seqs,
+            write_cells: b.write_cells,
+            cell_pos: b.cell_pos,
+            cell_seqs: b.cell_seqs,
+            copies: b.copies,
+            logit_rows: b.logit_rows,
+            bias: b.bias,
+            top_k: b.top_k,
+            hidden_rows: b.hidden_rows,
+        }
+    }
+}
+
+impl From<Grammar> for constrain::Grammar {
+    fn from(g: Grammar) -> Self {
+        match g {
+            Grammar::Json => constrain::Grammar::Json,
+            Grammar::JsonSchema(t) => constrain::Grammar::JsonSchema(t),
+            Grammar::Lark(t) => constrain::Grammar::Lark(t),
+        }
+    }
+}
+
+impl From<Request> for engine::Request {
+    fn from(req: Request) -> Self {
+        let s = req.sampling;
+        let sampling = SamplingParams {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            typical_p: s.typical_p,
+            repeat_penalty: s.repeat_penalty,
+            repeat_last_n: s.repeat_last_n,
+            presence_penalty: s.presence_penalty,
+            frequency_penalty: s.frequency_penalty,
+            seed: s.seed,
+        };
+        engine::Request {
+            prompt: req.prompt,
+            sampling,
+            num_predict: req.num_predict,
+            stop: req.stop,
+            stop_at_eog: req.stop_at_eog,
+            embed: false,
+            grammar: req.grammar.map(Into::into),
+            top_logprobs: req.top_logprobs,
+            shift_keep: req.shift_keep,
+        }
     }
 }
 
@@ -284,14 +367,14 @@ impl GuestEngine for EngineRes {
         options: EngineOptions,
     ) -> Result<exports::wollama::engine::runtime::Engine, EngineError> {
         let shared = Rc::clone(&model.get::<ModelRes>().0);
-        let (_, graph) = crate::model::build_graph(&shared.model.gguf).map_err(EngineError::Unsupported)?;
+        let (_, mut spec) = crate::model::build_graph(&shared.model.gguf).map_err(EngineError::Unsupported)?;
         let opts = CoreOptions {
             max_slots: options.max_slots,
             ctx_cells: options.ctx_cells,
             batch_tokens: options.batch_tokens,
         };
         let tokenizer = Rc::clone(&shared.model.tokenizer);
-        let engine = if graph.is_embedding() {
+        let engine = if spec.is_embedding() {
             engine::Engine::new_embedding(tokenizer, opts)
         } else {
             engine::Engine::new(tokenizer, opts, random_seed())
@@ -299,50 +382,15 @@ impl GuestEngine for EngineRes {
         .map_err(EngineError::Invalid)?;
         // A decoder's plan also outputs its hidden state, so that embed requests share the
         // generation plan (its weights and KV cache) instead of needing a second one.
-        let hidden = graph.hidden;
-        let engine = if hidden.is_some() { engine.with_hidden_output() } else { engine };
-        let spec = lower_graph(graph, options.ctx_cells, options.batch_tokens);
-        let plan = compute::build_plan_with(&shared.file, &spec, PlanOutputs { hidden })?;
+        let engine = if spec.hidden.is_some() { engine.with_hidden_output() } else { engine };
+        spec.kv.cells = options.ctx_cells;
+        spec.max_rows = options.batch_tokens;
+        let plan = compute::build_plan(&shared.file, &spec.into())?;
         Ok(exports::wollama::engine::runtime::Engine::new(EngineRes { plan, engine: RefCell::new(engine) }))
     }
 
     fn submit(&self, req: Request) -> Result<u64, EngineError> {
-        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None })
-    }
-
-    fn submit_with(&self, req: Request, extras: RequestExtras) -> Result<u64, EngineError> {
-        let s = req.sampling;
-        let sampling = SamplingParams {
-            temperature: s.temperature,
-            top_k: s.top_k,
-            top_p: s.top_p,
-            min_p: s.min_p,
-            typical_p: s.typical_p,
-            repeat_penalty: s.repeat_penalty,
-            repeat_last_n: s.repeat_last_n,
-            presence_penalty: s.presence_penalty,
-            frequency_penalty: s.frequency_penalty,
-            seed: s.seed,
-        };
-        let grammar = extras.grammar.map(|g| match g {
-            Grammar::Json => constrain::Grammar::Json,
-            Grammar::JsonSchema(t) => constrain::Grammar::JsonSchema(t),
-            Grammar::Lark(t) => constrain::Grammar::Lark(t),
-        });
-        self.engine
-            .borrow_mut()
-            .submit(engine::Request {
-                prompt: req.prompt,
-                sampling,
-                num_predict: req.num_predict,
-                stop: req.stop,
-                stop_at_eog: req.stop_at_eog,
-                embed: false,
-                grammar,
-                top_logprobs: extras.top_logprobs,
-                shift_keep: extras.shift_keep,
-            })
-            .map_err(EngineError::Invalid)
+        self.engine.borrow_mut().submit(req.into()).map_err(EngineError::Invalid)
     }
 
     fn embed(&self, prompt: Vec<u32>) -> Result<u64, EngineError> {
@@ -364,58 +412,36 @@ impl GuestEngine for EngineRes {
     }
 
     fn next(&self) -> (Option<Batch>, Vec<Event>) {
-        let (batch, events) = self.engine.borrow_mut().next_without_hidden();
-        (batch.map(|b| self.lower_batch(b).0), events.into_iter().map(lower_event).collect())
-    }
-
-    fn next_with(&self) -> (Option<(Batch, BatchExtras)>, Vec<Event>) {
         let (batch, events) = self.engine.borrow_mut().next();
-        (batch.map(|b| self.lower_batch(b)), events.into_iter().map(lower_event).collect())
+        (batch.map(|b| (self.plan.id(), b).into()), events.into_iter().map(Event::from).collect())
     }
 
     fn complete(&self, rows: Vec<Candidates>) -> Vec<Event> {
         let rows: Vec<(Vec<u32>, Vec<f32>)> = rows.into_iter().map(|c| (c.ids, c.logits)).collect();
-        self.engine.borrow_mut().complete(&rows).into_iter().map(lower_event).collect()
+        self.engine.borrow_mut().complete(&rows).into_iter().map(Event::from).collect()
     }
 
     fn abort(&self, reason: String) -> Vec<Event> {
-        self.engine.borrow_mut().abort(&reason).into_iter().map(lower_event).collect()
+        self.engine.borrow_mut().abort(&reason).into_iter().map(Event::from).collect()
     }
 }
 
-impl EngineRes {
-    fn lower_batch(&self, b: engine::Batch) -> (Batch, BatchExtras) {
-        let batch = Batch {
-            plan: self.plan.id(),
-            tokens: b.tokens,
-            positions: b.positions,
-            seqs: b.seqs,
-            write_cells: b.write_cells,
-            cell_pos: b.cell_pos,
-            cell_seqs: b.cell_seqs,
-            copies: b.copies,
-            logit_rows: b.logit_rows,
-            bias: b.bias,
-            top_k: b.top_k,
-        };
-        (batch, BatchExtras { hidden_rows: b.hidden_rows })
-    }
-}
-
-fn lower_event(e: CoreEvent) -> Event {
-    match e {
-        CoreEvent::Token { id, token, text } => Event::Token((id, token, text)),
-        CoreEvent::Done { id, finish } => Event::Done((
-            id,
-            Finish {
-                reason: finish.reason.to_string(),
-                prompt_tokens: finish.prompt_tokens,
-                eval_tokens: finish.eval_tokens,
-                cached_tokens: finish.cached_tokens,
-            },
-        )),
-        CoreEvent::Failed { id, message } => Event::Failed((id, message)),
-        CoreEvent::Embedding { id, vector } => Event::Embedding((id, vector)),
+impl From<CoreEvent> for Event {
+    fn from(e: CoreEvent) -> Self {
+        match e {
+            CoreEvent::Token { id, token, text } => Event::Token((id, token, text)),
+            CoreEvent::Done { id, finish } => Event::Done((
+                id,
+                Finish {
+                    reason: finish.reason.to_string(),
+                    prompt_tokens: finish.prompt_tokens,
+                    eval_tokens: finish.eval_tokens,
+                    cached_tokens: finish.cached_tokens,
+                },
+            )),
+            CoreEvent::Failed { id, message } => Event::Failed((id, message)),
+            CoreEvent::Embedding { id, vector } => Event::Embedding((id, vector)),
+        }
     }
 }
 

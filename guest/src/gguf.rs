@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use wollama_plan::GgmlType;
+
 /// Where the bytes come from: the host's model file in the component, a file in native tests.
 pub trait ByteSource {
     fn size(&self) -> u64;
@@ -78,45 +80,9 @@ impl Array {
     }
 }
 
-/// ggml tensor types: id, name, block size (elements), block bytes.
-pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
-    (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66),
-    (17, "IQ2_XS", 256, 74),
-    (18, "IQ3_XXS", 256, 98),
-    (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
-    (21, "IQ3_S", 256, 110),
-    (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
-];
-
+/// The ggml type's name (`/api/show`, errors); "type N" for an id the table does not know.
 pub fn type_name(ggml_type: u32) -> String {
-    GGML_TYPES
-        .iter()
-        .find(|t| t.0 == ggml_type)
-        .map(|t| t.1.to_string())
-        .unwrap_or_else(|| format!("type {ggml_type}"))
+    GgmlType::from_u32(ggml_type).map(|t| t.name.to_string()).unwrap_or_else(|| format!("type {ggml_type}"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,8 +234,8 @@ impl<'a, S: ByteSource + ?Sized> Cursor<'a, S> {
         let elem = match ty {
             0 | 1 | 7 => 1,
             2 | 3 => 2,
-            4 | 5 | 6 => 4,
-            8 | 10 | 11 | 12 | 9 => 8,
+            4..=6 => 4,
+            8..=12 => 8,
             t => return invalid(format!("metadata key {key:?} has unknown array type {t}")),
         };
         let n = self.count(elem, key)?;
@@ -314,10 +280,6 @@ impl<'a, S: ByteSource + ?Sized> Cursor<'a, S> {
             }
         })
     }
-}
-
-fn type_layout(ggml_type: u32) -> Option<(u64, u64)> {
-    GGML_TYPES.iter().find(|t| t.0 == ggml_type).map(|t| (t.2, t.3))
 }
 
 impl Gguf {
@@ -372,7 +334,7 @@ impl Gguf {
 
         let mut infos = Vec::with_capacity(tensors.len());
         for (name, dims, ggml_type, rel) in tensors {
-            let Some((block, block_bytes)) = type_layout(ggml_type) else {
+            let Some(GgmlType { name: type_name, block_size: block, block_bytes, .. }) = GgmlType::from_u32(ggml_type) else {
                 return invalid(format!("tensor {name:?} has unknown ggml type {ggml_type}"));
             };
             let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
@@ -381,9 +343,8 @@ impl Gguf {
             };
             if dims[0] % block != 0 {
                 return invalid(format!(
-                    "tensor {name:?}: row length {} is not a multiple of the {} block size {block}",
-                    dims[0],
-                    type_name(ggml_type)
+                    "tensor {name:?}: row length {} is not a multiple of the {type_name} block size {block}",
+                    dims[0]
                 ));
             }
             let n_bytes = n / block * block_bytes;

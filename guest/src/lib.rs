@@ -8,6 +8,7 @@ pub mod gguf;
 pub mod gotemplate;
 pub mod graph;
 pub mod loaded;
+pub mod message;
 pub mod model;
 pub mod prompt;
 pub mod sampler;

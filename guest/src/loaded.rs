@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use crate::gguf::{self, Array, ByteSource, Gguf, Value};
 use crate::model::{self, HParams};
-use crate::template::{ChatMessage, ChatTemplate};
+use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,36 +95,6 @@ impl LoadedModel {
             *by_type.entry(t.ggml_type).or_default() += t.n_bytes;
         }
         by_type.into_iter().max_by_key(|&(_, b)| b).map(|(t, _)| gguf::type_name(t)).unwrap_or_default()
-    }
-
-    pub fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, ModelError> {
-        let t = self
-            .template
-            .as_ref()
-            .ok_or_else(|| ModelError::Unsupported("the model has no chat template".into()))?;
-        t.render(messages, add_generation_prompt).map_err(ModelError::Invalid)
-    }
-
-    /// A Modelfile TEMPLATE in Ollama's Go text/template dialect.
-    pub fn render_go_template(
-        &self,
-        template: &str,
-        system: Option<&str>,
-        messages: &[ChatMessage],
-    ) -> Result<String, ModelError> {
-        use crate::gotemplate::ollama;
-        let t = ollama::parse(template).map_err(|e| ModelError::Invalid(format!("template error: {e}")))?;
-        let msgs: Vec<ollama::TemplateMessage> = messages
-            .iter()
-            .map(|m| ollama::TemplateMessage {
-                role: m.role.clone(),
-                content: m.content.clone(),
-                thinking: None,
-                tool_calls: None,
-                tool_name: None,
-            })
-            .collect();
-        ollama::render_prompt(&t, system, &msgs, None, None).map_err(ModelError::Invalid)
     }
 
     /// Metadata as flat key/values; arrays as (element kind, length).

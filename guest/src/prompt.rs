@@ -4,30 +4,30 @@
 //! ride on the messages, and the template tells whether the model can call tools or think and
 //! which tags mark those parts of its output (Ollama's heuristics, `gotemplate::ollama`).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::gotemplate::ollama::{self, TemplateMessage, ThinkValue};
+use crate::gotemplate::ollama::{self, ThinkValue};
 use crate::loaded::{LoadedModel, ModelError};
+use crate::message::ChatMessage;
 
-/// A message with everything a template may show.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PromptMessage {
-    pub role: String,
-    pub content: String,
-    pub thinking: Option<String>,
-    /// `[{"id"?, "function": {"index"?, "name", "arguments": {…}}}]`.
-    pub tool_calls: Option<Value>,
-    /// For a `tool` message: the tool whose result it is.
-    pub tool_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PromptOptions {
     /// A Modelfile TEMPLATE (Go) to use instead of the GGUF's Jinja template.
     pub template: Option<String>,
     /// The request's tools (`[{"type": "function", "function": {...}}]`).
     pub tools: Option<Value>,
     pub think: Option<ThinkValue>,
+    /// The Jinja template's `add_generation_prompt`: end with the assistant turn's opening.
+    /// A Go TEMPLATE decides that itself and ignores it.
+    pub add_generation_prompt: bool,
+}
+
+impl Default for PromptOptions {
+    /// The GGUF's template with no tools, thinking unset, and the generation prompt: what a
+    /// chat request renders.
+    fn default() -> Self {
+        PromptOptions { template: None, tools: None, think: None, add_generation_prompt: true }
+    }
 }
 
 /// What the template says about the model's output.
@@ -42,28 +42,20 @@ pub struct Features {
     pub think_close: String,
 }
 
-pub fn render(model: &LoadedModel, messages: &[PromptMessage], o: &PromptOptions) -> Result<String, ModelError> {
+/// The prompt for `messages`: through the Go TEMPLATE when `o` names one, else through the
+/// GGUF's Jinja template.
+pub fn render(model: &LoadedModel, messages: &[ChatMessage], o: &PromptOptions) -> Result<String, ModelError> {
     match &o.template {
         Some(src) => {
             let t = ollama::parse(src).map_err(|e| ModelError::Invalid(format!("template error: {e}")))?;
-            let msgs: Vec<TemplateMessage> = messages
-                .iter()
-                .map(|m| TemplateMessage {
-                    role: m.role.clone(),
-                    content: m.content.clone(),
-                    thinking: m.thinking.clone(),
-                    tool_calls: m.tool_calls.clone(),
-                    tool_name: m.tool_name.clone(),
-                })
-                .collect();
-            ollama::render_prompt(&t, None, &msgs, o.tools.as_ref(), o.think.as_ref()).map_err(ModelError::Invalid)
+            ollama::render_prompt(&t, None, messages, o.tools.as_ref(), o.think.as_ref()).map_err(ModelError::Invalid)
         }
         None => {
             let t = model
                 .template
                 .as_ref()
                 .ok_or_else(|| ModelError::Unsupported("the model has no chat template".into()))?;
-            let msgs: Vec<Value> = messages.iter().map(jinja_message).collect();
+            let msgs: Vec<Value> = messages.iter().map(ChatMessage::to_jinja).collect();
             let mut extra = Map::new();
             if let Some(tools) = &o.tools {
                 extra.insert("tools".into(), tools.clone());
@@ -71,33 +63,9 @@ pub fn render(model: &LoadedModel, messages: &[PromptMessage], o: &PromptOptions
             if let Some(think) = &o.think {
                 extra.insert("enable_thinking".into(), think.enabled().into());
             }
-            t.render_json(&Value::Array(msgs), true, &extra).map_err(ModelError::Invalid)
+            t.render_json(&Value::Array(msgs), o.add_generation_prompt, &extra).map_err(ModelError::Invalid)
         }
     }
-}
-
-/// A message as HF chat templates read it: `tool_calls` with `type`, `function.name` and
-/// `function.arguments` (an object), a tool result's `name`, the reasoning in `reasoning_content`.
-fn jinja_message(m: &PromptMessage) -> Value {
-    let mut v = json!({ "role": m.role, "content": m.content });
-    if let Some(calls) = m.tool_calls.as_ref().and_then(Value::as_array) {
-        let calls: Vec<Value> = calls
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                c["type"] = json!("function");
-                c
-            })
-            .collect();
-        v["tool_calls"] = Value::Array(calls);
-    }
-    if let Some(name) = &m.tool_name {
-        v["name"] = json!(name);
-    }
-    if let Some(t) = &m.thinking {
-        v["reasoning_content"] = json!(t);
-    }
-    v
 }
 
 /// The template's features: a Go TEMPLATE's by Ollama's rules (`.Tools` used; thinking tags

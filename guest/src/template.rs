@@ -30,18 +30,7 @@ mod pyjson;
 /// `{{ }}` printing as Python's `repr`.
 mod pyrepr;
 
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
-    }
-}
+use crate::message::ChatMessage;
 
 const TEMPLATE_NAME: &str = "chat_template";
 
@@ -93,19 +82,9 @@ impl ChatTemplate {
         Ok(ChatTemplate { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
     }
 
-    /// Renders a conversation of plain `{role, content}` messages.
+    /// Renders a conversation with no extra variables (messages as `ChatMessage::to_jinja`).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, String> {
-        let messages = serde_json::Value::Array(
-            messages
-                .iter()
-                .map(|m| {
-                    let mut o = serde_json::Map::new();
-                    o.insert("role".into(), m.role.clone().into());
-                    o.insert("content".into(), m.content.clone().into());
-                    serde_json::Value::Object(o)
-                })
-                .collect(),
-        );
+        let messages = serde_json::Value::Array(messages.iter().map(ChatMessage::to_jinja).collect());
         self.render_json(&messages, add_generation_prompt, &serde_json::Map::new())
     }
 

@@ -63,7 +63,7 @@ fn minilm_converts_to_a_bert_gguf_that_builds_an_encoder() {
     assert!(g.tensor("embeddings.position_ids").is_none() && g.tensor("position_embd.weight").is_some());
     let (_, graph) = wollama_guest::model::build_graph(&g).expect("an encoder graph");
     assert!(graph.is_embedding());
-    assert_eq!(graph.kv_widths, vec![384; 6]);
+    assert_eq!(graph.kv.widths, vec![384; 6]);
 }
 
 #[test]

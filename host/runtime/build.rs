@@ -9,7 +9,7 @@ use std::process::Command;
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.join("../..").canonicalize().unwrap();
-    for p in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    for p in ["guest/src", "guest/Cargo.toml", "plan/src", "plan/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=WOLLAMA_GUEST_WASM");

@@ -58,7 +58,7 @@ pub fn greedy() -> Sampling {
 }
 
 pub fn request(prompt: Vec<u32>, sampling: Sampling, num_predict: i32) -> Request {
-    Request { prompt, sampling, num_predict, stop: vec![], stop_at_eog: true }
+    Request { prompt, sampling, num_predict, stop: vec![], stop_at_eog: true, grammar: None, top_logprobs: None, shift_keep: None }
 }
 
 pub fn start(s: &mut Session, slots: u32, ctx: u32) {

@@ -55,14 +55,11 @@ fn the_golden_chat_prompts_render_and_tokenize_exactly() {
         if msgs.is_empty() {
             continue;
         }
-        let msgs: Vec<wollama_runtime::Message> = msgs
+        let msgs: Vec<wollama_runtime::ChatMessage> = msgs
             .iter()
-            .map(|m| wollama_runtime::Message {
-                role: m["role"].as_str().unwrap().into(),
-                content: m["content"].as_str().unwrap().into(),
-            })
+            .map(|m| wollama_runtime::ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
             .collect();
-        let text = s.render_chat(&msgs, true).unwrap();
+        let text = s.render_prompt(&msgs, &wollama_runtime::PromptOptions::default()).unwrap();
         assert_eq!(text, case["prompt_text"].as_str().unwrap(), "{model}");
         assert_eq!(s.tokenize(&text, true, true).unwrap(), ids(&case["prompt_ids"]));
     }

@@ -8,8 +8,8 @@ fn sampled(seed: u64) -> Sampling {
 }
 
 fn chat_prompt(s: &mut wollama_runtime::Session, text: &str) -> Vec<u32> {
-    let m = [wollama_runtime::Message { role: "user".into(), content: text.into() }];
-    let rendered = s.render_chat(&m, true).unwrap();
+    let m = [wollama_runtime::ChatMessage::new("user", text)];
+    let rendered = s.render_prompt(&m, &wollama_runtime::PromptOptions::default()).unwrap();
     s.tokenize(&rendered, true, true).unwrap()
 }
 

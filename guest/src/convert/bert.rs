@@ -47,10 +47,13 @@ fn normalizes(files: &Files) -> Result<bool, String> {
     }))
 }
 
+/// (pieces, token types, added specials by text).
+type Vocab = (Vec<String>, Vec<i32>, Vec<(String, u32)>);
+
 /// The vocabulary by id, in llama.cpp's form: word-initial pieces get '▁', "##" continuations
 /// lose their prefix, bracketed specials stay as they are. Added special tokens are control
 /// tokens (type 3), the rest normal (1).
-fn vocab(files: &Files) -> Result<(Vec<String>, Vec<i32>, Vec<(String, u32)>), String> {
+fn vocab(files: &Files) -> Result<Vocab, String> {
     let tok = files.require_json("tokenizer.json")?;
     let model = &tok["model"];
     if model["type"].as_str() != Some("WordPiece") {

@@ -49,7 +49,7 @@ pub fn parse(header: &[u8], size: u64) -> Result<Vec<SafeTensor>, String> {
             continue;
         }
         let e: Entry = serde_json::from_value(v).map_err(|e| format!("safetensors entry {name}: {e}"))?;
-        let (start, end) = (data_start + e.data_offsets.0, data_start.checked_add(e.data_offsets.1).unwrap_or(u64::MAX));
+        let (start, end) = (data_start + e.data_offsets.0, data_start.saturating_add(e.data_offsets.1));
         if start > end || end > size {
             return Err(format!("safetensors tensor {name} lies outside the file"));
         }

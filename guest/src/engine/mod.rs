@@ -9,6 +9,8 @@ pub mod stop;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use wollama_plan::Batch;
+
 use crate::constrain::{Constraint, Grammar, Vocabulary};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -58,24 +60,6 @@ impl Request {
             shift_keep: None,
         }
     }
-}
-
-/// One forward pass (the plan id is added by the component glue).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
-    pub tokens: Vec<u32>,
-    pub positions: Vec<i32>,
-    pub seqs: Vec<u32>,
-    pub write_cells: Vec<u32>,
-    pub cell_pos: Vec<i32>,
-    pub cell_seqs: Vec<u64>,
-    pub copies: Vec<(u32, u32)>,
-    pub logit_rows: Vec<u32>,
-    pub bias: Vec<Vec<(u32, f32, f32)>>,
-    pub top_k: u32,
-    /// Logit rows (indices into `logit_rows`) whose hidden state comes back instead of
-    /// candidates: the last prompt token of a decoder's embedding request.
-    pub hidden_rows: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -269,17 +253,9 @@ impl Engine {
     }
 
     /// The next forward pass, or None when nothing is waiting (or a pass is still in flight).
+    // The WIT's name for one scheduling step; the engine is not an iterator.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> (Option<Batch>, Vec<Event>) {
-        self.next_pass(true)
-    }
-
-    /// `next` for a host that cannot read hidden states back (it has no `hidden_rows`): a
-    /// decoder's embedding request fails instead of being scheduled.
-    pub fn next_without_hidden(&mut self) -> (Option<Batch>, Vec<Event>) {
-        self.next_pass(false)
-    }
-
-    fn next_pass(&mut self, hidden_ok: bool) -> (Option<Batch>, Vec<Event>) {
         if self.in_flight.is_some() {
             return (None, Vec::new());
         }
@@ -301,13 +277,6 @@ impl Engine {
                 break;
             }
             let a = self.slots[s].active.as_ref().expect("filtered above");
-            if a.embed && !self.embedding && !hidden_ok {
-                let id = a.id;
-                self.finish(s, "stop");
-                let message = "this host cannot read a decoder's hidden state back (it calls next, not next-with)";
-                events.push(Event::Failed { id, message: message.into() });
-                continue;
-            }
             if a.embed && self.embedding {
                 // An encoder sees its whole sequence at once: wait for a pass with room.
                 if a.fed > 0 || a.prompt.len() > budget || a.prompt.len() > self.kv.free_count() as usize {

@@ -32,6 +32,7 @@
 use super::parse::{Arg, ArgKind, Branch, Command, Node, Pipe};
 use super::value::{Meta, Value};
 use super::{ExecOptions, Template};
+use crate::message::ChatMessage;
 
 /// The Go values the template sees (`.Messages`, `.Tools`).
 mod data;
@@ -43,23 +44,6 @@ pub use infer::{infer_thinking_tags, tool_call_tag};
 
 /// Ollama's default template.
 pub const DEFAULT_TEMPLATE: &str = "{{ .Prompt }}";
-
-/// A chat message as the template sees it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TemplateMessage {
-    pub role: String,
-    pub content: String,
-    pub thinking: Option<String>,
-    /// `api.ToolCall` JSON: `[{"id"?, "function": {"index"?, "name", "arguments": {…}}}]`.
-    pub tool_calls: Option<serde_json::Value>,
-    pub tool_name: Option<String>,
-}
-
-impl TemplateMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> TemplateMessage {
-        TemplateMessage { role: role.into(), content: content.into(), ..Default::default() }
-    }
-}
 
 /// A request's `think` value (`api.ThinkValue`): a bool or a level string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +80,7 @@ impl ThinkValue {
 /// Everything `Template.Execute` takes (Ollama's `template.Values`).
 #[derive(Clone, Debug, Default)]
 pub struct Values<'a> {
-    pub messages: &'a [TemplateMessage],
+    pub messages: &'a [ChatMessage],
     /// The request's `tools` (`api.Tool` JSON array). `None` is a nil list (`{{ json .Tools }}`
     /// prints `null`); `/api/generate` passes an empty list.
     pub tools: Option<&'a serde_json::Value>,
@@ -145,13 +129,13 @@ fn unreachable_template() -> Template {
 pub fn render_prompt(
     tmpl: &Template,
     system: Option<&str>,
-    messages: &[TemplateMessage],
+    messages: &[ChatMessage],
     tools: Option<&serde_json::Value>,
     think: Option<&ThinkValue>,
 ) -> Result<String, String> {
-    let mut msgs: Vec<TemplateMessage> = Vec::with_capacity(messages.len() + 1);
+    let mut msgs: Vec<ChatMessage> = Vec::with_capacity(messages.len() + 1);
     if let Some(s) = system.filter(|s| !s.is_empty()) {
-        msgs.push(TemplateMessage::new("system", s));
+        msgs.push(ChatMessage::new("system", s));
     }
     msgs.extend_from_slice(messages);
     execute(tmpl, &Values { messages: &msgs, tools, think: think.cloned(), ..Default::default() })
@@ -245,9 +229,9 @@ pub fn execute_with(tmpl: &Template, v: &Values, opts: &ExecOptions) -> Result<S
 /// Ollama's `collate`: all system contents joined by "\n\n", and the messages with consecutive
 /// same-role messages merged (contents joined by "\n\n"; the first message's other fields kept),
 /// except `tool` messages.
-pub fn collate(msgs: &[TemplateMessage]) -> (String, Vec<TemplateMessage>) {
+pub fn collate(msgs: &[ChatMessage]) -> (String, Vec<ChatMessage>) {
     let mut system: Vec<&str> = Vec::new();
-    let mut out: Vec<TemplateMessage> = Vec::new();
+    let mut out: Vec<ChatMessage> = Vec::new();
     for m in msgs {
         if m.role == "system" {
             system.push(&m.content);

@@ -3,18 +3,19 @@
 
 use serde_json::json;
 
-use super::ollama::{self, TemplateMessage, ThinkValue, Values};
+use super::ollama::{self, ThinkValue, Values};
 use super::{ExecOptions, Template, Value};
+use crate::message::ChatMessage;
 
 fn testdata() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gotemplate/testdata")
 }
 
-fn msg(role: &str, content: &str) -> TemplateMessage {
-    TemplateMessage::new(role, content)
+fn msg(role: &str, content: &str) -> ChatMessage {
+    ChatMessage::new(role, content)
 }
 
-fn conversations() -> Vec<(&'static str, Vec<TemplateMessage>)> {
+fn conversations() -> Vec<(&'static str, Vec<ChatMessage>)> {
     vec![
         ("user", vec![msg("user", "Hello, how are you?")]),
         (
@@ -134,7 +135,7 @@ fn ollama_parse_errors() {
 
 #[test]
 fn ollama_execute_with_messages() {
-    type Case = (&'static [(&'static str, &'static str)], Vec<TemplateMessage>, &'static str);
+    type Case = (&'static [(&'static str, &'static str)], Vec<ChatMessage>, &'static str);
     let mistral: &[(&str, &str)] = &[
         ("no response", "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}[/INST] "),
         ("response", "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}[/INST] {{ .Response }}"),
@@ -241,7 +242,7 @@ fn ollama_collate() {
     assert_eq!(sys, "");
     assert_eq!(c, vec![msg("user", "Hello\n\nHow are you?")]);
 
-    let tool = |content: &str, name: &str| TemplateMessage { tool_name: Some(name.into()), ..msg("tool", content) };
+    let tool = |content: &str, name: &str| ChatMessage { tool_name: Some(name.into()), ..msg("tool", content) };
     let (_, c) = ollama::collate(&[tool("sunny", "get_weather"), tool("72F", "get_temperature")]);
     assert_eq!(c, vec![tool("sunny", "get_weather"), tool("72F", "get_temperature")]);
 
@@ -263,8 +264,8 @@ fn ollama_collate() {
     assert_eq!(c, vec![msg("system", "a\n\nb"), msg("user", "u")]);
 }
 
-fn tool_call_msg(args: serde_json::Value) -> TemplateMessage {
-    TemplateMessage {
+fn tool_call_msg(args: serde_json::Value) -> ChatMessage {
+    ChatMessage {
         tool_calls: Some(json!([{"function": {"name": "get_weather", "arguments": args}}])),
         ..msg("assistant", "")
     }
@@ -286,7 +287,7 @@ fn ollama_tool_call_arguments() {
     assert_eq!(got, "big=1e+06;city=Tokyo;n=3;");
     // No arguments: "{}" printed, null as JSON; id/index/name.
     let t = ollama::parse(r#"{{ range .Messages }}{{ range .ToolCalls }}[{{ .ID }}|{{ .Function.Index }}|{{ .Function.Name }}|{{ .Function.Arguments }}|{{ json .Function.Arguments }}]{{ end }}{{ end }}"#).unwrap();
-    let m = [TemplateMessage {
+    let m = [ChatMessage {
         tool_calls: Some(json!([{"id": "call_1", "function": {"index": 2, "name": "f"}}])),
         ..msg("assistant", "")
     }];
@@ -359,8 +360,8 @@ fn ollama_message_fields_and_think() {
     )
     .unwrap();
     let m = [
-        TemplateMessage { thinking: Some("hmm".into()), ..msg("assistant", "a") },
-        TemplateMessage { tool_name: Some("f".into()), ..msg("tool", "r") },
+        ChatMessage { thinking: Some("hmm".into()), ..msg("assistant", "a") },
+        ChatMessage { tool_name: Some("f".into()), ..msg("tool", "r") },
     ];
     let got = ollama::execute(
         &t,
@@ -988,11 +989,11 @@ fn tool_round_trip_llama_style() {
     let m = [
         msg("system", "S"),
         msg("user", "weather?"),
-        TemplateMessage {
+        ChatMessage {
             tool_calls: Some(json!([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])),
             ..msg("assistant", "")
         },
-        TemplateMessage { tool_name: Some("get_weather".into()), ..msg("tool", "sunny") },
+        ChatMessage { tool_name: Some("get_weather".into()), ..msg("tool", "sunny") },
         msg("user", "thanks"),
     ];
     let got = ollama::execute(&t, &Values { messages: &m, tools: Some(&tools), ..Default::default() }).unwrap();
@@ -1016,7 +1017,7 @@ fn tool_round_trip_qwen_style() {
     let tools = weather_tools();
     let m = [
         msg("user", "What's the weather in Paris?"),
-        TemplateMessage {
+        ChatMessage {
             thinking: Some("need a tool".into()),
             tool_calls: Some(json!([{"function": {"name": "get_weather", "arguments": {"location": "Paris"}}}])),
             ..msg("assistant", "")
@@ -1029,7 +1030,7 @@ fn tool_round_trip_qwen_style() {
     );
     assert_eq!(got, want);
     // A trailing assistant message (prefill) with thinking: no end marker.
-    let m = [msg("user", "Hi"), TemplateMessage { thinking: Some("hmm".into()), ..msg("assistant", "Hello") }];
+    let m = [msg("user", "Hi"), ChatMessage { thinking: Some("hmm".into()), ..msg("assistant", "Hello") }];
     let got = ollama::execute(&t, &Values { messages: &m, ..Default::default() }).unwrap();
     assert_eq!(got, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>hmm</think>\nHello");
 }

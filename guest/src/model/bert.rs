@@ -4,7 +4,7 @@
 
 use super::{Binder, HParams};
 use crate::gguf::Gguf;
-use crate::graph::{Attention, Graph, NodeId, Op, Pooling, WeightIdx};
+use wollama_plan::{Attention, NodeId, Op, PlanSpec, Pooling, WeightIdx};
 
 /// llama.cpp's `llama_pooling_type` values.
 pub fn pooling_of(g: &Gguf, arch: &str) -> Result<Pooling, String> {
@@ -17,7 +17,7 @@ pub fn pooling_of(g: &Gguf, arch: &str) -> Result<Pooling, String> {
     }
 }
 
-pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
+pub fn build(g: &Gguf, hp: &HParams) -> Result<PlanSpec, String> {
     let arch = &hp.arch;
     let eps = g.f64(&format!("{arch}.attention.layer_norm_epsilon")).unwrap_or(1e-12) as f32;
     let pooling = pooling_of(g, arch)?;

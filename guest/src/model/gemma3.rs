@@ -6,7 +6,7 @@
 
 use super::{Binder, HParams};
 use crate::gguf::Gguf;
-use crate::graph::{Attention, Graph, Op, Rope};
+use wollama_plan::{Attention, Op, PlanSpec, Rope};
 
 /// Five local (sliding-window) layers, then one global, repeating.
 const SWA_PATTERN: u32 = 6;
@@ -17,7 +17,7 @@ fn is_local(il: u32) -> bool {
     il % SWA_PATTERN < SWA_PATTERN - 1
 }
 
-pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
+pub fn build(g: &Gguf, hp: &HParams) -> Result<PlanSpec, String> {
     let mut m = Binder::new(g);
     let (d, ff, v) = (hp.n_embd as u64, hp.n_ff as u64, hp.n_vocab as u64);
     let hd = hp.head_dim as u64;
@@ -111,7 +111,7 @@ pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
     }
     // The hidden state is what the LM head reads: after the final norm (the embedding scale
     // is inside, at the graph's start), before any logit soft-capping.
-    Ok(m.finish(logits).with_hidden(h))
+    Ok(PlanSpec { hidden: Some(h), ..m.finish(logits) })
 }
 
 #[cfg(test)]

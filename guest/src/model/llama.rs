@@ -3,9 +3,9 @@
 
 use super::{Binder, HParams};
 use crate::gguf::Gguf;
-use crate::graph::{Attention, Graph, Op, Rope};
+use wollama_plan::{Attention, Op, PlanSpec, Rope};
 
-pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
+pub fn build(g: &Gguf, hp: &HParams) -> Result<PlanSpec, String> {
     let mut m = Binder::new(g);
     let (d, ff, v) = (hp.n_embd as u64, hp.n_ff as u64, hp.n_vocab as u64);
     let q_dim = (hp.n_head * hp.head_dim) as u64;
@@ -89,5 +89,5 @@ pub fn build(g: &Gguf, hp: &HParams) -> Result<Graph, String> {
         None => tok_embd, // tied embeddings
     };
     let logits = m.b.push(Op::Matmul(h, output));
-    Ok(m.finish(logits).with_hidden(h))
+    Ok(PlanSpec { hidden: Some(h), ..m.finish(logits) })
 }

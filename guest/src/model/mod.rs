@@ -4,8 +4,10 @@ pub mod gemma3;
 pub mod bert;
 pub mod llama;
 
+use wollama_plan::{NodeId, PlanSpec, Weight, WeightIdx};
+
 use crate::gguf::{Gguf, TensorInfo};
-use crate::graph::{Graph, GraphBuilder, Weight, WeightIdx};
+use crate::graph::GraphBuilder;
 
 /// Hyperparameters every decoder shares, read from `<arch>.*` keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +48,7 @@ impl HParams {
             .map(|v| v as u32)
             .unwrap_or(n_embd / n_head);
         let n_rot = g.u64(&key("rope.dimension_count")).map(|v| v as u32).unwrap_or(head_dim);
-        if head_dim == 0 || n_rot > head_dim || n_rot % 2 != 0 {
+        if head_dim == 0 || n_rot > head_dim || !n_rot.is_multiple_of(2) {
             return Err(format!("rope dimension {n_rot} does not fit head size {head_dim}"));
         }
         let rope_scale = match g.str(&key("rope.scaling.type")) {
@@ -132,7 +134,7 @@ impl<'a> Binder<'a> {
         self.tensor(name, shape).map(Some)
     }
 
-    pub fn finish(self, logits: u32) -> Graph {
+    pub fn finish(self, logits: NodeId) -> PlanSpec {
         self.b.finish(logits)
     }
 }
@@ -144,7 +146,7 @@ pub fn is_supported(arch: &str) -> bool {
 }
 
 /// Builds the forward graph for the file's architecture.
-pub fn build_graph(g: &Gguf) -> Result<(HParams, Graph), String> {
+pub fn build_graph(g: &Gguf) -> Result<(HParams, PlanSpec), String> {
     let hp = HParams::from_gguf(g)?;
     let graph = match hp.arch.as_str() {
         "llama" | "qwen2" => llama::build(g, &hp)?,

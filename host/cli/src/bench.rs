@@ -310,6 +310,9 @@ fn prefill(s: &mut Session, n: u32, vocab: u32, seed: u64) -> Result<f64> {
         num_predict: 0,
         stop: vec![],
         stop_at_eog: false,
+        grammar: None,
+        top_logprobs: None,
+        shift_keep: None,
     };
     let t = Instant::now();
     s.submit(&req)?;
@@ -326,6 +329,9 @@ fn decode(s: &mut Session, n: u32, vocab: u32, seed: u64) -> Result<(f64, f64)> 
         num_predict: n as i32,
         stop: vec![],
         stop_at_eog: false,
+        grammar: None,
+        top_logprobs: None,
+        shift_keep: None,
     };
     s.submit(&req)?;
     // The first step is the one-token prefill; time the steps after it.

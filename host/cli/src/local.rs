@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use wollama_runtime::{EngineOptions, Event, Message, Request, Runtime, Sampling, Session};
+use wollama_runtime::{ChatMessage, EngineOptions, Event, PromptOptions, Request, Runtime, Sampling, Session};
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -106,8 +106,8 @@ pub struct GenerateArgs {
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let mut s = a.model.open()?;
     let prompt = if a.chat {
-        let msgs = [Message { role: "user".into(), content: a.prompt.clone() }];
-        let text = s.render_chat(&msgs, true)?;
+        let msgs = [ChatMessage::new("user", a.prompt.clone())];
+        let text = s.render_prompt(&msgs, &PromptOptions::default())?;
         s.tokenize(&text, true, true)?
     } else {
         s.tokenize(&a.prompt, true, true)?
@@ -127,7 +127,16 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         frequency_penalty: 0.0,
         seed: a.seed,
     };
-    let req = Request { prompt, sampling, num_predict: a.num_predict, stop: a.stop.clone(), stop_at_eog: true };
+    let req = Request {
+        prompt,
+        sampling,
+        num_predict: a.num_predict,
+        stop: a.stop.clone(),
+        stop_at_eog: true,
+        grammar: None,
+        top_logprobs: None,
+        shift_keep: None,
+    };
     let start = std::time::Instant::now();
     s.submit(&req)?;
     let mut ids = Vec::new();
@@ -190,8 +199,9 @@ pub fn template(a: TemplateArgs) -> Result<()> {
         content: String,
     }
     let msgs: Vec<M> = serde_json::from_str(&a.messages).context("messages must be a JSON list of {role, content}")?;
-    let msgs: Vec<Message> = msgs.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
+    let msgs: Vec<ChatMessage> = msgs.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
     let mut s = a.model.open()?;
-    print!("{}", s.render_chat(&msgs, !a.no_generation_prompt)?);
+    let options = PromptOptions { add_generation_prompt: !a.no_generation_prompt, ..PromptOptions::default() };
+    print!("{}", s.render_prompt(&msgs, &options)?);
     Ok(())
 }

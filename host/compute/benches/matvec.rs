@@ -13,7 +13,7 @@ use std::time::Instant;
 use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_0, GgmlType};
 use memmap2::MmapMut;
 use wollama_compute::cpu::{CpuExecutor, CpuPlan};
-use wollama_compute::plan::{Batch, KvSpec, Op, PlanSpec, WeightDesc};
+use wollama_plan::{Batch, KvSpec, Op, PlanSpec, Weight};
 
 const K: usize = 576;
 fn n() -> usize {
@@ -49,13 +49,13 @@ fn plan<T: GgmlType>(ty: u32, threads: usize, with_matmul: bool) -> CpuPlan {
     m[w_off..].copy_from_slice(&wb);
     let map = Arc::new(m.make_read_only().unwrap());
     let weights = vec![
-        WeightDesc {
+        Weight {
             name: "x".into(),
             ggml_type: 0,
             shape: vec![K as u64, 64],
             offset: 0,
         },
-        WeightDesc {
+        Weight {
             name: "w".into(),
             ggml_type: ty,
             shape: vec![K as u64, n as u64],
@@ -70,7 +70,7 @@ fn plan<T: GgmlType>(ty: u32, threads: usize, with_matmul: bool) -> CpuPlan {
     let spec = PlanSpec {
         hidden: None,
         weights,
-        logits: nodes.len() - 1,
+        logits: (nodes.len() - 1) as u32,
         nodes,
         kv: KvSpec {
             cells: 64,

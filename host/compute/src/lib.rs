@@ -1,6 +1,4 @@
-//! Tensor executors for wollama's forward plans: `plan` is the host-side mirror of the WIT
-//! compute records; `cpu` compiles and runs plans on the CPU (candle's ggml block types over
-//! the mapped model file, ggml-exact kernels where candle's arithmetic differs, its own
-//! work-claiming thread pool).
+//! Tensor executors for wollama's forward plans (`wollama_plan`): `cpu` compiles and runs
+//! plans on the CPU (candle's ggml block types over the mapped model file, ggml-exact kernels
+//! where candle's arithmetic differs, its own work-claiming thread pool).
 pub mod cpu;
-pub mod plan;

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use wollama_compute::cpu::CpuExecutor;
-use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Pooling};
+use wollama_plan::{Attention, Batch, KvSpec, Op, PlanSpec, Pooling};
 
 const D: usize = 8;
 
@@ -27,7 +27,7 @@ fn two_sequences() -> Batch {
 }
 
 fn compile(f: FileBuilder, nodes: Vec<Op>, kv_widths: Vec<u32>) -> wollama_compute::cpu::CpuPlan {
-    let logits = nodes.len() - 1;
+    let logits = (nodes.len() - 1) as u32;
     let (map, weights) = f.finish();
     CpuExecutor::new(2)
         .compile(map, PlanSpec { weights, nodes, logits, hidden: None, kv: KvSpec { cells: 8, widths: kv_widths }, max_rows: 8 })

@@ -10,7 +10,7 @@ use candle_core::quantized::k_quants::{
 use common::*;
 use half::{bf16, f16};
 use wollama_compute::cpu::CpuExecutor;
-use wollama_compute::plan::{KvSpec, Op, PlanSpec};
+use wollama_plan::{KvSpec, Op, PlanSpec};
 
 /// x · Wᵀ for `rows` activation rows through a plan; returns (result, f32 reference).
 fn matmul_case<T: GgmlType>(ty: u32, k: usize, n: usize, rows: usize, threads: usize) -> (Vec<f32>, Vec<f32>) {

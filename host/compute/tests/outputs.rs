@@ -6,7 +6,7 @@ mod common;
 use common::decoder::{decoder, decoder_with, step, Outputs};
 use common::{rand_vec, FileBuilder};
 use wollama_compute::cpu::{CpuExecutor, CpuPlan};
-use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec};
+use wollama_plan::{Attention, Batch, KvSpec, Op, PlanSpec};
 
 const PROMPT: [u32; 7] = [5, 17, 42, 99, 3, 150, 7];
 

@@ -11,7 +11,7 @@ use candle_core::quantized::k_quants::BlockQ4_1;
 use common::decoder::{decoder, decoder_on, step, Outputs};
 use common::*;
 use wollama_compute::cpu::{ComputeError, CpuExecutor};
-use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope};
+use wollama_plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope};
 
 /// A plan over an f32 table of `vocab` rows of width `d` (row t = rand), plus extra weights.
 struct Setup {
@@ -33,7 +33,7 @@ impl Setup {
     }
 
     fn run(self, nodes: Vec<Op>, kv: KvSpec, b: &Batch, threads: usize) -> Vec<Vec<f32>> {
-        let logits = nodes.len() - 1;
+        let logits = (nodes.len() - 1) as u32;
         let (map, weights) = self.f.finish();
         let mut plan = CpuExecutor::new(threads)
             .compile(
@@ -627,6 +627,10 @@ fn compile_errors_name_the_problem() {
     );
     let e = compile_err(|s| s.weights[0].ggml_type = 23);
     assert!(e.contains("IQ4_XS") && e.contains("blk.0.attn_q.weight"), "{e}");
+    let e = compile_err(|s| s.weights[0].ggml_type = 35);
+    assert!(e.starts_with("unsupported") && e.contains("TQ2_0") && e.contains("blk.0.attn_q.weight"), "{e}");
+    let e = compile_err(|s| s.weights[0].ggml_type = 1000);
+    assert!(e.starts_with("unsupported") && e.contains("unknown type 1000") && e.contains("blk.0.attn_q.weight"), "{e}");
     let e = compile_err(|s| s.weights[1].ggml_type = Q8_0);
     assert!(e.starts_with("unsupported") && e.contains("norm"), "{e}");
     let e = compile_err(|s| s.hidden = Some(5));

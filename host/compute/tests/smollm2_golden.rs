@@ -14,7 +14,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use wollama_compute::cpu::{CpuExecutor, CpuPlan};
 use common::decoder::{llama_layer, LayerShape, LayerWeights};
-use wollama_compute::plan::{Batch, KvSpec, Op, PlanSpec, WeightDesc};
+use wollama_plan::{Batch, KvSpec, Op, PlanSpec, Weight};
 
 fn model_path() -> Option<PathBuf> {
     let cache = std::env::var_os("WOLLAMA_CACHE")
@@ -27,7 +27,7 @@ fn model_path() -> Option<PathBuf> {
 /// Just enough GGUF: metadata scalars and the tensor table.
 struct Gguf {
     meta: HashMap<String, f64>,
-    tensors: HashMap<String, WeightDesc>,
+    tensors: HashMap<String, Weight>,
 }
 
 fn parse_gguf(b: &[u8]) -> Gguf {
@@ -115,7 +115,7 @@ fn parse_gguf(b: &[u8]) -> Gguf {
         .map(|(name, ggml_type, shape, off)| {
             (
                 name.clone(),
-                WeightDesc {
+                Weight {
                     name,
                     ggml_type,
                     shape,
@@ -139,10 +139,10 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
     let hd = d / n_head;
     let eps = m("attention.layer_norm_rms_epsilon") as f32;
     let base = m("rope.freq_base") as f32;
-    let mut weights: Vec<WeightDesc> = Vec::new();
+    let mut weights: Vec<Weight> = Vec::new();
     let mut w = |name: &str| {
         weights.push(g.tensors[name].clone());
-        weights.len() - 1
+        (weights.len() - 1) as u32
     };
     let emb = w("token_embd.weight");
     let mut nodes = vec![Op::Embed(emb)];
@@ -172,7 +172,7 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
     } else {
         emb
     };
-    let h = nodes.len();
+    let h = nodes.len() as u32;
     nodes.extend([Op::RmsNorm(x, eps, 0), Op::MulWeight(h, on), Op::Matmul(h + 1, out)]);
     let logits = h + 2;
     PlanSpec {
@@ -189,7 +189,7 @@ fn llama_plan(g: &Gguf, max_rows: u32, cells: u32) -> PlanSpec {
 }
 
 /// Feeds `tokens` at positions `start..` of sequence 0 (cells = positions), logits of the last.
-fn forward(plan: &mut CpuPlan, tokens: &[u32], start: usize, top_k: u32) -> wollama_compute::plan::Candidates {
+fn forward(plan: &mut CpuPlan, tokens: &[u32], start: usize, top_k: u32) -> wollama_plan::Candidates {
     let n = tokens.len();
     let total = start + n;
     let b = Batch {

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wollama_compute::cpu::{CpuExecutor, CpuPlan};
-use wollama_compute::plan as ir;
+use wollama_compute::cpu::{ComputeError, CpuExecutor, CpuPlan};
 
 use crate::bindings::wollama::engine::{compute, model_file, types};
 use types::EngineError;
@@ -65,20 +64,8 @@ impl compute::Host for HostState {
         model: Resource<ModelFile>,
         spec: compute::PlanSpec,
     ) -> Result<Resource<PlanHandle>, EngineError> {
-        self.build_plan_with(model, spec, compute::PlanOutputs { hidden: None })
-    }
-
-    fn build_plan_with(
-        &mut self,
-        model: Resource<ModelFile>,
-        spec: compute::PlanSpec,
-        outputs: compute::PlanOutputs,
-    ) -> Result<Resource<PlanHandle>, EngineError> {
         let map = Arc::clone(&self.table.get(&model).map_err(|e| EngineError::Io(e.to_string()))?.map);
-        let plan = self.executor.compile(map, lower_spec(spec, outputs)).map_err(|e| match e {
-            wollama_compute::cpu::ComputeError::Unsupported(m) => EngineError::Unsupported(m),
-            wollama_compute::cpu::ComputeError::Invalid(m) => EngineError::Invalid(m),
-        })?;
+        let plan = self.executor.compile(map, spec.into())?;
         let id = self.plans.len() as u32;
         self.plans.push(Some(plan));
         self.table.push(PlanHandle { id }).map_err(|e| EngineError::OutOfMemory(e.to_string()))
@@ -99,76 +86,11 @@ impl compute::HostPlan for HostState {
     }
 }
 
-fn lower_attention(a: compute::Attention) -> ir::Attention {
-    let u = |x: u32| x as usize;
-    ir::Attention {
-        q: u(a.q),
-        k: u(a.k),
-        v: u(a.v),
-        layer: a.layer,
-        n_head: a.n_head,
-        n_kv_head: a.n_kv_head,
-        head_dim: a.head_dim,
-        scale: a.scale,
-        softcap: a.softcap,
-        window: a.window,
-    }
-}
-
-fn lower_spec(s: compute::PlanSpec, outputs: compute::PlanOutputs) -> ir::PlanSpec {
-    use compute::Op as W;
-    use ir::Op;
-    let u = |x: u32| x as usize;
-    let nodes = s
-        .nodes
-        .into_iter()
-        .map(|op| match op {
-            W::Embed(w) => Op::Embed(u(w)),
-            W::Matmul((x, w)) => Op::Matmul(u(x), u(w)),
-            W::RmsNorm((x, eps, g)) => Op::RmsNorm(u(x), eps, g),
-            W::LayerNorm((x, eps)) => Op::LayerNorm(u(x), eps),
-            W::MulWeight((x, w)) => Op::MulWeight(u(x), u(w)),
-            W::AddWeight((x, w)) => Op::AddWeight(u(x), u(w)),
-            W::Add((a, b)) => Op::Add(u(a), u(b)),
-            W::Mul((a, b)) => Op::Mul(u(a), u(b)),
-            W::Scale((x, f)) => Op::Scale(u(x), f),
-            W::Swiglu((a, b)) => Op::SwiGlu(u(a), u(b)),
-            W::Geglu((a, b)) => Op::GeGlu(u(a), u(b)),
-            W::Gelu(x) => Op::Gelu(u(x)),
-            W::Rope(r) => Op::Rope(ir::Rope {
-                x: u(r.x),
-                head_dim: r.head_dim,
-                n_rot: r.n_rot,
-                freq_base: r.freq_base,
-                freq_scale: r.freq_scale,
-                neox: r.neox,
-            }),
-            W::Attention(a) => Op::Attention(lower_attention(a)),
-            W::EncoderAttention(a) => Op::EncoderAttention(lower_attention(a)),
-            W::EmbedPositions(w) => Op::EmbedPositions(u(w)),
-            W::GeluErf(x) => Op::GeluErf(u(x)),
-            W::Pool((x, p)) => Op::Pool(
-                u(x),
-                match p {
-                    compute::Pooling::Mean => ir::Pooling::Mean,
-                    compute::Pooling::Cls => ir::Pooling::Cls,
-                    compute::Pooling::Last => ir::Pooling::Last,
-                },
-            ),
-            W::SelectRows(x) => Op::SelectRows(u(x)),
-            W::Softcap((x, c)) => Op::Softcap(u(x), c),
-        })
-        .collect();
-    ir::PlanSpec {
-        weights: s
-            .weights
-            .into_iter()
-            .map(|w| ir::WeightDesc { name: w.name, ggml_type: w.ggml_type, shape: w.shape, offset: w.offset })
-            .collect(),
-        nodes,
-        logits: s.logits as usize,
-        hidden: outputs.hidden.map(|h| h as usize),
-        kv: ir::KvSpec { cells: s.kv.cells, widths: s.kv.widths },
-        max_rows: s.max_rows,
+impl From<ComputeError> for EngineError {
+    fn from(e: ComputeError) -> Self {
+        match e {
+            ComputeError::Unsupported(m) => EngineError::Unsupported(m),
+            ComputeError::Invalid(m) => EngineError::Invalid(m),
+        }
     }
 }

@@ -6,12 +6,14 @@ mod bindings;
 mod cache;
 mod convert;
 mod host;
+mod lower;
+mod prompt;
 mod runner;
 mod session;
 
 pub use bindings::exports::wollama::engine::runtime::{
-    ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Message, MetaValue, ModelInfo, PromptOptions, Request, TensorInfo,
-    RequestExtras, Sampling, TemplateFeatures, TensorCopy, TokenLogprob, TokenLogprobs,
+    ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, MetaValue, ModelInfo, PromptOptions, Request, Sampling,
+    TemplateFeatures, TensorCopy, TensorInfo, TokenLogprob, TokenLogprobs,
 };
 pub use convert::{safetensors_header, ConversionReader};
 pub use runner::{EventSink, LoadedInfo, LogprobSink, Runner};

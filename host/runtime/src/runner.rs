@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::{
-    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result,
-    Runtime, Session, TemplateFeatures, TokenLogprobs,
+    ChatMessage, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, Session,
+    TemplateFeatures, TokenLogprobs,
 };
 
 /// Receives one request's events; returns false when nobody listens any more.
@@ -23,13 +23,11 @@ pub type LogprobSink = Box<dyn FnMut(TokenLogprobs) + Send>;
 type Reply<T> = Sender<Result<T>>;
 
 enum Command {
-    Submit(Box<(Request, RequestExtras)>, EventSink, Option<LogprobSink>, Reply<u64>),
+    Submit(Box<Request>, EventSink, Option<LogprobSink>, Reply<u64>),
     Embed(Vec<u32>, EventSink, Reply<u64>),
     Cancel(u64),
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
     Detokenize(Vec<u32>, Reply<String>),
-    RenderChat(Vec<Message>, bool, Reply<String>),
-    RenderGo(String, Option<String>, Vec<Message>, Reply<String>),
     RenderPrompt(Vec<ChatMessage>, Box<PromptOptions>, Reply<String>),
     Features(Option<String>, Reply<TemplateFeatures>),
 }
@@ -94,25 +92,10 @@ impl Runner {
             .map_err(|_| Error::Engine("the engine thread stopped".into()))
     }
 
-    /// Queues a request; its events go to `sink` from the engine thread.
-    pub fn submit(&self, req: Request, sink: EventSink) -> Result<u64> {
-        self.submit_with(req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None }, sink)
-    }
-
-    /// Queues a request with its additions (an output grammar).
-    pub fn submit_with(&self, req: Request, extras: RequestExtras, sink: EventSink) -> Result<u64> {
-        self.call(|r| Command::Submit(Box::new((req, extras)), sink, None, r))
-    }
-
-    /// `submit_with` for a request that asked for log-probabilities: they go to `logprobs`.
-    pub fn submit_with_logprobs(
-        &self,
-        req: Request,
-        extras: RequestExtras,
-        sink: EventSink,
-        logprobs: LogprobSink,
-    ) -> Result<u64> {
-        self.call(|r| Command::Submit(Box::new((req, extras)), sink, Some(logprobs), r))
+    /// Queues a request; its events go to `sink` from the engine thread, and, when it asked
+    /// for them (`top_logprobs`), its log-probabilities to `logprobs`.
+    pub fn submit(&self, req: Request, sink: EventSink, logprobs: Option<LogprobSink>) -> Result<u64> {
+        self.call(|r| Command::Submit(Box::new(req), sink, logprobs, r))
     }
 
     /// Queues the embedding of `prompt`: its sink gets one `Embedding` event, then `Done`.
@@ -130,15 +113,6 @@ impl Runner {
 
     pub fn detokenize(&self, ids: Vec<u32>) -> Result<String> {
         self.call(|r| Command::Detokenize(ids, r))
-    }
-
-    pub fn render_chat(&self, messages: Vec<Message>, add_generation_prompt: bool) -> Result<String> {
-        self.call(|r| Command::RenderChat(messages, add_generation_prompt, r))
-    }
-
-    /// Renders a Modelfile TEMPLATE (Go text/template) in the guest.
-    pub fn render_go_template(&self, template: String, system: Option<String>, messages: Vec<Message>) -> Result<String> {
-        self.call(|r| Command::RenderGo(template, system, messages, r))
     }
 }
 
@@ -255,7 +229,7 @@ fn handle(
 ) {
     match cmd {
         Command::Submit(req, sink, lp_sink, reply) => {
-            let r = s.submit_with(&req.0, &req.1);
+            let r = s.submit(&req);
             if let Ok(id) = r {
                 sinks.insert(id, sink);
                 if let Some(l) = lp_sink {
@@ -282,12 +256,6 @@ fn handle(
         }
         Command::Detokenize(ids, reply) => {
             let _ = reply.send(s.detokenize(&ids));
-        }
-        Command::RenderChat(msgs, add, reply) => {
-            let _ = reply.send(s.render_chat(&msgs, add));
-        }
-        Command::RenderGo(template, system, msgs, reply) => {
-            let _ = reply.send(s.render_go_template(&template, system.as_deref(), &msgs));
         }
         Command::RenderPrompt(msgs, options, reply) => {
             let _ = reply.send(s.render_prompt(&msgs, &options));

@@ -11,14 +11,13 @@ use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
 use wollama_compute::cpu::CpuExecutor;
-use wollama_compute::plan as ir;
 
-use crate::bindings::exports::wollama::engine::runtime::{Batch, BatchExtras, Candidates};
+use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
 use crate::bindings::Guest;
 use crate::host::{HostState, ModelFile};
 use crate::{
-    ChatMessage, EngineOptions, Error, Event, Message, MetaValue, ModelInfo, PromptOptions, Request, RequestExtras, Result, TensorInfo,
-    Runtime, TemplateFeatures, TokenLogprobs,
+    ChatMessage, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, TemplateFeatures,
+    TensorInfo, TokenLogprobs,
 };
 
 /// Where the time of the steps so far went: the executor's kernels, and everything else
@@ -93,17 +92,8 @@ impl Session {
         Ok(g.model().call_detokenize(&mut self.store, self.model, ids)?)
     }
 
-    pub fn render_chat(&mut self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let g = self.guest.wollama_engine_runtime();
-        Ok(g.model().call_render_chat(&mut self.store, self.model, messages, add_generation_prompt)??)
-    }
-
-    pub fn render_go_template(&mut self, template: &str, system: Option<&str>, messages: &[Message]) -> Result<String> {
-        let g = self.guest.wollama_engine_runtime();
-        Ok(g.model().call_render_go_template(&mut self.store, self.model, template, system, messages)??)
-    }
-
-    /// The chat prompt with tools and thinking.
+    /// The chat prompt with tools and thinking, from `options.template` (a Go TEMPLATE) or
+    /// the GGUF's chat template.
     pub fn render_prompt(&mut self, messages: &[ChatMessage], options: &PromptOptions) -> Result<String> {
         let g = self.guest.wollama_engine_runtime();
         Ok(g.model().call_render_prompt(&mut self.store, self.model, messages, options)??)
@@ -129,6 +119,7 @@ impl Session {
         self.engine.ok_or_else(|| Error::Invalid("the engine is not started".into()))
     }
 
+    /// Queues a generation (its grammar, log-probabilities and context shift included).
     pub fn submit(&mut self, req: &Request) -> Result<u64> {
         let e = self.engine()?;
         let g = self.guest.wollama_engine_runtime();
@@ -140,13 +131,6 @@ impl Session {
         let e = self.engine()?;
         let g = self.guest.wollama_engine_runtime();
         Ok(g.engine().call_embed(&mut self.store, e, prompt)??)
-    }
-
-    /// `submit` with the additions (an output grammar).
-    pub fn submit_with(&mut self, req: &Request, extras: &RequestExtras) -> Result<u64> {
-        let e = self.engine()?;
-        let g = self.guest.wollama_engine_runtime();
-        Ok(g.engine().call_submit_with(&mut self.store, e, req, extras)??)
     }
 
     /// The log-probabilities of the tokens the last step chose, for the requests that asked.
@@ -167,12 +151,12 @@ impl Session {
     pub fn step(&mut self) -> Result<Option<Vec<Event>>> {
         let start = Instant::now();
         let e = self.engine()?;
-        let (batch, mut events) = self.guest.wollama_engine_runtime().engine().call_next_with(&mut self.store, e)?;
-        let Some((batch, extras)) = batch else {
+        let (batch, mut events) = self.guest.wollama_engine_runtime().engine().call_next(&mut self.store, e)?;
+        let Some(batch) = batch else {
             return Ok(if events.is_empty() { None } else { Some(events) });
         };
         let kernel_start = Instant::now();
-        let rows = self.run(batch, extras);
+        let rows = self.run(batch);
         let kernel = kernel_start.elapsed();
         let rows = match rows {
             Ok(rows) => rows,
@@ -189,29 +173,17 @@ impl Session {
         Ok(Some(events))
     }
 
-    fn run(&mut self, b: Batch, extras: BatchExtras) -> std::result::Result<Vec<Candidates>, String> {
+    fn run(&mut self, b: Batch) -> std::result::Result<Vec<Candidates>, String> {
+        let (id, batch): (u32, wollama_plan::Batch) = b.into();
         let plan = self
             .store
             .data_mut()
             .plans
-            .get_mut(b.plan as usize)
+            .get_mut(id as usize)
             .and_then(Option::as_mut)
-            .ok_or_else(|| format!("the guest named plan {}, which does not exist", b.plan))?;
-        let batch = ir::Batch {
-            tokens: b.tokens,
-            positions: b.positions,
-            seqs: b.seqs,
-            write_cells: b.write_cells,
-            cell_pos: b.cell_pos,
-            cell_seqs: b.cell_seqs,
-            copies: b.copies,
-            logit_rows: b.logit_rows,
-            bias: b.bias,
-            top_k: b.top_k,
-            hidden_rows: extras.hidden_rows,
-        };
+            .ok_or_else(|| format!("the guest named plan {id}, which does not exist"))?;
         let out = plan.run(&batch).map_err(|e| e.to_string())?;
-        Ok(out.into_iter().map(|c| Candidates { ids: c.ids, logits: c.logits }).collect())
+        Ok(out.into_iter().map(Candidates::from).collect())
     }
 
     pub fn times(&self) -> StepTimes {

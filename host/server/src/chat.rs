@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use wollama_runtime::{ChatMessage, Grammar, Message, PromptOptions, RequestExtras, TemplateFeatures};
+use wollama_runtime::{ChatMessage, Grammar, PromptOptions, Request, TemplateFeatures};
 use wollama_store::ModelName;
 
 use crate::decode::{self, field, get_bool, get_str, Kind};
@@ -204,17 +204,10 @@ pub(crate) async fn start_chat(
     opts: ChatOptions,
     started: Instant,
 ) -> ApiResult<ChatStart> {
-    let plain = |m: &Message| ChatMessage {
-        role: m.role.clone(),
-        content: m.content.clone(),
-        thinking: None,
-        tool_calls: None,
-        tool_name: None,
-    };
-    messages.splice(0..0, resolved.messages.iter().map(plain));
+    messages.splice(0..0, resolved.messages.iter().cloned());
     if let Some(sys) = &resolved.system {
         if messages.first().is_none_or(|m| m.role != "system") {
-            messages.insert(0, plain(&Message { role: "system".into(), content: sys.clone() }));
+            messages.insert(0, ChatMessage::new("system", sys.clone()));
         }
     }
 
@@ -229,6 +222,7 @@ pub(crate) async fn start_chat(
         template: resolved.template.clone(),
         tools: opts.tools.as_ref().map(Value::to_string),
         think: think_value,
+        add_generation_prompt: true,
     };
     let render = |m: &[ChatMessage]| runner.render_prompt(m.to_vec(), options.clone()).map_err(template_error);
     let text = render(&messages)?;
@@ -253,8 +247,8 @@ pub(crate) async fn start_chat(
         _ => opts.grammar,
     };
     let shift_keep = crate::generate::shift_keep(opts.shift, &resolved.params, fitted.tokens.len());
-    let extras = RequestExtras { grammar, top_logprobs: opts.top_logprobs, shift_keep };
-    let run = stream::submit_with(lease, engine_request(fitted.tokens, &resolved.params), extras, started, fitted.truncated)?;
+    let req = Request { grammar, top_logprobs: opts.top_logprobs, shift_keep, ..engine_request(fitted.tokens, &resolved.params) };
+    let run = stream::submit(lease, req, started, fitted.truncated)?;
     Ok(ChatStart::Running(StartedChat { run, output }))
 }
 

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wollama_runtime::{ChatMessage, Message, PromptOptions, Request, RequestExtras, Sampling};
+use wollama_runtime::{ChatMessage, PromptOptions, Request, Sampling};
 use wollama_store::manifest::{MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelName, Options};
 
@@ -52,7 +52,7 @@ pub(crate) struct Resolved {
     /// The Modelfile TEMPLATE (Go text/template), if the model has one.
     pub template: Option<String>,
     /// The Modelfile MESSAGEs, prepended to every conversation.
-    pub messages: Vec<Message>,
+    pub messages: Vec<ChatMessage>,
     /// The model's trained context length (0 when its config does not say).
     pub context_length: u32,
 }
@@ -113,11 +113,11 @@ pub(crate) fn resolve(s: &Shared, text: &str, opts: &Options) -> ApiResult<Resol
     };
     let system = read(MEDIA_TYPE_SYSTEM)?.map(text_of).transpose()?;
     let template = read(MEDIA_TYPE_TEMPLATE)?.map(text_of).transpose()?;
-    let messages: Vec<Message> = match read(MEDIA_TYPE_MESSAGES)? {
+    let messages: Vec<ChatMessage> = match read(MEDIA_TYPE_MESSAGES)? {
         Some(b) => serde_json::from_slice::<Vec<wollama_store::Message>>(&b)
             .map_err(|e| ApiError::internal(e.to_string()))?
             .into_iter()
-            .map(|m| Message { role: m.role, content: m.content })
+            .map(|m| ChatMessage::new(m.role, m.content))
             .collect(),
         None => Vec::new(),
     };
@@ -188,6 +188,9 @@ pub(crate) fn engine_request(prompt: Vec<u32>, o: &Options) -> Request {
         num_predict: o.num_predict.unwrap_or(-1).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
         stop: o.stop.clone().unwrap_or_default(),
         stop_at_eog: true,
+        grammar: None,
+        top_logprobs: None,
+        shift_keep: None,
     }
 }
 
@@ -254,16 +257,10 @@ pub(crate) fn render_prompt(
     prompt_text: &str,
     system: Option<String>,
     template: Option<String>,
-    history: Vec<Message>,
+    history: Vec<ChatMessage>,
     think: Option<String>,
 ) -> ApiResult<String> {
-    let message = |role: &str, content: &str| ChatMessage {
-        role: role.into(),
-        content: content.into(),
-        thinking: None,
-        tool_calls: None,
-        tool_name: None,
-    };
+    let message = |role: &str, content: &str| ChatMessage::new(role, content);
     let mut msgs = Vec::new();
     if let Some(sys) = system.filter(|s| !s.is_empty()) {
         msgs.push(message("system", &sys));
@@ -271,7 +268,7 @@ pub(crate) fn render_prompt(
     msgs.extend(history.iter().map(|m| message(&m.role, &m.content)));
     msgs.push(message("user", prompt_text));
     let is_go = template.is_some();
-    match runner.render_prompt(msgs, PromptOptions { template, tools: None, think }) {
+    match runner.render_prompt(msgs, PromptOptions { template, think, ..PromptOptions::default() }) {
         Ok(t) => Ok(t),
         // A model without a chat template takes the prompt as it is ({{ .Prompt }}).
         Err(wollama_runtime::Error::Unsupported(_)) if !is_go => Ok(prompt_text.to_string()),
@@ -317,7 +314,7 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     } else {
         let system = get_str(&req, "system").map(str::to_string).or(resolved.system.clone());
         // Modelfile MESSAGEs come first, unless the client continues its own context.
-        let history: Vec<Message> = if req.contains_key("context") { Vec::new() } else { resolved.messages.clone() };
+        let history: Vec<ChatMessage> = if req.contains_key("context") { Vec::new() } else { resolved.messages.clone() };
         // A request or Modelfile TEMPLATE (Go) wins over the GGUF's Jinja chat template.
         let template = get_str(&req, "template").map(str::to_string).or(resolved.template.clone());
         let features = runner.template_features(template.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -339,9 +336,8 @@ pub async fn generate(State(s): State<Shared>, body: Bytes) -> ApiResult<Respons
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let fitted = truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep(&resolved.params), truncate)?;
     let shift = shift_keep(get_bool(&req, "shift").unwrap_or(true), &resolved.params, fitted.tokens.len());
-    let engine_req = engine_request(fitted.tokens.clone(), &resolved.params);
-    let extras = RequestExtras { grammar, top_logprobs, shift_keep: shift };
-    let run = stream::submit_with(lease, engine_req, extras, started, fitted.truncated)?;
+    let engine_req = Request { grammar, top_logprobs, shift_keep: shift, ..engine_request(fitted.tokens.clone(), &resolved.params) };
+    let run = stream::submit(lease, engine_req, started, fitted.truncated)?;
     let shape = GenerateShape { model, prompt: fitted.tokens, raw, output };
     if stream {
         Ok(stream::ndjson(run, shape))

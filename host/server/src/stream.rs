@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
-use wollama_runtime::{Event, Request, RequestExtras};
+use wollama_runtime::{Event, Request};
 
 use crate::error::{ApiError, ApiResult};
 use crate::sched::Lease;
@@ -66,13 +66,9 @@ pub struct Running {
     pub truncated: u32,
 }
 
+/// Submits `req` on the leased model; `truncated` prompt tokens were dropped to fit the
+/// context, reported in the final chunk.
 pub fn submit(lease: Lease, req: Request, started: Instant, truncated: u32) -> ApiResult<Running> {
-    submit_with(lease, req, RequestExtras { grammar: None, top_logprobs: None, shift_keep: None }, started, truncated)
-}
-
-/// `submit` with the request's additions (an output grammar); `truncated` prompt tokens were
-/// dropped to fit the context, reported in the final chunk.
-pub fn submit_with(lease: Lease, req: Request, extras: RequestExtras, started: Instant, truncated: u32) -> ApiResult<Running> {
     let (tx, rx) = mpsc::unbounded_channel();
     let tx_logprobs = tx.clone();
     let sink = Box::new(move |ev: Event| {
@@ -88,15 +84,13 @@ pub fn submit_with(lease: Lease, req: Request, extras: RequestExtras, started: I
         tx.send(piece).is_ok()
     });
     let load = started.elapsed();
-    if extras.top_logprobs.is_some() {
+    let logprobs = req.top_logprobs.map(|_| {
         let lp_tx = tx_logprobs;
-        let lp_sink = Box::new(move |l: wollama_runtime::TokenLogprobs| {
+        Box::new(move |l: wollama_runtime::TokenLogprobs| {
             let _ = lp_tx.send(Piece::Logprobs(crate::logprobs::to_json(&l)));
-        });
-        lease.model.runner.submit_with_logprobs(req, extras, sink, lp_sink)?;
-    } else {
-        lease.model.runner.submit_with(req, extras, sink)?;
-    }
+        }) as wollama_runtime::LogprobSink
+    });
+    lease.model.runner.submit(req, sink, logprobs)?;
     Ok(Running { rx, lease, started, submitted: Instant::now(), load, truncated })
 }
 

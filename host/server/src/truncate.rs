@@ -7,19 +7,13 @@
 //! all this silently; wollama also reports the dropped token count as `truncated` in the final
 //! chunk. With `truncate: false` a prompt that does not fit is Ollama's 400.
 
-use wollama_runtime::{ChatMessage, Message};
+use wollama_runtime::ChatMessage;
 
 use crate::error::{ApiError, ApiResult};
 
 /// A conversation turn as truncation sees it: only its role matters.
 pub trait Turn: Clone {
     fn role(&self) -> &str;
-}
-
-impl Turn for Message {
-    fn role(&self) -> &str {
-        &self.role
-    }
 }
 
 impl Turn for ChatMessage {
@@ -121,12 +115,12 @@ pub fn fit_chat<M: Turn>(
 mod tests {
     use super::*;
 
-    fn msg(role: &str, content: &str) -> Message {
-        Message { role: role.into(), content: content.into() }
+    fn msg(role: &str, content: &str) -> ChatMessage {
+        ChatMessage::new(role, content)
     }
 
     /// A stand-in tokenizer: one token per word of every message, so sizes are easy to read.
-    fn words(msgs: &[Message]) -> ApiResult<Vec<u32>> {
+    fn words(msgs: &[ChatMessage]) -> ApiResult<Vec<u32>> {
         Ok(msgs.iter().flat_map(|m| m.content.split_whitespace()).enumerate().map(|(i, _)| i as u32).collect())
     }
 

@@ -11,7 +11,3 @@ export function buildPlan(_model, _spec) {
   err.payload = { tag: 'unsupported', val: 'this host has no tensor compute' };
   throw err;
 }
-
-export function buildPlanWith(_model, _spec, _outputs) {
-  return buildPlan(_model, _spec);
-}

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::TemplateMessage;
+use crate::message::ChatMessage;
 use crate::gotemplate::value::{Display, Field, Meta, Omit, Value};
 
 fn s(v: impl AsRef<str>) -> Value {
@@ -169,7 +169,7 @@ fn tool_calls_value(tc: Option<&serde_json::Value>) -> Value {
 }
 
 /// `.Messages` (`[]*templateMessage`).
-pub(super) fn messages_value(msgs: &[TemplateMessage]) -> Value {
+pub(super) fn messages_value(msgs: &[ChatMessage]) -> Value {
     let meta = Meta::new("[]*template.templateMessage");
     if msgs.is_empty() {
         return Value::list(Vec::new(), meta.nil(true));

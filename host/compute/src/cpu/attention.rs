@@ -10,7 +10,7 @@ use half::f16;
 use super::ggml_simd::{exp_sum, k_dots, pv_lanes, reduce16_rows, reduce4x16_rows};
 
 use super::pool::{PerThread, Pool, SyncPtr};
-use crate::plan::{Attention, Batch};
+use wollama_plan::{Attention, Batch};
 
 pub struct KvLayer {
     pub k: Vec<f16>,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use crate::plan::Rope;
+use wollama_plan::Rope;
 
 /// x / sqrt(mean(x²) + eps) over each group of `g` values (ggml_rms_norm).
 pub fn rms_norm(x: &[f32], y: &mut [f32], g: usize, eps: f32) {
@@ -113,8 +113,8 @@ pub fn gelu_erf(x: f32) -> f32 {
 
 /// One output row per logit row: the rows of `x` ([rows, width]) whose sequence is that logit
 /// row's, reduced by `how`. Mean sums in f64 so a long sequence loses no precision.
-pub fn pool(x: &[f32], width: usize, seqs: &[u32], logit_rows: &[u32], how: crate::plan::Pooling, out: &mut [f32]) {
-    use crate::plan::Pooling;
+pub fn pool(x: &[f32], width: usize, seqs: &[u32], logit_rows: &[u32], how: wollama_plan::Pooling, out: &mut [f32]) {
+    use wollama_plan::Pooling;
     let mut acc = vec![0f64; width];
     for (o, &lr) in out.chunks_exact_mut(width).zip(logit_rows) {
         let seq = seqs[lr as usize];

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::plan::{Bias, Candidates};
+use wollama_plan::{Bias, Candidates};
 
 /// For each (token, penalty, add): a positive logit is divided by the penalty, any other
 /// multiplied by it, then `add` is added (-inf bans the token).

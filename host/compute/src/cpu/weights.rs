@@ -12,52 +12,11 @@ use candle_core::quantized::k_quants::{
 use half::{bf16, f16};
 use super::backing::Backing;
 use super::ComputeError;
-use crate::plan::WeightDesc;
-
-/// Every ggml type id: (name, elements per block, bytes per block).
-pub fn type_info(t: u32) -> Option<(&'static str, usize, usize)> {
-    Some(match t {
-        0 => ("F32", 1, 4),
-        1 => ("F16", 1, 2),
-        2 => ("Q4_0", 32, 18),
-        3 => ("Q4_1", 32, 20),
-        6 => ("Q5_0", 32, 22),
-        7 => ("Q5_1", 32, 24),
-        8 => ("Q8_0", 32, 34),
-        9 => ("Q8_1", 32, 36),
-        10 => ("Q2_K", 256, 84),
-        11 => ("Q3_K", 256, 110),
-        12 => ("Q4_K", 256, 144),
-        13 => ("Q5_K", 256, 176),
-        14 => ("Q6_K", 256, 210),
-        15 => ("Q8_K", 256, 292),
-        16 => ("IQ2_XXS", 256, 66),
-        17 => ("IQ2_XS", 256, 74),
-        18 => ("IQ3_XXS", 256, 98),
-        19 => ("IQ1_S", 256, 50),
-        20 => ("IQ4_NL", 32, 18),
-        21 => ("IQ3_S", 256, 110),
-        22 => ("IQ2_S", 256, 82),
-        23 => ("IQ4_XS", 256, 136),
-        24 => ("I8", 1, 1),
-        25 => ("I16", 1, 2),
-        26 => ("I32", 1, 4),
-        27 => ("I64", 1, 8),
-        28 => ("F64", 1, 8),
-        29 => ("IQ1_M", 256, 56),
-        30 => ("BF16", 1, 2),
-        34 => ("TQ1_0", 256, 54),
-        35 => ("TQ2_0", 256, 66),
-        39 => ("MXFP4", 32, 17),
-        _ => return None,
-    })
-}
+use wollama_plan::Weight as WeightDesc;
 
 /// The ggml name of a type id, for error messages.
-pub fn type_name(t: u32) -> String {
-    type_info(t)
-        .map(|i| i.0.to_string())
-        .unwrap_or_else(|| format!("unknown type {t}"))
+fn type_name(t: u32) -> String {
+    wollama_plan::GgmlType::from_u32(t).map(|t| t.name.to_string()).unwrap_or_else(|| format!("unknown type {t}"))
 }
 
 /// The typed view inside `w` when its block type is T.
@@ -243,7 +202,9 @@ impl<T: GgmlType> View<T> {
 /// type's block size and its bytes against the file; None for a type we know nothing about.
 pub fn check_desc(file_len: usize, w: &WeightDesc) -> Result<(usize, usize), ComputeError> {
     let invalid = |m: String| Err(ComputeError::Invalid(format!("tensor {}: {m}", w.name)));
-    let Some((name, blck, bytes)) = type_info(w.ggml_type) else {
+    let Some(wollama_plan::GgmlType { name, block_size: blck, block_bytes: bytes, .. }) =
+        wollama_plan::GgmlType::from_u32(w.ggml_type)
+    else {
         return Err(ComputeError::Unsupported(format!(
             "tensor {} has unknown ggml type {}, which the CPU executor cannot run",
             w.name, w.ggml_type
@@ -253,15 +214,15 @@ pub fn check_desc(file_len: usize, w: &WeightDesc) -> Result<(usize, usize), Com
         return invalid(format!("shape {:?} is empty or has more than 4 dimensions", w.shape));
     }
     let k = w.shape[0];
-    if !k.is_multiple_of(blck as u64) {
+    if !k.is_multiple_of(blck) {
         return invalid(format!(
             "row length {k} is not a multiple of the {name} block size {blck}"
         ));
     }
     let rows = w.shape[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let size = rows
-        .and_then(|r| r.checked_mul(k / blck as u64))
-        .and_then(|b| b.checked_mul(bytes as u64));
+        .and_then(|r| r.checked_mul(k / blck))
+        .and_then(|b| b.checked_mul(bytes));
     let (Some(rows), Some(size)) = (rows, size) else {
         return invalid(format!("shape {:?} is too large", w.shape));
     };

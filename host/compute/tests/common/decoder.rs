@@ -2,7 +2,7 @@
 
 use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_0};
 use wollama_compute::cpu::{CpuExecutor, CpuPlan};
-use wollama_compute::plan::{Attention, Batch, KvSpec, Op, PlanSpec, Rope};
+use wollama_plan::{Attention, Batch, KvSpec, NodeId, Op, PlanSpec, Rope, WeightIdx};
 
 use super::{rand_vec, FileBuilder, Q4_1, Q8_0};
 
@@ -14,15 +14,15 @@ pub fn decoder(threads: usize, max_rows: u32) -> CpuPlan {
 
 /// One llama block's weights (indices into the plan's weights).
 pub struct LayerWeights {
-    pub attn_norm: usize,
-    pub wq: usize,
-    pub wk: usize,
-    pub wv: usize,
-    pub wo: usize,
-    pub ffn_norm: usize,
-    pub wg: usize,
-    pub wu: usize,
-    pub wd: usize,
+    pub attn_norm: WeightIdx,
+    pub wq: WeightIdx,
+    pub wk: WeightIdx,
+    pub wv: WeightIdx,
+    pub wo: WeightIdx,
+    pub ffn_norm: WeightIdx,
+    pub wg: WeightIdx,
+    pub wu: WeightIdx,
+    pub wd: WeightIdx,
 }
 
 /// One llama block's shape.
@@ -38,10 +38,10 @@ pub struct LayerShape {
 /// Appends one llama block (the guest's guest/src/model/llama.rs, written against the plan
 /// directly) reading `x`; returns its output. `select_last` moves SelectRows before the
 /// block's residual adds, as the guest does in the last layer.
-pub fn llama_layer(nodes: &mut Vec<Op>, x: usize, w: &LayerWeights, g: &LayerShape, select_last: bool) -> usize {
+pub fn llama_layer(nodes: &mut Vec<Op>, x: NodeId, w: &LayerWeights, g: &LayerShape, select_last: bool) -> NodeId {
     let mut push = |op: Op| {
         nodes.push(op);
-        nodes.len() - 1
+        (nodes.len() - 1) as u32
     };
     let h = push(Op::RmsNorm(x, g.eps, 0));
     let h = push(Op::MulWeight(h, w.attn_norm));
@@ -125,7 +125,7 @@ pub fn decoder_on(exec: &CpuExecutor, max_rows: u32, outputs: Outputs) -> CpuPla
         x = llama_layer(&mut nodes, x, &w, &shape, false);
     }
     let out_norm = f.f32("output_norm.weight", &[d as u64], &rand_vec(d, 999));
-    let sel = nodes.len();
+    let sel = nodes.len() as u32;
     nodes.push(Op::SelectRows(x));
     nodes.push(Op::RmsNorm(sel, 1e-5, 0));
     nodes.push(Op::MulWeight(sel + 1, out_norm));

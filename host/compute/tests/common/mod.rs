@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use candle_core::quantized::k_quants::GgmlType;
 use memmap2::{Mmap, MmapMut};
-use wollama_compute::plan::{Batch, Candidates, WeightDesc};
+use wollama_plan::{Batch, Candidates, Weight, WeightIdx};
 
 pub const F32: u32 = 0;
 pub const F16: u32 = 1;
@@ -45,31 +45,31 @@ pub fn as_bytes<T>(v: &[T]) -> &[u8] {
 #[derive(Default)]
 pub struct FileBuilder {
     bytes: Vec<u8>,
-    pub descs: Vec<WeightDesc>,
+    pub descs: Vec<Weight>,
 }
 
 impl FileBuilder {
-    pub fn raw(&mut self, name: &str, ty: u32, shape: &[u64], data: &[u8]) -> usize {
+    pub fn raw(&mut self, name: &str, ty: u32, shape: &[u64], data: &[u8]) -> WeightIdx {
         while !self.bytes.len().is_multiple_of(32) {
             self.bytes.push(0);
         }
-        self.descs.push(WeightDesc {
+        self.descs.push(Weight {
             name: name.to_string(),
             ggml_type: ty,
             shape: shape.to_vec(),
             offset: self.bytes.len() as u64,
         });
         self.bytes.extend_from_slice(data);
-        self.descs.len() - 1
+        (self.descs.len() - 1) as WeightIdx
     }
 
-    pub fn f32(&mut self, name: &str, shape: &[u64], data: &[f32]) -> usize {
+    pub fn f32(&mut self, name: &str, shape: &[u64], data: &[f32]) -> WeightIdx {
         assert_eq!(data.len() as u64, shape.iter().product::<u64>());
         self.raw(name, F32, shape, as_bytes(data))
     }
 
     /// Stores `data` ([n rows of k]) as T; returns the index and the dequantized values.
-    pub fn quant<T: GgmlType>(&mut self, name: &str, ty: u32, k: usize, n: usize, data: &[f32]) -> (usize, Vec<f32>) {
+    pub fn quant<T: GgmlType>(&mut self, name: &str, ty: u32, k: usize, n: usize, data: &[f32]) -> (WeightIdx, Vec<f32>) {
         assert_eq!(data.len(), k * n);
         let mut blocks = vec![T::zeros(); k * n / T::BLCK_SIZE];
         T::from_float(data, &mut blocks);
@@ -78,7 +78,7 @@ impl FileBuilder {
         (self.raw(name, ty, &[k as u64, n as u64], as_bytes(&blocks)), deq)
     }
 
-    pub fn finish(self) -> (Arc<Mmap>, Vec<WeightDesc>) {
+    pub fn finish(self) -> (Arc<Mmap>, Vec<Weight>) {
         let mut m = MmapMut::map_anon(self.bytes.len().max(1)).unwrap();
         m[..self.bytes.len()].copy_from_slice(&self.bytes);
         (Arc::new(m.make_read_only().unwrap()), self.descs)

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use wollama_runtime::RequestExtras;
+use wollama_runtime::Request;
 
 use super::envelope::{usage, Envelope};
 use super::request::{self, get};
@@ -48,8 +48,8 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
     let num_keep = crate::generate::num_keep(&resolved.params);
     let fitted = crate::truncate::cut_tokens(prompt, resolved.spec.num_ctx as usize, num_keep, true)?;
     let shift = crate::generate::shift_keep(true, &resolved.params, fitted.tokens.len());
-    let extras = RequestExtras { grammar, top_logprobs: None, shift_keep: shift };
-    let running = stream::submit_with(lease, engine_request(fitted.tokens, &resolved.params), extras, started, fitted.truncated)?;
+    let req = Request { grammar, shift_keep: shift, ..engine_request(fitted.tokens, &resolved.params) };
+    let running = stream::submit(lease, req, started, fitted.truncated)?;
     let envelope = Envelope::new("cmpl", "text_completion", common.model);
     if common.stream {
         return Ok(sse::stream(running, CompletionChunks { envelope }, common.include_usage));
