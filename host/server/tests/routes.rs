@@ -364,7 +364,7 @@ fn an_over_long_generate_prompt_is_cut_and_reported() {
     assert_eq!(cut["eval_count"], 3);
 
     let (st, err) = ask(128, false);
-    assert_eq!((st, err["error"].as_str().unwrap()), (400, wollama_server::truncate::PROMPT_TOO_LONG));
+    assert_eq!((st, err["error"].as_str().unwrap()), (400, wollama_server::PROMPT_TOO_LONG));
 }
 
 /// A conversation longer than `num_ctx` loses its oldest turns but keeps its system message

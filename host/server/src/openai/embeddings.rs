@@ -9,10 +9,12 @@ use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use std::sync::Arc;
+
 use crate::decode::{self, field, get_str, Kind};
-use crate::embed::{embed_inputs, normalize, resolve_for_embed};
 use crate::error::ApiError;
-use crate::routes::Shared;
+use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed};
+use crate::state::AppState;
 
 const REQUEST: &[decode::Field] = &[
     field("model", Kind::Str, "string"),
@@ -35,11 +37,11 @@ fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
     }
 }
 
-pub async fn embeddings(State(s): State<Shared>, body: Bytes) -> Response {
-    crate::openai::error::respond(run(&s, &body).await.map(|v| Json(v).into_response()))
+pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+    super::error::respond(run(&s, &body).await.map(|v| Json(v).into_response()))
 }
 
-async fn run(s: &Shared, body: &[u8]) -> Result<Value, ApiError> {
+async fn run(s: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let req = decode::decode(body, "EmbedRequest", REQUEST)?;
     let model = get_str(&req, "model").unwrap_or("").to_string();
     let inputs = inputs_of(req.get("input"))?;
@@ -52,7 +54,7 @@ async fn run(s: &Shared, body: &[u8]) -> Result<Value, ApiError> {
     if model.is_empty() {
         return Err(ApiError::model_not_found(""));
     }
-    let resolved = resolve_for_embed(s, &model, &req)?;
+    let resolved = resolve_for_embed(s, &model, Ok(wollama_store::Options::default()))?;
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
     let e = embed_inputs(s, &resolved, &inputs, true, None).await?;
     let mut data = Vec::with_capacity(e.vectors.len());
