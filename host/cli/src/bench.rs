@@ -227,8 +227,8 @@ fn contention(rt: &Runtime, a: &BenchArgs, table: &mut Table) -> Result<()> {
     drop(busy);
     let test = format!("tg{} busy", a.tg);
     let theirs_median = |i: usize| (!theirs[i].is_empty()).then(|| median(&theirs[i]));
-    for i in 0..2 {
-        table.row(&(i + 1).to_string(), &test, "t/s", median(&ours[i]), theirs_median(i));
+    for (i, ours) in ours.iter().enumerate() {
+        table.row(&(i + 1).to_string(), &test, "t/s", median(ours), theirs_median(i));
     }
     let scaling = median(&ours[1]) / median(&ours[0]);
     let their_scaling = theirs_median(1).zip(theirs_median(0)).map(|(t2, t1)| t2 / t1);

@@ -155,7 +155,7 @@ pub async fn chat(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Resp
     };
     let conversation = Conversation { messages, tools, think, forced_call: None };
     let generation = match prompt::converse(&s, &resolved, conversation, keep_alive, run, started).await? {
-        Started::Running(g) => g,
+        Started::Running(g) => *g,
         Started::Rendered(text) => return Ok(Json(request_checks::debug_answer(&model, &text, images, true)).into_response()),
     };
     let answer = Answer(ChatChunks { model });

@@ -126,7 +126,7 @@ pub async fn generate(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<
         render_only: request_checks::debug_render_only(&req),
     };
     let generation = match prompt::complete(&s, &resolved, completion, keep_alive, run, started).await? {
-        Started::Running(g) => g,
+        Started::Running(g) => *g,
         Started::Rendered(text) => return Ok(Json(request_checks::debug_answer(&model, &text, images, false)).into_response()),
     };
     let answer = Answer(GenerateChunks { model, prompt: (!raw).then(|| generation.prompt.clone()) });

@@ -34,7 +34,7 @@ pub(crate) struct Run {
 
 /// What a start did: the generation running, or (`render_only`) only the rendered prompt.
 pub(crate) enum Started {
-    Running(Generation),
+    Running(Box<Generation>),
     Rendered(String),
 }
 
@@ -42,7 +42,7 @@ impl Started {
     /// The generation of a request that cannot ask for `render_only`.
     pub fn running(self) -> Generation {
         match self {
-            Started::Running(g) => g,
+            Started::Running(g) => *g,
             Started::Rendered(_) => unreachable!("render_only was not asked for"),
         }
     }
@@ -113,7 +113,7 @@ pub(crate) async fn complete(
     let extras = RequestExtras { grammar: run.grammar, top_logprobs: run.top_logprobs, shift_keep };
     let req = engine_request(fitted.tokens.clone(), &resolved.params);
     let g = generation::submit(lease, req, extras, output, fitted.tokens, started, fitted.truncated).await?;
-    Ok(Started::Running(g))
+    Ok(Started::Running(Box::new(g)))
 }
 
 /// A prompt through the model's template: the Go `template` when there is one, else the
@@ -245,7 +245,7 @@ pub(crate) async fn converse(
     let extras = RequestExtras { grammar, top_logprobs: run.top_logprobs, shift_keep };
     let req = engine_request(fitted.tokens.clone(), &resolved.params);
     let g = generation::submit(lease, req, extras, output, fitted.tokens, started, fitted.truncated).await?;
-    Ok(Started::Running(g))
+    Ok(Started::Running(Box::new(g)))
 }
 
 /// A template that fails to parse or run is the model's fault (500, as Ollama), a missing

@@ -9,6 +9,10 @@
 //! pruned like any stale temp file) and become a blob only when they hash to the digest the
 //! final `PUT` names.
 
+// The error side of these helpers is the handler's whole answer, made at most once per
+// request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
