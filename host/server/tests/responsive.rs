@@ -30,8 +30,8 @@ fn probes_answer_during_a_long_prefill() {
     assert_eq!(common::http(addr, "POST", "/api/generate", Some(&load)).0, 200);
     assert_eq!(common::http(addr, "GET", "/api/tags", None).0, 200);
 
-    // About 1200 tokens, raw: one prefill step of several seconds on one engine thread.
-    let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(120);
+    // About 1600 tokens, raw: one prefill step of seconds on one engine thread.
+    let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(160);
     let long = json!({ "model": "smollm2:135m", "prompt": prompt, "raw": true, "stream": true, "options": options() }).to_string();
     let (first_tx, first_rx) = std::sync::mpsc::channel();
     let streamed = std::thread::spawn(move || {
@@ -60,10 +60,10 @@ fn probes_answer_during_a_long_prefill() {
     });
 
     // The long request is in its prefill step; a second one now asks the engine for things.
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(500));
     let short = json!({ "model": "smollm2:135m", "prompt": "Hello", "stream": false, "options": options() }).to_string();
     let second = std::thread::spawn(move || common::http(addr, "POST", "/api/generate", Some(&short)));
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(200));
 
     let sent = Instant::now();
     let probes: Vec<_> = ["/api/version", "/api/tags", "/api/ps"]
