@@ -9,12 +9,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::request::{keep_alive_of, options_of};
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed};
+use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed, widened};
 use crate::state::AppState;
 
 const EMBED: &[decode::Field] = &[
@@ -25,6 +26,25 @@ const EMBED: &[decode::Field] = &[
     field("keep_alive", Kind::Any, "api.Duration"),
     field("options", Kind::Object, "map[string]interface {}"),
 ];
+
+/// `/api/embed`'s answer (Ollama's EmbedResponse).
+#[derive(Serialize)]
+struct EmbedResponse {
+    model: String,
+    embeddings: Vec<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_eval_count: Option<u32>,
+}
+
+/// `/api/embeddings`' answer (Ollama's EmbeddingResponse).
+#[derive(Serialize)]
+struct EmbeddingResponse {
+    embedding: Vec<f64>,
+}
 
 const EMBEDDINGS: &[decode::Field] = &[
     field("model", Kind::Str, "string"),
@@ -60,16 +80,17 @@ pub async fn embed(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Res
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
     let e = embed_inputs(&s, &resolved, &inputs, truncate, keep_alive).await?;
-    let embeddings: Vec<Vec<f32>> = e.vectors.iter().map(|v| normalize(v, dimensions)).collect::<ApiResult<_>>()?;
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model));
-    out.insert("embeddings".into(), json!(embeddings));
-    if !inputs.is_empty() {
-        out.insert("total_duration".into(), json!(started.elapsed().as_nanos() as u64));
-        out.insert("load_duration".into(), json!(e.load.as_nanos() as u64));
-        out.insert("prompt_eval_count".into(), json!(e.prompt_tokens));
-    }
-    Ok(Json(Value::Object(out)).into_response())
+    let embeddings = e.vectors.iter().map(|v| normalize(v, dimensions).map(|v| widened(&v))).collect::<ApiResult<_>>()?;
+    // The counts only when something was embedded (no inputs only loads the model).
+    let embedded = !inputs.is_empty();
+    Ok(Json(EmbedResponse {
+        model,
+        embeddings,
+        total_duration: embedded.then(|| started.elapsed().as_nanos() as u64),
+        load_duration: embedded.then_some(e.load.as_nanos() as u64),
+        prompt_eval_count: embedded.then_some(e.prompt_tokens),
+    })
+    .into_response())
 }
 
 pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
@@ -84,6 +105,6 @@ pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResul
     let inputs: Vec<String> = if prompt.is_empty() { Vec::new() } else { vec![prompt.to_string()] };
     let e = embed_inputs(&s, &resolved, &inputs, true, keep_alive).await?;
     // Not normalised, and as float64, as Ollama's legacy endpoint returns it.
-    let embedding: Vec<f64> = e.vectors.first().map(|v| v.iter().map(|&x| x as f64).collect()).unwrap_or_default();
-    Ok(Json(json!({ "embedding": embedding })).into_response())
+    let embedding = e.vectors.first().map(|v| widened(v)).unwrap_or_default();
+    Ok(Json(EmbeddingResponse { embedding }).into_response())
 }

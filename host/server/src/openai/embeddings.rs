@@ -2,18 +2,19 @@
 //! a list of strings, `encoding_format` float or base64 (little-endian f32 bytes),
 //! `dimensions`, and `usage`. Errors take OpenAI's `{"error": {...}}` shape.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
-
-use std::sync::Arc;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::decode::{self, field, get_str, Kind};
 use crate::error::ApiError;
-use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed};
+use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed, widened};
 use crate::state::AppState;
 
 const REQUEST: &[decode::Field] = &[
@@ -37,11 +38,41 @@ fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
     }
 }
 
+/// OpenAI's `list` of embeddings.
+#[derive(Serialize)]
+struct EmbeddingList {
+    object: &'static str,
+    data: Vec<EmbeddingData>,
+    model: String,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct EmbeddingData {
+    object: &'static str,
+    embedding: Encoded,
+    index: usize,
+}
+
+/// `encoding_format`: the floats, or their little-endian f32 bytes in base64.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Encoded {
+    Float(Vec<f64>),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u32,
+    total_tokens: u32,
+}
+
 pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
     super::error::respond(run(&s, &body).await.map(|v| Json(v).into_response()))
 }
 
-async fn run(s: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+async fn run(s: &AppState, body: &[u8]) -> Result<EmbeddingList, ApiError> {
     let req = decode::decode(body, "EmbedRequest", REQUEST)?;
     let model = get_str(&req, "model").unwrap_or("").to_string();
     let inputs = inputs_of(req.get("input"))?;
@@ -58,20 +89,16 @@ async fn run(s: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
     let e = embed_inputs(s, &resolved, &inputs, true, None).await?;
     let mut data = Vec::with_capacity(e.vectors.len());
-    for (i, v) in e.vectors.iter().enumerate() {
+    for (index, v) in e.vectors.iter().enumerate() {
         let v = normalize(v, dimensions)?;
         let embedding = if format == "base64" {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            Encoded::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
         } else {
-            json!(v)
+            Encoded::Float(widened(&v))
         };
-        data.push(json!({ "object": "embedding", "embedding": embedding, "index": i }));
+        data.push(EmbeddingData { object: "embedding", embedding, index });
     }
-    let mut out = Map::new();
-    out.insert("object".into(), json!("list"));
-    out.insert("data".into(), Value::Array(data));
-    out.insert("model".into(), json!(model));
-    out.insert("usage".into(), json!({ "prompt_tokens": e.prompt_tokens, "total_tokens": e.prompt_tokens }));
-    Ok(Value::Object(out))
+    let usage = Usage { prompt_tokens: e.prompt_tokens, total_tokens: e.prompt_tokens };
+    Ok(EmbeddingList { object: "list", data, model, usage })
 }

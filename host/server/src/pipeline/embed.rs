@@ -110,6 +110,12 @@ pub(crate) async fn embed_inputs(
     Ok(Embedded { vectors, prompt_tokens, load })
 }
 
+/// A vector as the API writes it: each f32 widened to f64, which is how serde_json's `Value`
+/// has always carried them (so the answers' digits stay the same).
+pub(crate) fn widened(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
 /// L2-normalised; with 0 < `dimensions` < the length, cut first and normalised after.
 pub(crate) fn normalize(v: &[f32], dimensions: Option<i64>) -> ApiResult<Vec<f32>> {
     if v.iter().any(|x| !x.is_finite()) {
@@ -122,4 +128,16 @@ pub(crate) fn normalize(v: &[f32], dimensions: Option<i64>) -> ApiResult<Vec<f32
     let norm = cut.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
     let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
     Ok(cut.iter().map(|&x| (x as f64 * scale) as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Typed answers write `widened` vectors: the same bytes as the `json!` of the f32s they
+    /// replaced (serde_json writes an f32 itself with fewer digits).
+    #[test]
+    fn widened_vectors_write_as_json_values_of_f32_did() {
+        let v = [0.1f32, -1.5e-7, 3.4028235e38, 1.0, 0.0, 0.33333334];
+        assert_eq!(serde_json::to_string(&super::widened(&v)).unwrap(), serde_json::json!(v.to_vec()).to_string());
+        assert_ne!(serde_json::to_string(&v.to_vec()).unwrap(), serde_json::json!(v.to_vec()).to_string());
+    }
 }
