@@ -27,17 +27,18 @@ const EMBED: &[decode::Field] = &[
     field("options", Kind::Object, "map[string]interface {}"),
 ];
 
-/// `/api/embed`'s answer (Ollama's EmbedResponse).
+/// `/api/embed`'s answer (Ollama's EmbedResponse). Fields in name order: the host's
+/// serde_json objects sort their keys, so that is the order the answers have always had.
 #[derive(Serialize)]
 struct EmbedResponse {
-    model: String,
     embeddings: Vec<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    total_duration: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     load_duration: Option<u64>,
+    model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_eval_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_duration: Option<u64>,
 }
 
 /// `/api/embeddings`' answer (Ollama's EmbeddingResponse).
@@ -107,4 +108,27 @@ pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResul
     // Not normalised, and as float64, as Ollama's legacy endpoint returns it.
     let embedding = e.vectors.first().map(|v| widened(v)).unwrap_or_default();
     Ok(Json(EmbeddingResponse { embedding }).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::EmbedResponse;
+
+    /// The typed answer writes the bytes the `json!` object it replaced wrote.
+    #[test]
+    fn the_answer_keeps_its_bytes() {
+        let typed = EmbedResponse {
+            embeddings: vec![vec![0.5]],
+            load_duration: Some(2),
+            model: "m".into(),
+            prompt_eval_count: Some(3),
+            total_duration: Some(1),
+        };
+        let old = json!({"model": "m", "embeddings": [[0.5]], "total_duration": 1, "load_duration": 2, "prompt_eval_count": 3});
+        assert_eq!(serde_json::to_string(&typed).unwrap(), old.to_string());
+        let empty = EmbedResponse { embeddings: vec![], load_duration: None, model: "m".into(), prompt_eval_count: None, total_duration: None };
+        assert_eq!(serde_json::to_string(&empty).unwrap(), json!({"model": "m", "embeddings": []}).to_string());
+    }
 }

@@ -38,20 +38,21 @@ fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
     }
 }
 
-/// OpenAI's `list` of embeddings.
+/// OpenAI's `list` of embeddings. Fields in name order, in this struct and those below: the
+/// host's serde_json objects sort their keys, so that is the order the answers have had.
 #[derive(Serialize)]
 struct EmbeddingList {
-    object: &'static str,
     data: Vec<EmbeddingData>,
     model: String,
+    object: &'static str,
     usage: Usage,
 }
 
 #[derive(Serialize)]
 struct EmbeddingData {
-    object: &'static str,
     embedding: Encoded,
     index: usize,
+    object: &'static str,
 }
 
 /// `encoding_format`: the floats, or their little-endian f32 bytes in base64.
@@ -101,4 +102,26 @@ async fn run(s: &AppState, body: &[u8]) -> Result<EmbeddingList, ApiError> {
     }
     let usage = Usage { prompt_tokens: e.prompt_tokens, total_tokens: e.prompt_tokens };
     Ok(EmbeddingList { object: "list", data, model, usage })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The typed answer writes the bytes the `json!` object it replaced wrote.
+    #[test]
+    fn the_answer_keeps_its_bytes() {
+        let data = vec![
+            EmbeddingData { embedding: Encoded::Float(vec![0.25]), index: 0, object: "embedding" },
+            EmbeddingData { embedding: Encoded::Base64("AACAPg==".into()), index: 1, object: "embedding" },
+        ];
+        let typed = EmbeddingList { data, model: "m".into(), object: "list", usage: Usage { prompt_tokens: 4, total_tokens: 4 } };
+        let old = json!({"object": "list", "data": [
+            {"object": "embedding", "embedding": [0.25], "index": 0},
+            {"object": "embedding", "embedding": "AACAPg==", "index": 1},
+        ], "model": "m", "usage": {"prompt_tokens": 4, "total_tokens": 4}});
+        assert_eq!(serde_json::to_string(&typed).unwrap(), old.to_string());
+    }
 }
