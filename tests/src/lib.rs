@@ -38,7 +38,7 @@ pub fn ids(v: &Value) -> Vec<u32> {
 }
 
 pub fn open(name: &str, threads: usize) -> Session {
-    let rt = Runtime::new().expect("runtime");
+    let rt = Runtime::shared().expect("runtime");
     rt.open(&model_path(name), threads).expect("open model")
 }
 
@@ -129,7 +129,7 @@ pub fn model_dir_texts(dir: &Path) -> Vec<(String, String)> {
 pub fn convert_minilm(target: &str, out: &Path) {
     let dir = model_path("minilm");
     let weights = dir.join("model.safetensors");
-    let rt = Runtime::new().expect("runtime");
+    let rt = Runtime::shared().expect("runtime");
     let plan = rt.plan_conversion(&model_dir_texts(&dir), &weights, target).expect("conversion plan");
     let mut reader = wollama_runtime::ConversionReader::new(plan, &weights).expect("reader");
     let mut f = std::fs::File::create(out).expect("output file");

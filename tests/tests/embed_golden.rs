@@ -27,7 +27,7 @@ fn cases() -> Vec<Case> {
 fn session(target: &str, dir: &tempfile::TempDir) -> wollama_runtime::Session {
     let path = dir.path().join(format!("minilm-{target}.gguf"));
     convert_minilm(target, &path);
-    let mut s = Runtime::new().unwrap().open(&path, 2).expect("the converted model opens");
+    let mut s = Runtime::shared().unwrap().open(&path, 2).expect("the converted model opens");
     s.start_engine(EngineOptions { max_slots: 64, ctx_cells: 2048, batch_tokens: 2048 }).expect("encoder engine");
     s
 }

@@ -33,7 +33,7 @@ mod tempfile_path {
 #[test]
 fn truncated_files_are_clear_errors() {
     let bytes = std::fs::read(model_path("smollm2")).unwrap();
-    let rt = Runtime::new().unwrap();
+    let rt = Runtime::shared().unwrap();
     // Cuts in the magic, the counts, the metadata (tokenizer tables), the tensor index, and
     // the weights.
     for cut in [0usize, 3, 10, 20, 1_000, 500_000, 1_500_000, 2_000_000, 30_000_000, bytes.len() - 1] {
@@ -52,7 +52,7 @@ fn truncated_files_are_clear_errors() {
 #[test]
 fn corrupt_bytes_never_trap_the_guest() {
     let bytes = std::fs::read(model_path("smollm2")).unwrap();
-    let rt = Runtime::new().unwrap();
+    let rt = Runtime::shared().unwrap();
     let head = &bytes[..3_000_000];
     // Deterministic corruption of header bytes: each variant must open or fail cleanly.
     let mut x: u64 = 0x1234_5678;
@@ -85,7 +85,7 @@ fn an_unsupported_tensor_type_fails_at_load_naming_type_and_tensor() {
     let mut f = std::fs::File::create(std::env::temp_dir().join("wollama-iq4nl.gguf")).unwrap();
     f.write_all(&bytes).unwrap();
     drop(f);
-    let rt = Runtime::new().unwrap();
+    let rt = Runtime::shared().unwrap();
     let mut s = rt.open(&std::env::temp_dir().join("wollama-iq4nl.gguf"), 1).expect("metadata is fine");
     let err = s
         .start_engine(EngineOptions { max_slots: 1, ctx_cells: 64, batch_tokens: 32 })
@@ -98,7 +98,7 @@ fn an_unsupported_tensor_type_fails_at_load_naming_type_and_tensor() {
 
 #[test]
 fn not_a_file_and_not_a_gguf() {
-    let rt = Runtime::new().unwrap();
+    let rt = Runtime::shared().unwrap();
     assert!(matches!(rt.open(std::path::Path::new("/nonexistent/model.gguf"), 1), Err(Error::Io(_))));
     let f = write_temp(b"definitely not a model, just text", "text.gguf");
     let e = rt.open(f.path(), 1).err().expect("text is not a model");

@@ -120,7 +120,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
         }
     }
-    let rt = Runtime::new()?;
+    let rt = Runtime::shared()?;
     let store = if a.skip_serve { None } else { Some(crate::bench_serve::Store::create(&a)?) };
     println!(
         "model {}  pp{} tg{}  {} reps (medians); ratio = wollama / llama.cpp (t/s: above 1 is faster; ms, MiB: below 1 is better)",
@@ -131,13 +131,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
     let mut table = Table::new(a.markdown);
     for &threads in &a.threads {
-        let layers = in_process(&rt, &a, threads, &mut table)?;
+        let layers = in_process(rt, &a, threads, &mut table)?;
         if let Some(store) = &store {
             crate::bench_serve::run(store, &a, threads, layers, &mut table)?;
         }
     }
     if a.contention {
-        contention(&rt, &a, &mut table)?;
+        contention(rt, &a, &mut table)?;
     }
     table.finish();
     Ok(())

@@ -22,8 +22,8 @@ const SENTENCES: &[&str] = &[
 
 /// A safetensors directory is converted (F16, as `create` does) into a temporary GGUF first.
 pub fn run(model: &Path, threads: &[usize], batches: &[usize], reps: usize) -> Result<()> {
-    let rt = Runtime::new()?;
-    let converted = model.is_dir().then(|| convert(&rt, model)).transpose()?;
+    let rt = Runtime::shared()?;
+    let converted = model.is_dir().then(|| convert(rt, model)).transpose()?;
     let gguf = converted.as_ref().map(|t| t.path()).unwrap_or(model);
     println!("model {}  sentences/s per batch size, {reps} reps (medians)", gguf.display());
     println!("{:>7}  {:>5}  {:>12}  {:>10}", "threads", "batch", "sentences/s", "tokens/s");

@@ -24,7 +24,7 @@ impl ModelArgs {
     }
 
     pub fn open(&self) -> Result<Session> {
-        let rt = Runtime::new().context("starting the engine")?;
+        let rt = Runtime::shared().context("starting the engine")?;
         rt.open(&self.gguf, self.threads()).with_context(|| format!("loading {}", self.gguf.display()))
     }
 }

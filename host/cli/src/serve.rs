@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use wollama_server::{keep_alive, sched::SchedConfig, Config};
+use wollama_server::{keep_alive_from_env, Config, SchedConfig};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -43,7 +43,7 @@ pub fn parse_host(v: &str) -> Result<SocketAddr> {
 /// crates, warnings for the libraries under them; `RUST_LOG`, when set, decides instead.
 fn init_logging() {
     use std::io::IsTerminal;
-    let level = wollama_server::env::log_level().to_string().to_ascii_lowercase();
+    let level = wollama_server::log_level().to_string().to_ascii_lowercase();
     let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
         let ours = ["wollama", "wollama_server", "wollama_store", "wollama_runtime", "wollama_compute"];
         std::iter::once("warn".to_string()).chain(ours.iter().map(|c| format!("{c}={level}"))).collect::<Vec<_>>().join(",")
@@ -63,7 +63,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .map(Into::into)
         .unwrap_or_else(wollama_store::Store::default_root);
     let default_keep_alive = std::env::var("OLLAMA_KEEP_ALIVE")
-        .map(|v| keep_alive::from_env(&v))
+        .map(|v| keep_alive_from_env(&v))
         .unwrap_or(Some(Duration::from_secs(300)));
     let num_parallel = std::env::var("OLLAMA_NUM_PARALLEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1);
     let threads =

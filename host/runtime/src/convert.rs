@@ -14,7 +14,6 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wollama_compute::cpu::CpuExecutor;
 
 use crate::bindings::exports::wollama::engine::runtime::{Conversion, TensorCopy};
-use crate::bindings::Guest;
 use crate::host::HostState;
 use crate::{Error, Result, Runtime};
 
@@ -51,7 +50,7 @@ impl Runtime {
             plans: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
-        let guest = Guest::instantiate(&mut store, &self.component, &self.linker)?;
+        let guest = self.instantiate(&mut store)?;
         Ok(guest.wollama_engine_runtime().call_convert_safetensors(&mut store, files, &header, size, target)??)
     }
 }

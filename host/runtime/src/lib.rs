@@ -20,9 +20,9 @@ pub use runner::{EventSink, LoadedInfo, LogprobSink, Runner};
 pub use session::{Session, StepTimes};
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wollama_compute::cpu::CpuExecutor;
 
 /// Errors a caller can act on: the guest's own error kinds, plus engine failures (traps).
@@ -63,17 +63,32 @@ impl From<wasmtime::Error> for Error {
 /// The guest component, built by this crate's build script from `guest/`.
 pub static GUEST_COMPONENT: &[u8] = include_bytes!(env!("WOLLAMA_GUEST_COMPONENT"));
 
-/// A compiled guest, ready to instantiate once per loaded model.
+/// The compiled guest, linked and pre-instantiated: one per process (`Runtime::shared`),
+/// instantiated once per loaded model.
 pub struct Runtime {
     engine: wasmtime::Engine,
-    component: Component,
-    linker: Linker<host::HostState>,
+    /// Imports resolved and types checked once, so an instance is only its own memory.
+    pre: bindings::GuestPre<host::HostState>,
 }
 
 impl Runtime {
-    /// Compiles the embedded guest, or loads its compiled form from the cache
-    /// (`~/.cache/wollama/components`, keyed by the component's sha256 and wasmtime's version).
-    pub fn new() -> Result<Runtime> {
+    /// The process's runtime, made on first use: compiling the guest (or loading its compiled
+    /// form from the cache, `~/.cache/wollama/components`, keyed by the component's sha256 and
+    /// wasmtime's version) and linking it happen once, however many models and model reads
+    /// (`/api/show`, `/api/tags`, imports) follow. A failed start is retried by the next call.
+    pub fn shared() -> Result<&'static Runtime> {
+        static SHARED: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+        // Held while compiling: concurrent first callers wait for the one compile.
+        let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rt) = *slot {
+            return Ok(rt);
+        }
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
+        *slot = Some(rt);
+        Ok(rt)
+    }
+
+    fn new() -> Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = wasmtime::Engine::new(&config)?;
@@ -81,7 +96,13 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Runtime { engine, component, linker })
+        let pre = bindings::GuestPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    /// A fresh guest instance in `store`, from the pre-instantiated component.
+    pub(crate) fn instantiate(&self, store: &mut wasmtime::Store<host::HostState>) -> Result<bindings::Guest> {
+        Ok(self.pre.instantiate(store)?)
     }
 
     /// Opens a GGUF model in a fresh guest instance, running plans with `threads` threads.

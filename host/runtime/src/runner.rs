@@ -2,12 +2,18 @@
 //! the continuous-batching loop. Requests arrive over a channel; each request's events go to
 //! its own sink, and a sink that reports its receiver gone (the client disconnected) cancels
 //! the request before the next step.
+//!
+//! The thread answers commands between steps, so an answer can take a whole step (a long
+//! prefill: seconds). Answers therefore come back on oneshot channels that async callers
+//! await: waiting for one never holds an async worker.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use crate::{
     ChatMessage, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, Session,
@@ -20,14 +26,13 @@ pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
 /// Receives one request's token log-probabilities, each before the token's event.
 pub type LogprobSink = Box<dyn FnMut(TokenLogprobs) + Send>;
 
-type Reply<T> = Sender<Result<T>>;
+type Reply<T> = oneshot::Sender<Result<T>>;
 
 enum Command {
     Submit(Box<Request>, EventSink, Option<LogprobSink>, Reply<u64>),
     Embed(Vec<u32>, EventSink, Reply<u64>),
     Cancel(u64),
     Tokenize(String, bool, bool, Reply<Vec<u32>>),
-    Detokenize(Vec<u32>, Reply<String>),
     RenderPrompt(Vec<ChatMessage>, Box<PromptOptions>, Reply<String>),
     Features(Option<String>, Reply<TemplateFeatures>),
 }
@@ -40,24 +45,29 @@ pub struct LoadedInfo {
     pub options: EngineOptions,
 }
 
-/// A handle to a model's engine thread; dropping it stops the thread once idle.
+/// A handle to a model's engine thread; dropping it stops the thread once idle (and waits
+/// for that, so drop it off the async workers).
 pub struct Runner {
     tx: Option<Sender<Command>>,
     thread: Option<JoinHandle<()>>,
     pub loaded: LoadedInfo,
 }
 
+fn stopped() -> Error {
+    Error::Engine("the engine thread stopped".into())
+}
+
 impl Runner {
-    /// Loads the model on a new thread and starts its engine.
-    pub fn start(path: PathBuf, threads: usize, options: EngineOptions) -> Result<Runner> {
+    /// Loads the model on a new thread and starts its engine. Dropping the future before the
+    /// load ends leaves the thread to finish loading and then stop on its own.
+    pub async fn start(path: PathBuf, threads: usize, options: EngineOptions) -> Result<Runner> {
         let (tx, rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<LoadedInfo>>();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<LoadedInfo>>();
         let thread = std::thread::Builder::new()
             .name("wollama-engine".into())
             .spawn(move || {
                 let loaded = (|| {
-                    let rt = Runtime::new()?;
-                    let mut s = rt.open(&path, threads)?;
+                    let mut s = Runtime::shared()?.open(&path, threads)?;
                     let info = s.info()?;
                     let metadata = s.metadata()?;
                     s.start_engine(options)?;
@@ -74,57 +84,47 @@ impl Runner {
                 }
             })
             .map_err(|e| Error::Engine(format!("starting the engine thread: {e}")))?;
-        let loaded = ready_rx.recv().map_err(|_| Error::Engine("the engine thread died while loading".into()))??;
+        let loaded = ready_rx.await.map_err(|_| Error::Engine("the engine thread died while loading".into()))??;
         Ok(Runner { tx: Some(tx), thread: Some(thread), loaded })
     }
 
-    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
-        let (tx, rx) = mpsc::channel();
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
-        rx.recv().map_err(|_| Error::Engine("the engine thread stopped".into()))?
+        rx.await.map_err(|_| stopped())?
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
-        self.tx
-            .as_ref()
-            .expect("sender lives as long as the runner")
-            .send(cmd)
-            .map_err(|_| Error::Engine("the engine thread stopped".into()))
+        self.tx.as_ref().expect("sender lives as long as the runner").send(cmd).map_err(|_| stopped())
     }
 
     /// Queues a request; its events go to `sink` from the engine thread, and, when it asked
     /// for them (`top_logprobs`), its log-probabilities to `logprobs`.
-    pub fn submit(&self, req: Request, sink: EventSink, logprobs: Option<LogprobSink>) -> Result<u64> {
-        self.call(|r| Command::Submit(Box::new(req), sink, logprobs, r))
+    pub async fn submit(&self, req: Request, sink: EventSink, logprobs: Option<LogprobSink>) -> Result<u64> {
+        self.call(|r| Command::Submit(Box::new(req), sink, logprobs, r)).await
     }
 
     /// Queues the embedding of `prompt`: its sink gets one `Embedding` event, then `Done`.
-    pub fn embed(&self, prompt: Vec<u32>, sink: EventSink) -> Result<u64> {
-        self.call(|r| Command::Embed(prompt, sink, r))
+    pub async fn embed(&self, prompt: Vec<u32>, sink: EventSink) -> Result<u64> {
+        self.call(|r| Command::Embed(prompt, sink, r)).await
     }
 
     pub fn cancel(&self, id: u64) {
         let _ = self.send(Command::Cancel(id));
     }
 
-    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
-        self.call(|r| Command::Tokenize(text.to_string(), add_special, parse_special, r))
+    pub async fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        self.call(|r| Command::Tokenize(text.to_string(), add_special, parse_special, r)).await
     }
 
-    pub fn detokenize(&self, ids: Vec<u32>) -> Result<String> {
-        self.call(|r| Command::Detokenize(ids, r))
-    }
-}
-
-impl Runner {
     /// The chat prompt with tools and thinking, rendered in the guest.
-    pub fn render_prompt(&self, messages: Vec<ChatMessage>, options: PromptOptions) -> Result<String> {
-        self.call(|r| Command::RenderPrompt(messages, Box::new(options), r))
+    pub async fn render_prompt(&self, messages: Vec<ChatMessage>, options: PromptOptions) -> Result<String> {
+        self.call(|r| Command::RenderPrompt(messages, Box::new(options), r)).await
     }
 
     /// What a Go TEMPLATE (or, with none, the GGUF's chat template) says about the output.
-    pub fn template_features(&self, template: Option<String>) -> Result<TemplateFeatures> {
-        self.call(|r| Command::Features(template, r))
+    pub async fn template_features(&self, template: Option<String>) -> Result<TemplateFeatures> {
+        self.call(|r| Command::Features(template, r)).await
     }
 }
 
@@ -228,16 +228,22 @@ fn handle(
     cmd: Command,
 ) {
     match cmd {
-        Command::Submit(req, sink, lp_sink, reply) => {
-            let r = s.submit(&req);
-            if let Ok(id) = r {
+        Command::Submit(req, sink, lp_sink, reply) => match s.submit(&req) {
+            // Nobody waits for the id (the caller went away): the request is not wanted.
+            Ok(id) if reply.is_closed() => {
+                let _ = s.cancel(id);
+            }
+            Ok(id) => {
                 sinks.insert(id, sink);
                 if let Some(l) = lp_sink {
                     lp_sinks.insert(id, l);
                 }
+                let _ = reply.send(Ok(id));
             }
-            let _ = reply.send(r);
-        }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        },
         Command::Embed(prompt, sink, reply) => {
             let r = s.embed(&prompt);
             if let Ok(id) = r {
@@ -253,9 +259,6 @@ fn handle(
         }
         Command::Tokenize(text, add, parse, reply) => {
             let _ = reply.send(s.tokenize(&text, add, parse));
-        }
-        Command::Detokenize(ids, reply) => {
-            let _ = reply.send(s.detokenize(&ids));
         }
         Command::RenderPrompt(msgs, options, reply) => {
             let _ = reply.send(s.render_prompt(&msgs, &options));

@@ -50,7 +50,7 @@ impl Session {
             plans: Vec::new(),
         };
         let mut store = Store::new(&rt.engine, state);
-        let guest = Guest::instantiate(&mut store, &rt.component, &rt.linker)?;
+        let guest = rt.instantiate(&mut store)?;
         let file_res = store
             .data_mut()
             .table

@@ -12,7 +12,6 @@ pub enum Kind {
     Str,
     Bool,
     Int,
-    Float,
     /// A list of the inner kind.
     List(&'static Kind),
     Object,
@@ -59,7 +58,6 @@ fn check(v: &Value, kind: Kind, path: &str, go_type: &str) -> Result<(), ApiErro
         Kind::Any => true,
         Kind::Str => v.is_string(),
         Kind::Bool => v.is_boolean(),
-        Kind::Float => v.is_number(),
         Kind::Int => {
             if let Some(n) = v.as_number() {
                 if n.is_f64() {

@@ -75,24 +75,6 @@ pub fn parse_go_duration(s: &str) -> Result<KeepAlive, String> {
     Ok(Some(Duration::from_secs_f64(total)))
 }
 
-/// Go's Duration string, as Ollama marshals it ("5m0s"); forever is -1.
-pub fn to_go_string(k: KeepAlive) -> Value {
-    match k {
-        None => Value::from(-1),
-        Some(d) => {
-            let total = d.as_secs();
-            let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
-            let frac = d.subsec_nanos();
-            let secs = if frac == 0 { format!("{s}s") } else { format!("{}s", s as f64 + frac as f64 / 1e9) };
-            Value::from(match (h, m) {
-                (0, 0) => secs,
-                (0, m) => format!("{m}m{secs}"),
-                (h, m) => format!("{h}h{m}m{secs}"),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,12 +108,9 @@ mod tests {
     }
 
     #[test]
-    fn env_accepts_plain_seconds_and_marshals_like_go() {
+    fn env_accepts_plain_seconds() {
         assert_eq!(from_env("3600"), Some(Duration::from_secs(3600)));
         assert_eq!(from_env("10m"), Some(Duration::from_secs(600)));
         assert_eq!(from_env("-1"), None);
-        assert_eq!(to_go_string(Some(Duration::from_secs(300))), json!("5m0s"));
-        assert_eq!(to_go_string(Some(Duration::from_secs(3725))), json!("1h2m5s"));
-        assert_eq!(to_go_string(None), json!(-1));
     }
 }

@@ -1,33 +1,44 @@
-//! The Ollama-compatible HTTP API over wollama's engine: request decoding with Go's JSON
-//! semantics, Ollama's error shape, keep_alive, the scheduler of loaded models, prompt
-//! fitting, and NDJSON streaming of engine events; `routes` lists the endpoints.
+//! The Ollama-compatible HTTP API over wollama's engine (and OpenAI's `/v1` over the same
+//! pipeline): request decoding with Go's JSON semantics, Ollama's error shape, keep_alive, the
+//! scheduler of loaded models, prompt fitting, and streaming of engine output.
 
-pub mod access_log;
-pub mod capabilities;
-pub mod capability;
-pub mod chat;
-pub mod create;
-pub mod decode;
-pub mod env;
-pub mod error;
-pub mod format;
-pub mod generate;
-pub mod guard;
-pub mod keep_alive;
-pub mod registry;
-pub mod embed;
-pub mod import;
-pub mod openai_embed;
-pub mod logprobs;
-pub mod openai;
-pub mod output;
-pub mod routes;
-pub mod sched;
-pub mod show;
-pub mod stream;
-pub mod truncate;
-pub mod thinking;
-pub mod tools;
+//!
+//! | module | what |
+//! |---|---|
+//! | [`routes`] | the endpoint table |
+//! | [`api`] | the native handlers: decode, call the pipeline, shape Ollama's answer |
+//! | [`openai`] | `/v1`: translation to and from the native pipeline |
+//! | [`registry`] | `/api/pull`, `/api/push` and the `/v2` registry side |
+//! | [`pipeline`] | resolve → schedule → template → render and fit → submit → typed pieces |
+//! | [`framing`] | the pieces as NDJSON or SSE |
+//! | [`sched`] | loaded models, keep_alive, the per-model engine |
+//! | [`state`] | what every handler shares |
+//! | [`decode`], [`error`], [`format`], [`keep_alive`], [`truncate`], [`go_time`] | request fields, errors and times as Ollama has them |
+//! | [`guard`], [`access_log`], [`env`] | the Host/Origin check, the log line, the environment |
+
+mod access_log;
+mod api;
+mod decode;
+mod env;
+mod error;
+mod format;
+mod framing;
+mod go_time;
+mod guard;
+mod keep_alive;
+mod model_capabilities;
+mod openai;
+mod pipeline;
+mod registry;
+mod routes;
+mod sched;
+mod state;
+mod truncate;
+
+pub use env::log_level;
+pub use keep_alive::from_env as keep_alive_from_env;
+pub use sched::{SchedConfig, SERVER_BUSY};
+pub use truncate::PROMPT_TOO_LONG;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +48,7 @@ use std::sync::Arc;
 pub struct Config {
     pub addr: SocketAddr,
     pub models: std::path::PathBuf,
-    pub sched: sched::SchedConfig,
+    pub sched: SchedConfig,
 }
 
 /// Makes ring rustls' crypto for the process, which every TLS client (the registry's,
@@ -50,7 +61,7 @@ pub fn install_tls_provider() {
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
     install_tls_provider();
     let store = wollama_store::Store::open(&config.models).map_err(std::io::Error::other)?;
-    let state = Arc::new(routes::AppState { store, sched: sched::Scheduler::new(config.sched), capabilities: Default::default() });
+    let state = Arc::new(state::AppState { store, sched: sched::Scheduler::new(config.sched), capabilities: Default::default() });
     // Outermost first: every request is logged, refused ones included.
     let guard = Arc::new(guard::Guard::from_env(listener.local_addr()?));
     let app = routes::router(state)
@@ -61,7 +72,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io
 
 /// Serves the store at `models` on a free loopback port from a thread of its own (with its own
 /// runtime of `workers` threads) and returns the address: for tests and embedders.
-pub fn spawn_on_free_port(models: std::path::PathBuf, sched: sched::SchedConfig, workers: usize) -> SocketAddr {
+pub fn spawn_on_free_port(models: std::path::PathBuf, sched: SchedConfig, workers: usize) -> SocketAddr {
     install_tls_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     let addr = listener.local_addr().expect("a bound address");

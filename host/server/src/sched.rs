@@ -130,10 +130,6 @@ impl Scheduler {
         })
     }
 
-    pub fn default_keep_alive(&self) -> KeepAlive {
-        self.cfg.default_keep_alive
-    }
-
     /// The model, loaded (or reloaded with new load-time options) and held for a request.
     pub async fn acquire(self: &Arc<Self>, spec: &LoadSpec, keep_alive: Option<KeepAlive>) -> ApiResult<Lease> {
         let _guard = self.loading.lock().await;
@@ -165,11 +161,9 @@ impl Scheduler {
                 let path = spec.gguf.clone();
                 tracing::debug!(model = %spec.name, gguf = %path.display(), num_ctx = spec.num_ctx, threads, "loading model");
                 let load_started = std::time::Instant::now();
-                let load = tokio::task::spawn_blocking(move || Runner::start(path, threads, options));
-                let runner = tokio::time::timeout(self.load_timeout, load)
+                let runner = tokio::time::timeout(self.load_timeout, Runner::start(path, threads, options))
                     .await
                     .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))?
-                    .map_err(|e| ApiError::internal(format!("loading the model: {e}")))?
                     .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
                 tracing::debug!(model = %spec.name, took = ?load_started.elapsed(), "model loaded");
                 let m = Arc::new(Loaded {
@@ -279,10 +273,6 @@ impl Scheduler {
             st.keep_alive = Some(Duration::ZERO);
         }
         true
-    }
-
-    pub fn is_loaded(&self, name: &str) -> bool {
-        self.loaded.lock().unwrap().contains_key(name)
     }
 
     /// Loaded models, longest remaining time first (forever first).

@@ -7,6 +7,7 @@
 //! all this silently; wollama also reports the dropped token count as `truncated` in the final
 //! chunk. With `truncate: false` a prompt that does not fit is Ollama's 400.
 
+use futures::future::BoxFuture;
 use wollama_runtime::ChatMessage;
 
 use crate::error::{ApiError, ApiResult};
@@ -81,15 +82,17 @@ fn suffix_with_system<M: Turn>(msgs: &[M], start: usize) -> Vec<M> {
 }
 
 /// Renders and tokenizes `msgs`, dropping the oldest non-system messages until the prompt
-/// fits `num_ctx`, then cuts tokens if the last message alone is still too long.
-pub fn fit_chat<M: Turn>(
+/// fits `num_ctx`, then cuts tokens if the last message alone is still too long. `prompt_of`
+/// takes the messages it renders by value: its future then borrows nothing of them, so it can
+/// be sent between threads.
+pub async fn fit_chat<'a, M: Turn>(
     msgs: &[M],
     num_ctx: usize,
     num_keep: i64,
     truncate: bool,
-    mut prompt_of: impl FnMut(&[M]) -> ApiResult<Vec<u32>>,
+    mut prompt_of: impl FnMut(Vec<M>) -> BoxFuture<'a, ApiResult<Vec<u32>>>,
 ) -> ApiResult<Fitted> {
-    let full = prompt_of(msgs)?;
+    let full = prompt_of(msgs.to_vec()).await?;
     let full_len = full.len();
     if fits(full_len, num_ctx) || !truncate {
         return cut_tokens(full, num_ctx, num_keep, truncate);
@@ -102,7 +105,7 @@ pub fn fit_chat<M: Turn>(
             continue;
         }
         tried = start;
-        best = prompt_of(&suffix_with_system(msgs, start))?;
+        best = prompt_of(suffix_with_system(msgs, start)).await?;
         if fits(best.len(), num_ctx) {
             break;
         }
@@ -114,6 +117,7 @@ pub fn fit_chat<M: Turn>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::executor::block_on;
 
     fn msg(role: &str, content: &str) -> ChatMessage {
         ChatMessage::new(role, content)
@@ -166,18 +170,18 @@ mod tests {
             msg("user", "eleven twelve"),
         ];
         let mut seen = Vec::new();
-        let f = fit_chat(&msgs, 6, 4, true, |m| {
+        let f = block_on(fit_chat(&msgs, 6, 4, true, |m: Vec<ChatMessage>| {
             seen.push(m.iter().map(|m| m.content.clone()).collect::<Vec<_>>());
-            words(m)
-        })
+            Box::pin(async move { words(&m) })
+        }))
         .unwrap();
         assert_eq!(seen.last().unwrap(), &["be brief", "eleven twelve"]);
         assert_eq!(f.tokens.len(), 4);
         assert_eq!(f.truncated, 14 - 4);
         // It fits as is: rendered once, nothing dropped.
-        let f = fit_chat(&msgs, 100, 4, true, words).unwrap();
+        let f = block_on(fit_chat(&msgs, 100, 4, true, |m: Vec<ChatMessage>| Box::pin(async move { words(&m) }))).unwrap();
         assert_eq!(f.truncated, 0);
-        assert!(fit_chat(&msgs, 6, 4, false, words).is_err());
+        assert!(block_on(fit_chat(&msgs, 6, 4, false, |m: Vec<ChatMessage>| Box::pin(async move { words(&m) }))).is_err());
     }
 
     #[test]
@@ -189,10 +193,10 @@ mod tests {
             msg("user", "so"),
         ];
         let mut seen = Vec::new();
-        fit_chat(&msgs, 3, 0, true, |m| {
+        block_on(fit_chat(&msgs, 3, 0, true, |m: Vec<ChatMessage>| {
             seen.push(m.iter().map(|m| m.role.clone()).collect::<Vec<_>>().join(","));
-            words(m)
-        })
+            Box::pin(async move { words(&m) })
+        }))
         .unwrap();
         assert_eq!(seen, ["user,assistant,tool,user", "assistant,tool,user", "user"]);
     }

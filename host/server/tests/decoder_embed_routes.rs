@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use wollama_server::sched::SchedConfig;
+use wollama_server::SchedConfig;
 use wollama_tests::{cosine, decoder_golden, decoder_tolerance, http, max_abs_diff, model_path, unit};
 
 /// Two parallel slots, so an embedding and a generation run side by side.

@@ -10,7 +10,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use wollama_server::sched::SchedConfig;
+use wollama_server::SchedConfig;
 use wollama_tests::{cosine, golden, http, model_dir_texts, model_path};
 
 fn start() -> (SocketAddr, tempfile::TempDir) {

@@ -40,7 +40,7 @@ async fn context_length_max_loaded_models_and_max_queue() {
     let mut first = reqwest::Client::new().post(s.url("/api/generate")).body(long.to_string()).send().await.unwrap();
     assert!(first.chunk().await.unwrap().is_some(), "the first request streams");
     let (st, v) = post(&s, "/api/generate", json!({"model": "other", "prompt": "Hi", "options": {"num_ctx": 512}})).await;
-    assert_eq!((st, v["error"].as_str().unwrap()), (503, wollama_server::sched::SERVER_BUSY));
+    assert_eq!((st, v["error"].as_str().unwrap()), (503, wollama_server::SERVER_BUSY));
     drop(first);
     // Once the first client is gone its generation stops and the model takes requests again.
     let mut answered = None;

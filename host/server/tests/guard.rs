@@ -5,14 +5,16 @@ mod common;
 
 use reqwest::header::HeaderMap;
 
+/// (method, path, Origin, Host, status, Access-Control-Allow-Origin)
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<String>, u16, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_and_hosts_as_ollama_checks_them() {
     std::env::set_var("OLLAMA_ORIGINS", "https://*.example.com");
     let s = common::serve(false);
     let port = s.addr.port();
     let http = reqwest::Client::new();
-    // (method, path, Origin, Host, status, Access-Control-Allow-Origin)
-    let cases: &[(&str, &str, Option<&str>, Option<String>, u16, Option<&str>)] = &[
+    let cases: &[Case] = &[
         ("GET", "/api/version", None, None, 200, None),
         ("GET", "/api/version", Some("http://localhost:3000"), None, 200, Some("http://localhost:3000")),
         ("GET", "/api/tags", Some("https://app.example.com"), None, 200, Some("https://app.example.com")),
@@ -28,7 +30,7 @@ async fn origins_and_hosts_as_ollama_checks_them() {
     ];
     // This machine's own names and addresses are local, as Ollama's isLocalIP and hostname
     // checks say, even an interface address outside the private ranges.
-    let mut own: Vec<(&str, &str, Option<&str>, Option<String>, u16, Option<&str>)> = Vec::new();
+    let mut own: Vec<Case> = Vec::new();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     own.push(("GET", "/api/version", None, Some(format!("{hostname}:{port}")), 200, None));
     let addrs: Vec<std::net::IpAddr> = if_addrs::get_if_addrs().unwrap().into_iter().map(|i| i.ip()).collect();

@@ -314,7 +314,7 @@ async fn pull_then_push_between_servers() {
     let pushed = lines(&body);
     assert_eq!(pushed[0], json!({"status": "retrieving manifest"}));
     for (digest, size) in &want {
-        let last = pushed.iter().filter(|l| l["digest"] == *digest).last().unwrap_or_else(|| panic!("{digest}: {pushed:?}"));
+        let last = pushed.iter().rfind(|l| l["digest"] == *digest).unwrap_or_else(|| panic!("{digest}: {pushed:?}"));
         assert_eq!(last["status"], format!("pushing {}", &digest[7..19]));
         assert_eq!((last["total"].as_u64(), last["completed"].as_u64()), (Some(*size), Some(*size)));
     }
@@ -416,7 +416,9 @@ async fn registry_endpoints() {
     let (model, model_size) = want[0].clone();
     let http = reqwest::Client::new();
     let zeros = format!("sha256:{}", "0".repeat(64));
-    let cases: Vec<(&str, String, Vec<(&str, String)>, u16, &str)> = vec![
+    // (method, path, headers, status, body)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("GET", "/v2/".into(), vec![], 200, ""),
         ("GET", "/v2/library/smollm2/manifests/135m".into(), vec![], 200, ""),
         ("HEAD", "/v2/library/smollm2/manifests/135m".into(), vec![], 200, ""),

@@ -357,14 +357,14 @@ fn an_over_long_generate_prompt_is_cut_and_reported() {
     assert_eq!(st, 200, "{cut}");
     let kept = cut["prompt_eval_count"].as_u64().unwrap() as usize;
     assert_eq!(kept + cut["truncated"].as_u64().unwrap() as usize, full_prompt.len(), "{cut}");
-    assert!(kept < 128 && kept >= 4 + 62, "{kept}");
+    assert!((4 + 62..128).contains(&kept), "{kept}");
     let ctx = wollama_tests::ids(&cut["context"]);
     assert_eq!(&ctx[..4], &full_prompt[..4], "the head is kept");
     assert_eq!(&ctx[4..kept], &full_prompt[full_prompt.len() - (kept - 4)..], "then the tail");
     assert_eq!(cut["eval_count"], 3);
 
     let (st, err) = ask(128, false);
-    assert_eq!((st, err["error"].as_str().unwrap()), (400, wollama_server::truncate::PROMPT_TOO_LONG));
+    assert_eq!((st, err["error"].as_str().unwrap()), (400, wollama_server::PROMPT_TOO_LONG));
 }
 
 /// A conversation longer than `num_ctx` loses its oldest turns but keeps its system message
@@ -427,7 +427,8 @@ fn generation_past_the_context_shifts_unless_told_not_to() {
 fn unknown_routes_methods_and_content_types_as_gin() {
     let (addr, _dir) = start();
     let (text, json) = ("text/plain; charset=utf-8", "application/json; charset=utf-8");
-    let cases: &[(&str, &str, Option<&str>, u16, &str, &str)] = &[
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, u16, &'a str, &'a str);
+    let cases: &[Case] = &[
         ("GET", "/api/nothing", None, 404, text, "404 page not found"),
         ("GET", "/api/show", None, 405, text, "405 method not allowed"),
         ("POST", "/api/tags", None, 405, text, "405 method not allowed"),

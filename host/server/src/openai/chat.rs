@@ -1,7 +1,8 @@
 //! `POST /v1/chat/completions`: OpenAI messages become the native conversation and run
-//! through the same path as `/api/chat`; the reply is one `chat.completion` object or a
+//! through the pipeline as `/api/chat` does; the reply is one `chat.completion` object or a
 //! stream of `chat.completion.chunk` events.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -13,17 +14,16 @@ use wollama_runtime::ChatMessage;
 
 use super::envelope::{usage, Envelope};
 use super::request::{self, get};
-use super::sse::{self, Chunks};
 use super::tool_choice;
-use crate::chat::ChatOptions;
-use crate::output::OutputParser;
-use crate::thinking::Split;
 use crate::error::{ApiError, ApiResult};
-use crate::generate::resolve;
-use crate::routes::Shared;
-use crate::stream;
+use crate::framing::{self, Framing, Shape};
+use crate::pipeline::generation::Done;
+use crate::pipeline::prompt::{self, Conversation, Run};
+use crate::pipeline::resolve::resolve;
+use crate::pipeline::thinking::Split;
+use crate::state::AppState;
 
-pub async fn completions(State(s): State<Shared>, body: Bytes) -> Response {
+pub async fn completions(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
     super::error::respond(run(s, body).await)
 }
 
@@ -139,7 +139,7 @@ fn think_of(req: &Map<String, Value>) -> ApiResult<Option<String>> {
     }
 }
 
-async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
+async fn run(s: Arc<AppState>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
     let req = request::object(&body)?;
     let common = request::common(&req)?;
@@ -148,45 +148,32 @@ async fn run(s: Shared, body: Bytes) -> ApiResult<Response> {
     let think = think_of(&req)?;
     let choice = tool_choice::parse(&req)?;
     let resolved = resolve(&s, &common.model, &common.options)?;
-    let top_logprobs = crate::logprobs::requested(request::boolean(&req, "logprobs")?, request::integer(&req, "top_logprobs")?)?;
-    let opts = ChatOptions {
-        tools: choice.tools,
-        think,
-        grammar,
-        forced_call: choice.forced,
-        truncate: true,
-        render_only: false,
-        shift: true,
-        top_logprobs,
-    };
-    let chat = crate::chat::start_chat(&s, &resolved, messages, common.keep_alive, opts, started).await?.running();
+    let top_logprobs = crate::pipeline::logprobs::requested(request::boolean(&req, "logprobs")?, request::integer(&req, "top_logprobs")?)?;
+    let run = Run { grammar, top_logprobs, truncate: true, shift: true, render_only: false };
+    let conversation = Conversation { messages, tools: choice.tools, think, forced_call: choice.forced };
+    let generation = prompt::converse(&s, &resolved, conversation, common.keep_alive, run, started).await?.running();
     let envelope = Envelope::new("chatcmpl", "chat.completion", common.model);
     if common.stream {
         let envelope = Envelope { object: "chat.completion.chunk", ..envelope };
-        let chunks = ChatChunks { envelope, started: false, output: chat.output };
-        return Ok(sse::stream(chat.run, chunks, common.include_usage));
+        let chunks = ChatChunks { envelope, started: false };
+        return Ok(framing::stream(generation, chunks, Framing::Sse { include_usage: common.include_usage }));
     }
-    let mut output = chat.output;
-    let g = stream::gather(chat.run).await?;
-    let mut split = output.push(&g.text);
-    let (rest, calls) = output.finish();
-    split.thinking += &rest.thinking;
-    split.content += &rest.content;
-    let mut message = json!({ "role": "assistant", "content": split.content });
-    if !split.thinking.is_empty() {
-        message["reasoning"] = json!(split.thinking);
+    let w = generation.gather().await?;
+    let mut message = json!({ "role": "assistant", "content": w.split.content });
+    if !w.split.thinking.is_empty() {
+        message["reasoning"] = json!(w.split.thinking);
     }
-    if !calls.is_empty() {
-        message["tool_calls"] = openai_calls(&calls);
+    if !w.calls.is_empty() {
+        message["tool_calls"] = openai_calls(&w.calls);
     }
-    let logprobs = if top_logprobs.is_some() { json!({ "content": g.logprobs }) } else { Value::Null };
+    let logprobs = if top_logprobs.is_some() { json!({ "content": w.logprobs }) } else { Value::Null };
     let mut v = envelope.wrap(json!([{
         "index": 0,
         "message": message,
         "logprobs": logprobs,
-        "finish_reason": finish_reason(&g.reason, !calls.is_empty()),
+        "finish_reason": finish_reason(&w.reason, !w.calls.is_empty()),
     }]));
-    v["usage"] = usage(g.metrics.prompt_eval_count, g.metrics.eval_count);
+    v["usage"] = usage(w.metrics.prompt_eval_count, w.metrics.eval_count);
     Ok(Json(v).into_response())
 }
 
@@ -218,7 +205,6 @@ struct ChatChunks {
     envelope: Envelope,
     /// Whether the first chunk (the one naming the role) went out.
     started: bool,
-    output: OutputParser,
 }
 
 impl ChatChunks {
@@ -231,7 +217,7 @@ impl ChatChunks {
     }
 
     /// Thinking and content go in separate chunks, thinking first.
-    fn split(&mut self, split: Split) -> Vec<Value> {
+    fn split(&mut self, split: &Split) -> Vec<Value> {
         let mut out = Vec::new();
         if !split.thinking.is_empty() {
             out.push(self.delta(json!({ "reasoning": split.thinking }), Value::Null));
@@ -243,23 +229,26 @@ impl ChatChunks {
     }
 }
 
-impl Chunks for ChatChunks {
-    fn text(&mut self, text: &str) -> Vec<Value> {
-        let split = self.output.push(text);
-        self.split(split)
-    }
-    fn finish(&mut self, reason: &str) -> Vec<Value> {
-        let (rest, calls) = self.output.finish();
-        let mut out = if rest.thinking.is_empty() && rest.content.is_empty() { Vec::new() } else { self.split(rest) };
-        if !calls.is_empty() {
-            out.push(self.delta(json!({ "tool_calls": openai_calls(&calls) }), Value::Null));
+impl Shape for ChatChunks {
+    fn text(&mut self, split: Split, logprobs: &mut Vec<Value>) -> Vec<Value> {
+        let mut out = self.split(&split);
+        // The tokens' log-probabilities ride on the chunk that shows them.
+        if let Some(c) = out.last_mut() {
+            if !logprobs.is_empty() {
+                c["choices"][0]["logprobs"] = json!({ "content": std::mem::take(logprobs) });
+            }
         }
-        out.push(self.delta(json!({}), json!(finish_reason(reason, !calls.is_empty()))));
         out
     }
-    fn usage(&mut self, prompt_tokens: u32, completion_tokens: u32) -> Value {
-        let mut v = self.envelope.wrap(json!([]));
-        v["usage"] = usage(prompt_tokens, completion_tokens);
-        v
+    fn done(&mut self, d: &Done) -> Vec<Value> {
+        let mut out = if d.rest.thinking.is_empty() && d.rest.content.is_empty() { Vec::new() } else { self.split(&d.rest) };
+        if !d.calls.is_empty() {
+            out.push(self.delta(json!({ "tool_calls": openai_calls(&d.calls) }), Value::Null));
+        }
+        out.push(self.delta(json!({}), json!(finish_reason(&d.reason, !d.calls.is_empty()))));
+        out
+    }
+    fn usage(&mut self, d: &Done) -> Option<Value> {
+        Some(self.envelope.usage_chunk(d.metrics.prompt_eval_count, d.metrics.eval_count))
     }
 }

@@ -30,6 +30,13 @@ impl Envelope {
             "choices": choices,
         })
     }
+
+    /// The `choices: []` chunk that closes a stream with `usage`.
+    pub fn usage_chunk(&self, prompt_tokens: u32, completion_tokens: u32) -> Value {
+        let mut v = self.wrap(json!([]));
+        v["usage"] = usage(prompt_tokens, completion_tokens);
+        v
+    }
 }
 
 pub fn usage(prompt_tokens: u32, completion_tokens: u32) -> Value {

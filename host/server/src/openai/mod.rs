@@ -1,13 +1,13 @@
-//! The OpenAI-compatible API (`/v1`): protocol translation over the same engine path as
-//! `/api/chat` and `/api/generate`. Goes past Ollama's layer where it falls short: an
+//! The OpenAI-compatible API (`/v1`): a translation layer over the native pipeline, as
+//! Ollama's `middleware/openai.go`. Goes past Ollama's layer where it falls short: an
 //! `options` object sets Ollama options (num_ctx, top_k...), `max_completion_tokens` is
 //! honoured, and errors always come in OpenAI's shape.
 
-pub mod chat;
-pub mod completions;
+pub(crate) mod chat;
+pub(crate) mod completions;
+pub(crate) mod embeddings;
 mod envelope;
-pub mod error;
-pub mod models;
+pub(crate) mod error;
+pub(crate) mod models;
 mod request;
-mod sse;
 mod tool_choice;

@@ -2,6 +2,8 @@
 //! (owned_by = the name's namespace, created = the manifest's modification time), plus the
 //! context length the model was created with, which Ollama's layer leaves out.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,9 +11,9 @@ use serde_json::{json, Value};
 use wollama_store::ModelName;
 
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Shared;
+use crate::state::AppState;
 
-fn entry(s: &Shared, id: &str, m: &wollama_store::ModelEntry) -> Value {
+fn entry(s: &AppState, id: &str, m: &wollama_store::ModelEntry) -> Value {
     let created = m.modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut v = json!({ "id": id, "object": "model", "created": created, "owned_by": m.name.namespace });
     let config = s.store.read_config(&m.manifest).unwrap_or_default();
@@ -21,7 +23,7 @@ fn entry(s: &Shared, id: &str, m: &wollama_store::ModelEntry) -> Value {
     v
 }
 
-pub async fn list(State(s): State<Shared>) -> Response {
+pub async fn list(State(s): State<Arc<AppState>>) -> Response {
     super::error::respond((|| -> ApiResult<Response> {
         let entries = s.store.list().map_err(|e| ApiError::internal(e.to_string()))?;
         let data: Vec<Value> = entries.iter().map(|m| entry(&s, &m.name.display_shortest(), m)).collect();
@@ -29,7 +31,7 @@ pub async fn list(State(s): State<Shared>) -> Response {
     })())
 }
 
-pub async fn retrieve(State(s): State<Shared>, Path(model): Path<String>) -> Response {
+pub async fn retrieve(State(s): State<Arc<AppState>>, Path(model): Path<String>) -> Response {
     super::error::respond((|| -> ApiResult<Response> {
         let name = ModelName::parse(&model).map_err(|_| ApiError::model_not_found(&model))?;
         let name = s.store.canonical_name(&name);

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::request::get;
 use crate::error::{ApiError, ApiResult};
-use crate::tools::ForcedCall;
+use crate::pipeline::tools::ForcedCall;
 
 pub struct ToolChoice {
     /// The tools to render and parse (a non-empty list).

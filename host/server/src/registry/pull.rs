@@ -20,7 +20,7 @@ use super::progress::{self, Progress};
 use super::remote::Remote;
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Shared;
+use crate::state::AppState;
 
 /// Ollama reports each layer's progress about this often.
 const TICK: Duration = Duration::from_millis(60);
@@ -46,14 +46,14 @@ pub(crate) fn transfer_request(body: &[u8], go_struct: &str, if_empty: &str) -> 
     Ok((name, get_bool(&req, "insecure").unwrap_or(false), get_bool(&req, "stream").unwrap_or(true)))
 }
 
-pub async fn pull(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
+pub async fn pull(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
     let (name, insecure, stream) = transfer_request(&body, "PullRequest", "invalid model name")?;
     let name = s.store.canonical_name(&name);
     Ok(progress::respond(stream, move |p| run(s, name, insecure, p)).await)
 }
 
 /// The pull itself, also what a create runs for a `from` model the store lacks.
-pub(crate) async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
+pub(crate) async fn run(s: Arc<AppState>, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
     p.status("pulling manifest").await?;
     let remote = Remote::new(&name, insecure)?;
     let bytes = remote.manifest().await.map_err(|e| format!("pull model manifest: {e}"))?;
@@ -154,7 +154,7 @@ type BlobLock = Arc<tokio::sync::Mutex<()>>;
 /// Two pulls needing the same blob of the same store take turns (the second then finds it
 /// present) instead of writing one partial file twice. Locks are taken in digest order, so
 /// pulls sharing several blobs cannot deadlock.
-async fn lock_blobs(s: &Shared, layers: &[(Digest, u64)]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+async fn lock_blobs(s: &AppState, layers: &[(Digest, u64)]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, BlobLock>>> = OnceLock::new();
     let mut paths: Vec<PathBuf> = layers.iter().map(|(d, _)| s.store.blob_path(d)).collect();
     paths.sort();

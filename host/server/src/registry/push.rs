@@ -2,6 +2,8 @@
 //! mount attempt, chunked `PATCH`es, `PUT ?digest=` so the registry verifies), then the
 //! manifest bytes exactly as stored, so the pushed model keeps its digest.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
@@ -12,18 +14,18 @@ use super::progress::{self, Progress};
 use super::pull::transfer_request;
 use super::remote::{Remote, UploadStart};
 use crate::error::ApiResult;
-use crate::routes::Shared;
+use crate::state::AppState;
 
 /// Bytes per `PATCH`: big enough that requests are few, small enough to hold in memory.
 const CHUNK: usize = 16 << 20;
 
-pub async fn push(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
+pub async fn push(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
     // Ollama's push, unlike its pull, names a missing model as such.
     let (name, insecure, stream) = transfer_request(&body, "PushRequest", "model is required")?;
     Ok(progress::respond(stream, move |p| run(s, name, insecure, p)).await)
 }
 
-async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
+async fn run(s: Arc<AppState>, name: ModelName, insecure: bool, p: Progress) -> Result<(), String> {
     p.status("retrieving manifest").await?;
     let entry = s.store.get(&name).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(&entry.path).map_err(|e| format!("read manifest: {e}"))?;
@@ -49,7 +51,7 @@ async fn run(s: Shared, name: ModelName, insecure: bool, p: Progress) -> Result<
     p.status("success").await
 }
 
-async fn upload(s: &Shared, remote: &Remote, digest: &Digest, size: u64, mut at: String, p: &Progress) -> Result<(), String> {
+async fn upload(s: &AppState, remote: &Remote, digest: &Digest, size: u64, mut at: String, p: &Progress) -> Result<(), String> {
     let path = s.store.blob_path(digest);
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| format!("open {}: {e}", path.display()))?;
     let shown = digest.to_string();

@@ -9,10 +9,15 @@
 //! pruned like any stale temp file) and become a blob only when they hash to the digest the
 //! final `PUT` names.
 
+// The error side of these helpers is the handler's whole answer, made at most once per
+// request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -27,9 +32,9 @@ use wollama_store::manifest::MEDIA_TYPE_MANIFEST;
 use wollama_store::name::DEFAULT_HOST;
 use wollama_store::{Digest, Error as StoreError, Manifest, ModelName};
 
-use crate::routes::Shared;
+use crate::state::AppState;
 
-pub fn routes() -> Router<Shared> {
+pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v2", get(api_version))
         .route("/v2/", get(api_version))
@@ -84,7 +89,7 @@ fn with_digest(mut r: Response, digest: &str) -> Response {
 }
 
 /// `reference` is a tag, or the manifest digest of one of the repository's tags.
-async fn get_manifest(State(s): State<Shared>, Path((ns, model, reference)): Path<(String, String, String)>) -> Answer {
+async fn get_manifest(State(s): State<Arc<AppState>>, Path((ns, model, reference)): Path<(String, String, String)>) -> Answer {
     let entry = if let Ok(pin) = Digest::parse(&reference) {
         let repo = local_name(&ns, &model, "latest")?;
         s.store.list().map_err(internal)?.into_iter().find(|e| {
@@ -116,7 +121,7 @@ async fn get_manifest(State(s): State<Shared>, Path((ns, model, reference)): Pat
 }
 
 /// The blob's bytes (whole, or the `Range` asked for: parts of a parallel pull).
-async fn get_blob(State(s): State<Shared>, Path((_ns, _model, digest)): Path<(String, String, String)>, req: Request) -> Answer {
+async fn get_blob(State(s): State<Arc<AppState>>, Path((_ns, _model, digest)): Path<(String, String, String)>, req: Request) -> Answer {
     let digest = digest_param(&digest)?;
     if !s.store.has_blob(&digest) {
         return Err(error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry"));
@@ -126,7 +131,7 @@ async fn get_blob(State(s): State<Shared>, Path((_ns, _model, digest)): Path<(St
 }
 
 /// Where an upload's bytes collect; ids are ours and hex, so never a path.
-fn upload_path(s: &Shared, id: &str) -> Result<PathBuf, Response> {
+fn upload_path(s: &AppState, id: &str) -> Result<PathBuf, Response> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"));
     }
@@ -149,7 +154,7 @@ fn upload_answer(status: StatusCode, ns: &str, model: &str, id: &str, len: u64) 
 /// `POST …/blobs/uploads/[?mount=<digest>]`: 201 when the blob is here already, else a new
 /// upload (202 with its `Location`).
 async fn start_upload(
-    State(s): State<Shared>,
+    State(s): State<Arc<AppState>>,
     Path((ns, model)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer {
@@ -189,7 +194,7 @@ async fn current_len(path: &std::path::Path) -> Result<u64, Response> {
 
 /// `PATCH`: the next chunk. A `Content-Range` must start where the upload ends.
 async fn append_upload(
-    State(s): State<Shared>,
+    State(s): State<Arc<AppState>>,
     Path((ns, model, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Body,
@@ -213,7 +218,7 @@ async fn append_upload(
 /// `PUT …?digest=`: the last bytes (if any), then the upload becomes a blob only if it
 /// hashes to `digest`; either way the upload is gone afterwards.
 async fn finish_upload(
-    State(s): State<Shared>,
+    State(s): State<Arc<AppState>>,
     Path((ns, model, id)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
     body: Body,
@@ -241,7 +246,7 @@ async fn finish_upload(
 
 /// `PUT …/manifests/<tag>`: stored byte for byte once every blob it names is here.
 async fn put_manifest(
-    State(s): State<Shared>,
+    State(s): State<Arc<AppState>>,
     Path((ns, model, tag)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Answer {

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use wollama_server::{sched::SchedConfig, Config};
+use wollama_server::{Config, SchedConfig};
 use wollama_store::create::{create_model, CreateOptions, CreateRequest, ModelFacts};
 use wollama_store::Store;
 
@@ -65,6 +65,11 @@ pub fn add_smollm2(store: &Store) {
 
 /// A server on its own runtime thread; `with_smollm2` fills the store first.
 pub fn serve(with_smollm2: bool) -> Server {
+    serve_on(with_smollm2, 2)
+}
+
+/// `serve` on a runtime of `workers` worker threads.
+pub fn serve_on(with_smollm2: bool, workers: usize) -> Server {
     // The tests' own reqwest clients need the crypto provider too.
     wollama_server::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +85,7 @@ pub fn serve(with_smollm2: bool) -> Server {
         sched: SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
     };
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             wollama_server::serve(listener, config).await.unwrap();

@@ -60,7 +60,7 @@ impl ToolCallParser {
             return content;
         }
         // Hold back a suffix that may still grow into the tag.
-        let keep = crate::thinking::partial_suffix(&self.held, &self.tag);
+        let keep = super::thinking::partial_suffix(&self.held, &self.tag);
         let cut = self.held.len() - keep;
         let out: String = self.held[..cut].to_string();
         self.held.drain(..cut);

@@ -3,6 +3,7 @@
 //! parses model files) and writes the manifest last, so a failure leaves the store as it was.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use futures::StreamExt;
@@ -17,13 +18,13 @@ use wollama_store::{Digest, Message, ModelName};
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::progress::{self, Failure, Progress};
-use crate::routes::Shared;
+use crate::state::AppState;
 
 fn digest_of(text: &str) -> ApiResult<Digest> {
     Digest::parse(text).map_err(|_| ApiError::bad_request("invalid digest format"))
 }
 
-pub async fn head_blob(State(s): State<Shared>, Path(d): Path<String>) -> ApiResult<StatusCode> {
+pub async fn head_blob(State(s): State<Arc<AppState>>, Path(d): Path<String>) -> ApiResult<StatusCode> {
     let digest = digest_of(&d)?;
     if s.store.has_blob(&digest) {
         Ok(StatusCode::OK)
@@ -34,7 +35,7 @@ pub async fn head_blob(State(s): State<Shared>, Path(d): Path<String>) -> ApiRes
 
 /// The body streams into the store while it is hashed (a GGUF of many gigabytes never sits
 /// in memory); a digest mismatch or a cut connection leaves nothing behind.
-pub async fn post_blob(State(s): State<Shared>, Path(d): Path<String>, body: Body) -> ApiResult<StatusCode> {
+pub async fn post_blob(State(s): State<Arc<AppState>>, Path(d): Path<String>, body: Body) -> ApiResult<StatusCode> {
     let digest = digest_of(&d)?;
     if s.store.has_blob(&digest) {
         return Ok(StatusCode::OK);
@@ -96,7 +97,7 @@ fn check_template(s: &mut wollama_runtime::Session, template: Option<&str>) -> R
 
 /// Checks `template` against the GGUF at `path` and reads its facts.
 fn inspect(path: PathBuf, template: Option<String>) -> Result<ModelFacts, Failure> {
-    let rt = wollama_runtime::Runtime::new().map_err(|e| Failure::from(e.to_string()))?;
+    let rt = wollama_runtime::Runtime::shared().map_err(|e| Failure::from(e.to_string()))?;
     let mut s = rt.open(&path, 1).map_err(|e| Failure::bad_request(e.to_string()))?;
     check_template(&mut s, template.as_deref())?;
     facts(&mut s).map_err(Failure::bad_request)
@@ -170,7 +171,7 @@ struct Job {
 
 /// Each status line goes out as the step happens: a client sees "parsing GGUF" (or a pull's
 /// progress, for a `from` the store lacks) while the rest is still to do.
-pub async fn create(State(s): State<Shared>, body: Bytes) -> ApiResult<Response> {
+pub async fn create(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
     let req = decode::decode(&body, "CreateRequest", CREATE)?;
     let model = get_str(&req, "model").or_else(|| get_str(&req, "name")).unwrap_or("").to_string();
     let files: Vec<SourceFile> = req
@@ -221,7 +222,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| Failure::from(e.to_string()))
 }
 
-async fn run(s: Shared, job: Job, p: Progress) -> Result<(), Failure> {
+async fn run(s: Arc<AppState>, job: Job, p: Progress) -> Result<(), Failure> {
     let Job { model, from, mut files, messages, template, system, parameters, license, quantize } = job;
     if from.is_none() && files.is_empty() {
         return Err(Failure::bad_request("neither 'from' or 'files' was specified"));
@@ -237,13 +238,13 @@ async fn run(s: Shared, job: Job, p: Progress) -> Result<(), Failure> {
     }
     // A safetensors directory becomes one GGUF blob first; the model is then made from it.
     let mut converted = None;
-    let converted_from_safetensors = crate::import::is_safetensors(&files);
+    let converted_from_safetensors = super::import::is_safetensors(&files);
     if converted_from_safetensors {
         p.status("converting model").await?;
         let target = quantize.clone().unwrap_or_else(|| "f16".to_string());
         let (st, sources) = (s.clone(), files.clone());
         let (digest, created) =
-            blocking(move || crate::import::convert(&st.store, &sources, &target)).await?.map_err(Failure::bad_request)?;
+            blocking(move || super::import::convert(&st.store, &sources, &target)).await?.map_err(Failure::bad_request)?;
         files = vec![SourceFile::model("model.gguf", &digest.to_string())];
         if created {
             converted = Some(digest);
@@ -251,7 +252,7 @@ async fn run(s: Shared, job: Job, p: Progress) -> Result<(), Failure> {
     } else if !files.is_empty() {
         p.status("parsing GGUF").await?;
     }
-    let undo_conversion = |s: &Shared| {
+    let undo_conversion = |s: &AppState| {
         // A blob this request converted is removed again unless something now uses it.
         if let Some(d) = &converted {
             let _ = s.store.remove_unreferenced([d.to_string()].iter().map(String::as_str));
@@ -289,7 +290,7 @@ async fn run(s: Shared, job: Job, p: Progress) -> Result<(), Failure> {
                 if let (Some(t), Some(d)) = (template.clone().filter(|t| !t.is_empty()), model) {
                     let path = s.store.blob_path(&d);
                     blocking(move || -> Result<(), Failure> {
-                        let rt = wollama_runtime::Runtime::new().map_err(|e| Failure::from(e.to_string()))?;
+                        let rt = wollama_runtime::Runtime::shared().map_err(|e| Failure::from(e.to_string()))?;
                         let mut sess = rt.open(&path, 1).map_err(|e| Failure::from(e.to_string()))?;
                         check_template(&mut sess, Some(&t))
                     })

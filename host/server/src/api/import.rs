@@ -43,7 +43,7 @@ pub fn convert(store: &Store, files: &[SourceFile], target: &str) -> Result<(Dig
             texts.push((f.name.clone(), text));
         }
     }
-    let rt = wollama_runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let rt = wollama_runtime::Runtime::shared().map_err(|e| e.to_string())?;
     let plan = rt.plan_conversion(&texts, &weights_path, target).map_err(|e| e.to_string())?;
     let reader = wollama_runtime::ConversionReader::new(plan, &weights_path).map_err(|e| e.to_string())?;
     let written = store.write_blob(reader, None).map_err(|e| format!("writing the converted model: {e}"))?;

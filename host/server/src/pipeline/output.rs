@@ -5,8 +5,8 @@
 use serde_json::Value;
 use wollama_runtime::TemplateFeatures;
 
-use crate::thinking::{Split, ThinkingParser};
-use crate::tools::ToolCallParser;
+use super::thinking::{Split, ThinkingParser};
+use super::tools::ToolCallParser;
 
 pub struct OutputParser {
     thinking: Option<ThinkingParser>,

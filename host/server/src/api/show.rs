@@ -3,6 +3,8 @@
 //! [] unless `verbose`, and `general.name`/`tokenizer.chat_template` left out, as Ollama);
 //! `tensors` when `verbose`.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
@@ -10,11 +12,12 @@ use serde_json::{json, Map, Value};
 use wollama_store::manifest::{
     MEDIA_TYPE_LICENSE, MEDIA_TYPE_MESSAGES, MEDIA_TYPE_MODEL, MEDIA_TYPE_PARAMS, MEDIA_TYPE_SYSTEM, MEDIA_TYPE_TEMPLATE,
 };
-use wollama_store::{Digest, Message, ModelName, ShowModelfile, Store};
+use wollama_store::{Digest, Message, ModelName, ShowModelfile};
 
 use crate::decode::{self, field, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Shared;
+use crate::pipeline::resolve::layer_text;
+use crate::state::AppState;
 
 const SHOW: &[decode::Field] = &[
     field("model", Kind::Str, "string"),
@@ -25,15 +28,7 @@ const SHOW: &[decode::Field] = &[
     field("options", Kind::Object, "map[string]interface {}"),
 ];
 
-pub(crate) fn layer_text(store: &Store, manifest: &wollama_store::Manifest, media: &str) -> Vec<String> {
-    manifest
-        .layers_of(media)
-        .filter_map(|l| Digest::parse(&l.digest).ok())
-        .filter_map(|d| store.read_blob_string(&d).ok())
-        .collect()
-}
-
-pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn show(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
     let req = decode::decode(&body, "ShowRequest", SHOW)?;
     let text = get_str(&req, "model").or_else(|| get_str(&req, "name")).unwrap_or("").to_string();
     if text.is_empty() {
@@ -51,7 +46,7 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
     let go_template = layer_text(&s.store, m, MEDIA_TYPE_TEMPLATE).pop();
     let verbose = req.get("verbose").and_then(Value::as_bool).unwrap_or(false);
     let (info, metadata, tensors, features) = tokio::task::spawn_blocking(move || -> Result<_, wollama_runtime::Error> {
-        let rt = wollama_runtime::Runtime::new()?;
+        let rt = wollama_runtime::Runtime::shared()?;
         let mut sess = rt.open(&path, 1)?;
         // What the template says the model can do besides completing text (tools, thinking).
         let features = sess.template_features(go_template.as_deref()).ok();
@@ -110,8 +105,8 @@ pub async fn show(State(s): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
             "quantization_level": config.file_type,
         },
         "model_info": model_info,
-        "capabilities": crate::capabilities::of(&config.capabilities, features.as_ref()),
-        "modified_at": crate::stream::go_local_time(entry.modified),
+        "capabilities": crate::model_capabilities::of(&config.capabilities, features.as_ref()),
+        "modified_at": crate::go_time::go_local_time(entry.modified),
     });
     if verbose {
         v["tensors"] = tensors.iter().map(|t| json!({"name": t.name, "type": t.ggml_type, "shape": t.shape})).collect();

@@ -15,7 +15,7 @@ use wollama_runtime::{Runtime, TemplateFeatures};
 use wollama_store::manifest::{MEDIA_TYPE_MODEL, MEDIA_TYPE_TEMPLATE};
 use wollama_store::{Digest, ModelEntry, Store};
 
-use crate::show::layer_text;
+use crate::pipeline::resolve::layer_text;
 
 /// The capabilities from the stored ones and the template's features (None: unknown).
 pub fn of(stored: &[String], f: Option<&TemplateFeatures>) -> Vec<String> {
@@ -48,7 +48,7 @@ pub struct Cache {
 
 impl Cache {
     /// The capabilities of each entry, in order (None: unreadable, the field is left out).
-    /// Models not seen before are read in one blocking task with one guest runtime; the
+    /// Models not seen before are read in one blocking task; the
     /// cache keeps only the models listed now.
     pub async fn list(&self, store: &Store, entries: &[ModelEntry]) -> Vec<Option<Vec<String>>> {
         let pending: Vec<Pending> = {
@@ -76,7 +76,6 @@ fn pending(store: &Store, e: &ModelEntry) -> Pending {
 /// Reads every pending model: an embedding model from its config alone, a chat model's
 /// template features through the guest.
 fn read_all(pending: Vec<Pending>) -> Vec<(String, Option<Vec<String>>)> {
-    let mut rt: Option<Runtime> = None;
     pending
         .into_iter()
         .map(|p| {
@@ -85,10 +84,8 @@ fn read_all(pending: Vec<Pending>) -> Vec<(String, Option<Vec<String>>)> {
             }
             let features = (|| {
                 let gguf = p.gguf.as_ref()?;
-                if rt.is_none() {
-                    rt = Some(Runtime::new().map_err(|e| tracing::debug!("capabilities: {e}")).ok()?);
-                }
-                let mut s = rt.as_ref()?.open(gguf, 1).map_err(|e| tracing::debug!(gguf = %gguf.display(), "capabilities: {e}")).ok()?;
+                let rt = Runtime::shared().map_err(|e| tracing::debug!("capabilities: {e}")).ok()?;
+                let mut s = rt.open(gguf, 1).map_err(|e| tracing::debug!(gguf = %gguf.display(), "capabilities: {e}")).ok()?;
                 Some(s.template_features(p.template.as_deref()).ok())
             })();
             (p.digest, features.map(|f| of(&p.stored, f.as_ref())))

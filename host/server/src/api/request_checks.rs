@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::stream::now_rfc3339;
+use crate::go_time::now_rfc3339;
 
 /// The images of a request field (`images`), validated: how many there are.
 fn count_images(v: Option<&Value>, go_field: &str) -> ApiResult<usize> {

@@ -1,0 +1,167 @@
+//! `POST /api/chat`: messages rendered by the pipeline with the model's chat template, the
+//! Modelfile SYSTEM prepended unless the conversation starts with one, load/unload on empty
+//! messages, NDJSON streaming or one response.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use wollama_runtime::ChatMessage;
+use wollama_store::ModelName;
+
+use super::request::{keep_alive_of, logprobs_of, options_of, think_of};
+use super::request_checks;
+use crate::decode::{self, field, get_bool, get_str, Kind};
+use crate::error::{ApiError, ApiResult};
+use super::answer::{Answer, Chunks};
+use crate::framing::{self, Framing};
+use crate::go_time::now_rfc3339;
+use crate::pipeline::prompt::{self, Conversation, Run, Started};
+use crate::pipeline::resolve::{load_or_unload, resolve};
+use crate::pipeline::thinking::Split;
+use crate::state::AppState;
+
+const CHAT: &[decode::Field] = &[
+    field("model", Kind::Str, "string"),
+    field("messages", Kind::List(&Kind::Object), "[]api.Message"),
+    field("stream", Kind::Bool, "bool"),
+    field("format", Kind::Any, "json.RawMessage"),
+    field("keep_alive", Kind::Any, "api.Duration"),
+    field("tools", Kind::Any, "api.Tools"),
+    field("options", Kind::Object, "map[string]interface {}"),
+    field("think", Kind::Any, "api.ThinkValue"),
+    field("truncate", Kind::Bool, "bool"),
+    field("shift", Kind::Bool, "bool"),
+    field("logprobs", Kind::Bool, "bool"),
+    field("top_logprobs", Kind::Int, "int"),
+    field("_debug_render_only", Kind::Bool, "bool"),
+];
+
+/// Chat's chunks: the assistant message's content (and thinking); at the end its tool calls
+/// and the reason.
+struct ChatChunks {
+    model: String,
+}
+
+impl ChatChunks {
+    fn chunk(&self, split: &Split, done: bool) -> Value {
+        let mut message = json!({ "role": "assistant", "content": split.content });
+        if !split.thinking.is_empty() {
+            message["thinking"] = json!(split.thinking);
+        }
+        json!({ "model": self.model, "created_at": now_rfc3339(), "message": message, "done": done })
+    }
+}
+
+impl Chunks for ChatChunks {
+    fn text(&self, split: &Split) -> Value {
+        self.chunk(split, false)
+    }
+
+    fn last(&self, split: &Split, calls: &[Value], reason: &str, _tokens: &[u32]) -> Value {
+        let mut v = self.chunk(split, true);
+        if !calls.is_empty() {
+            v["message"]["tool_calls"] = json!(calls);
+        }
+        v["done_reason"] = json!(reason);
+        v
+    }
+}
+
+fn go_type_error(field: &str, v: &Value, go_type: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "json: cannot unmarshal {} into Go struct field Message.messages.{field} of type {go_type}",
+        decode::json_kind(v)
+    ))
+}
+
+/// An optional string field of a message.
+fn message_str(m: &Value, field: &str) -> ApiResult<Option<String>> {
+    match m.get(field) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) => Ok(None),
+        Some(other) => Err(go_type_error(field, other, "string")),
+    }
+}
+
+fn messages_of(v: &[Value]) -> ApiResult<Vec<ChatMessage>> {
+    v.iter()
+        .map(|m| {
+            let role = message_str(m, "role")?.unwrap_or_default().to_lowercase();
+            let content = message_str(m, "content")?.unwrap_or_default();
+            let tool_calls = match m.get("tool_calls") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(calls)) => Some(Value::Array(calls.clone()).to_string()),
+                Some(other) => return Err(go_type_error("tool_calls", other, "[]api.ToolCall")),
+            };
+            Ok(ChatMessage {
+                role,
+                content,
+                thinking: message_str(m, "thinking")?.filter(|t| !t.is_empty()),
+                tool_calls,
+                tool_name: message_str(m, "tool_name")?.filter(|t| !t.is_empty()),
+            })
+        })
+        .collect()
+}
+
+pub async fn chat(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
+    let started = Instant::now();
+    let req = decode::decode(&body, "ChatRequest", CHAT)?;
+    let model = get_str(&req, "model").unwrap_or("").to_string();
+    if model.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    ModelName::parse(&model).map_err(|_| ApiError::bad_request("invalid model name"))?;
+    let raw_messages = req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let images = request_checks::chat_images(raw_messages)?;
+    let keep_alive = keep_alive_of(&req)?;
+    let grammar = crate::format::native(&body, req.get("format"))?;
+    let opts = options_of(&req)?;
+    let resolved = resolve(&s, &model, &opts)?;
+    resolved.require_completion(&model, "chat")?;
+    request_checks::require(&resolved.spec.name, images, None)?;
+    let messages = messages_of(raw_messages)?;
+    let stream = get_bool(&req, "stream").unwrap_or(true);
+
+    if messages.is_empty() {
+        let reason = load_or_unload(&s, &resolved.spec, keep_alive).await?;
+        let v = json!({ "model": model, "created_at": now_rfc3339(),
+                        "message": { "role": "assistant", "content": "" }, "done": true, "done_reason": reason });
+        return Ok(Json(v).into_response());
+    }
+    let tools = match req.get("tools") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(t)) if t.is_empty() => None,
+        Some(t @ Value::Array(_)) => Some(t.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "json: cannot unmarshal {} into Go struct field ChatRequest.tools of type api.Tools",
+                decode::json_kind(other)
+            )))
+        }
+    };
+    let think = think_of(req.get("think"))?;
+    let run = Run {
+        grammar,
+        top_logprobs: logprobs_of(&req)?,
+        truncate: get_bool(&req, "truncate").unwrap_or(true),
+        shift: get_bool(&req, "shift").unwrap_or(true),
+        render_only: request_checks::debug_render_only(&req),
+    };
+    let conversation = Conversation { messages, tools, think, forced_call: None };
+    let generation = match prompt::converse(&s, &resolved, conversation, keep_alive, run, started).await? {
+        Started::Running(g) => *g,
+        Started::Rendered(text) => return Ok(Json(request_checks::debug_answer(&model, &text, images, true)).into_response()),
+    };
+    let answer = Answer(ChatChunks { model });
+    if stream {
+        Ok(framing::stream(generation, answer, Framing::Ndjson))
+    } else {
+        Ok(Json(answer.whole(generation.gather().await?)).into_response())
+    }
+}
