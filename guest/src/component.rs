@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wollama_plan as plan;
 
 use crate::constrain;
 use crate::engine::{self, EngineOptions as CoreOptions, Event as CoreEvent};
@@ -22,7 +21,7 @@ use exports::wollama::engine::runtime::{
     Batch, Candidates, ChatMessage, Conversion, EngineOptions, Event, Finish, Grammar, Guest, GuestEngine, GuestModel, MetaValue,
     ModelBorrow, ModelInfo, PromptOptions, Request, TemplateFeatures, TensorCopy, TensorInfo, TokenLogprob, TokenLogprobs,
 };
-use wollama::engine::compute::{self, Op, Plan};
+use wollama::engine::compute::{self, Plan};
 use wollama::engine::model_file::File;
 use wollama::engine::types::EngineError;
 
@@ -207,111 +206,12 @@ impl TryFrom<PromptOptions> for prompt::PromptOptions {
     }
 }
 
-impl From<plan::Weight> for compute::Weight {
-    fn from(w: plan::Weight) -> Self {
-        compute::Weight { name: w.name, ggml_type: w.ggml_type, shape: w.shape, offset: w.offset }
-    }
-}
-
-impl From<plan::Rope> for compute::Rope {
-    fn from(r: plan::Rope) -> Self {
-        compute::Rope {
-            x: r.x,
-            head_dim: r.head_dim,
-            n_rot: r.n_rot,
-            freq_base: r.freq_base,
-            freq_scale: r.freq_scale,
-            neox: r.neox,
-        }
-    }
-}
-
-impl From<plan::Attention> for compute::Attention {
-    fn from(a: plan::Attention) -> Self {
-        compute::Attention {
-            q: a.q,
-            k: a.k,
-            v: a.v,
-            layer: a.layer,
-            n_head: a.n_head,
-            n_kv_head: a.n_kv_head,
-            head_dim: a.head_dim,
-            scale: a.scale,
-            softcap: a.softcap,
-            window: a.window,
-        }
-    }
-}
-
-impl From<plan::Pooling> for compute::Pooling {
-    fn from(p: plan::Pooling) -> Self {
-        match p {
-            plan::Pooling::Mean => compute::Pooling::Mean,
-            plan::Pooling::Cls => compute::Pooling::Cls,
-            plan::Pooling::Last => compute::Pooling::Last,
-        }
-    }
-}
-
-impl From<plan::Op> for Op {
-    fn from(op: plan::Op) -> Self {
-        use plan::Op as P;
-        match op {
-            P::Embed(w) => Op::Embed(w),
-            P::Matmul(x, w) => Op::Matmul((x, w)),
-            P::RmsNorm(x, eps, group) => Op::RmsNorm((x, eps, group)),
-            P::LayerNorm(x, eps) => Op::LayerNorm((x, eps)),
-            P::MulWeight(x, w) => Op::MulWeight((x, w)),
-            P::AddWeight(x, w) => Op::AddWeight((x, w)),
-            P::Add(a, b) => Op::Add((a, b)),
-            P::Mul(a, b) => Op::Mul((a, b)),
-            P::Scale(x, s) => Op::Scale((x, s)),
-            P::SwiGlu(a, b) => Op::Swiglu((a, b)),
-            P::GeGlu(a, b) => Op::Geglu((a, b)),
-            P::Gelu(x) => Op::Gelu(x),
-            P::Rope(r) => Op::Rope(r.into()),
-            P::Attention(a) => Op::Attention(a.into()),
-            P::SelectRows(x) => Op::SelectRows(x),
-            P::Softcap(x, c) => Op::Softcap((x, c)),
-            P::EmbedPositions(w) => Op::EmbedPositions(w),
-            P::EncoderAttention(a) => Op::EncoderAttention(a.into()),
-            P::GeluErf(x) => Op::GeluErf(x),
-            P::Pool(x, p) => Op::Pool((x, p.into())),
-        }
-    }
-}
-
-impl From<plan::PlanSpec> for compute::PlanSpec {
-    fn from(s: plan::PlanSpec) -> Self {
-        compute::PlanSpec {
-            weights: s.weights.into_iter().map(Into::into).collect(),
-            nodes: s.nodes.into_iter().map(Into::into).collect(),
-            logits: s.logits,
-            kv: compute::KvSpec { cells: s.kv.cells, widths: s.kv.widths },
-            max_rows: s.max_rows,
-            hidden: s.hidden,
-        }
-    }
-}
-
-/// A batch for the plan with id `.0`.
-impl From<(u32, plan::Batch)> for Batch {
-    fn from((plan, b): (u32, plan::Batch)) -> Self {
-        Batch {
-            plan,
-            tokens: b.tokens,
-            positions: b.positions,
-            seqs: b.seqs,
-            write_cells: b.write_cells,
-            cell_pos: b.cell_pos,
-            cell_seqs: b.cell_seqs,
-            copies: b.copies,
-            logit_rows: b.logit_rows,
-            bias: b.bias,
-            top_k: b.top_k,
-            hidden_rows: b.hidden_rows,
-        }
-    }
+// The plan's records as the WIT's, both ways: the plan crate's one table, which the host's
+// runtime invokes too (and tests the round trips of).
+mod lowering {
+    use super::exports::wollama::engine::runtime;
+    use super::wollama::engine::compute;
+    wollama_plan::wit_conversions!(compute, runtime);
 }
 
 impl From<Grammar> for constrain::Grammar {

@@ -7,6 +7,7 @@
 //! | `spec`  | a whole plan: weights, nodes, outputs, KV cache ([`PlanSpec`])        |
 //! | `batch` | one forward pass ([`Batch`]), its checks, and what comes back ([`Candidates`]) |
 //! | `ggml`  | the ggml tensor types: names and block layouts ([`GgmlType`])         |
+//! | `wit`   | the WIT records' conversions, one table for both sides ([`wit_conversions!`]) |
 //!
 //! Plain data with no dependencies, so that the guest (wasm32-wasip2) and the host build the
 //! same types; the WIT records are converted at the component boundary on either side
@@ -17,6 +18,7 @@ mod batch;
 mod ggml;
 mod op;
 mod spec;
+mod wit;
 
 pub use batch::{Batch, Bias, Candidates};
 pub use ggml::GgmlType;
