@@ -112,11 +112,11 @@ pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResul
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::EmbedResponse;
 
-    /// The typed answer writes the bytes the `json!` object it replaced wrote.
+    /// The typed answer writes the bytes the shipped binary's `json!` object wrote: its
+    /// serde_json sorts keys (no `preserve_order`), so the expected strings are literal rather
+    /// than `json!(..).to_string()`, which keeps insertion order in the workspace build.
     #[test]
     fn the_answer_keeps_its_bytes() {
         let typed = EmbedResponse {
@@ -126,9 +126,9 @@ mod tests {
             prompt_eval_count: Some(3),
             total_duration: Some(1),
         };
-        let old = json!({"model": "m", "embeddings": [[0.5]], "total_duration": 1, "load_duration": 2, "prompt_eval_count": 3});
-        assert_eq!(serde_json::to_string(&typed).unwrap(), old.to_string());
+        let want = r#"{"embeddings":[[0.5]],"load_duration":2,"model":"m","prompt_eval_count":3,"total_duration":1}"#;
+        assert_eq!(serde_json::to_string(&typed).unwrap(), want);
         let empty = EmbedResponse { embeddings: vec![], load_duration: None, model: "m".into(), prompt_eval_count: None, total_duration: None };
-        assert_eq!(serde_json::to_string(&empty).unwrap(), json!({"model": "m", "embeddings": []}).to_string());
+        assert_eq!(serde_json::to_string(&empty).unwrap(), r#"{"embeddings":[],"model":"m"}"#);
     }
 }
