@@ -9,13 +9,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::request::{keep_alive_of, logprobs_of, options_of, think_of};
 use super::request_checks;
 use crate::decode::{self, field, get_bool, get_str, Kind};
 use crate::error::{ApiError, ApiResult};
-use super::answer::{Answer, Chunks};
+use super::answer::{Answer, Chunks, End, Timings};
 use crate::framing::{self, Framing};
 use crate::go_time::now_rfc3339;
 use crate::pipeline::prompt::{self, Completion, Run, Started, Templating};
@@ -44,6 +45,57 @@ const GENERATE: &[decode::Field] = &[
     field("_debug_render_only", Kind::Bool, "bool"),
 ];
 
+/// One object of generate's answer (Ollama's `GenerateResponse`), fields in name order.
+#[derive(Serialize, Default)]
+pub(crate) struct GenerateResponse {
+    /// The prompt's and the generated tokens, on the last chunk unless raw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Vec<u32>>,
+    created_at: String,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<Vec<Value>>,
+    model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_eval_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_eval_duration: Option<u64>,
+    response: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_duration: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<u32>,
+}
+
+impl GenerateResponse {
+    /// A chunk without metrics.
+    fn new(model: &str, split: &Split, done: bool) -> GenerateResponse {
+        GenerateResponse {
+            created_at: now_rfc3339(),
+            done,
+            model: model.to_string(),
+            response: split.content.clone(),
+            thinking: (!split.thinking.is_empty()).then(|| split.thinking.clone()),
+            ..GenerateResponse::default()
+        }
+    }
+
+    fn timed(self, t: Timings) -> GenerateResponse {
+        let Timings { eval_count, eval_duration, load_duration, prompt_eval_count, prompt_eval_duration, total_duration, truncated } = t;
+        GenerateResponse { eval_count, eval_duration, load_duration, prompt_eval_count, prompt_eval_duration, total_duration, truncated, ..self }
+    }
+}
+
 /// Generate's chunks: the response text (and thinking), and at the end the reason and the
 /// context (prompt and generated tokens) unless raw.
 struct GenerateChunks {
@@ -52,30 +104,17 @@ struct GenerateChunks {
     prompt: Option<Vec<u32>>,
 }
 
-impl GenerateChunks {
-    fn chunk(&self, split: &Split, done: bool) -> Value {
-        let mut v = json!({ "model": self.model, "created_at": now_rfc3339(), "response": split.content, "done": done });
-        if !split.thinking.is_empty() {
-            v["thinking"] = json!(split.thinking);
-        }
-        v
-    }
-}
-
 impl Chunks for GenerateChunks {
-    fn text(&self, split: &Split) -> Value {
-        self.chunk(split, false)
+    type Chunk = GenerateResponse;
+
+    fn text(&self, split: &Split, logprobs: Option<Vec<Value>>) -> GenerateResponse {
+        GenerateResponse { logprobs, ..GenerateResponse::new(&self.model, split, false) }
     }
 
-    fn last(&self, split: &Split, _calls: &[Value], reason: &str, tokens: &[u32]) -> Value {
-        let mut v = self.chunk(split, true);
-        v["done_reason"] = json!(reason);
-        if let Some(prompt) = &self.prompt {
-            let mut ctx = prompt.clone();
-            ctx.extend_from_slice(tokens);
-            v["context"] = json!(ctx);
-        }
-        v
+    fn last(&self, end: End<'_>, logprobs: Option<Vec<Value>>) -> GenerateResponse {
+        let context = self.prompt.as_ref().map(|p| [p.as_slice(), end.tokens].concat());
+        let chunk = GenerateResponse::new(&self.model, end.split, true).timed(end.metrics.into());
+        GenerateResponse { context, done_reason: Some(end.reason.to_string()), logprobs, ..chunk }
     }
 }
 
@@ -103,7 +142,7 @@ pub async fn generate(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<
 
     if prompt_text.is_empty() {
         let reason = load_or_unload(&s, &resolved.spec, keep_alive).await?;
-        let v = json!({ "model": model, "created_at": now_rfc3339(), "response": "", "done": true, "done_reason": reason });
+        let v = GenerateResponse { done_reason: Some(reason.to_string()), ..GenerateResponse::new(&model, &Split::default(), true) };
         return Ok(Json(v).into_response());
     }
 
@@ -134,5 +173,42 @@ pub async fn generate(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<
         Ok(framing::stream(generation, answer, Framing::Ndjson))
     } else {
         Ok(Json(answer.whole(generation.gather().await?)).into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::answer::testing::{bytes, metrics};
+    use crate::pipeline::generation::Metrics;
+
+    /// The bytes the shipped binary's `json!` objects wrote (keys sorted), written literally.
+    #[test]
+    fn the_answer_keeps_its_bytes() {
+        let chunks = GenerateChunks { model: "m".into(), prompt: Some(vec![1, 2]) };
+        let split = Split { thinking: "t".into(), content: "c".into() };
+        let text = chunks.text(&split, None);
+        assert_eq!(bytes(&text), r#"{"created_at":"T","done":false,"model":"m","response":"c","thinking":"t"}"#);
+        let plain = chunks.text(&Split { thinking: String::new(), content: "c".into() }, Some(vec![json!({"token": "c"})]));
+        assert_eq!(bytes(&plain), r#"{"created_at":"T","done":false,"logprobs":[{"token":"c"}],"model":"m","response":"c"}"#);
+
+        let metrics = metrics();
+        let end = End { split: &split, calls: &[], reason: "stop", tokens: &[3], metrics: &metrics };
+        let last = chunks.last(end, Some(vec![json!(1)]));
+        let want = concat!(
+            r#"{"context":[1,2,3],"created_at":"T","done":true,"done_reason":"stop","eval_count":3,"eval_duration":2,"#,
+            r#""load_duration":6,"logprobs":[1],"model":"m","prompt_eval_count":5,"prompt_eval_duration":4,"#,
+            r#""response":"c","thinking":"t","total_duration":7,"truncated":1}"#
+        );
+        assert_eq!(bytes(&last), want);
+
+        // Raw (no context) and zero metrics (omitted, as Go's omitempty does).
+        let raw = GenerateChunks { model: "m".into(), prompt: None };
+        let zero = Metrics::default();
+        let end = End { split: &Split::default(), calls: &[], reason: "length", tokens: &[3], metrics: &zero };
+        let want = r#"{"created_at":"T","done":true,"done_reason":"length","model":"m","response":""}"#;
+        assert_eq!(bytes(&raw.last(end, None)), want);
     }
 }
