@@ -9,14 +9,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wollama_runtime::ChatMessage;
 use wollama_store::ModelName;
 
-use super::request::{keep_alive_of, logprobs_of, options_of, think_of};
+use super::request::{keep_alive_of, logprobs_of, options_of, think_of, Shared};
 use super::request_checks;
-use crate::decode::{self, field, get_bool, get_str, Kind};
+use crate::decode::{self, field, Kind};
 use crate::error::{ApiError, ApiResult};
 use super::answer::{Answer, Chunks, End, Timings};
 use crate::framing::{self, Framing};
@@ -41,6 +41,18 @@ const CHAT: &[decode::Field] = &[
     field("top_logprobs", Kind::Int, "int"),
     field("_debug_render_only", Kind::Bool, "bool"),
 ];
+
+/// Ollama's `ChatRequest`, as `CHAT` has checked it (absent and null alike are the default).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatRequest {
+    model: String,
+    /// Each message's fields are checked by `messages_of`, with Go's errors for `Message`.
+    messages: Vec<Value>,
+    tools: Option<Value>,
+    #[serde(flatten)]
+    shared: Shared,
+}
 
 /// One object of chat's answer (Ollama's `ChatResponse`), fields in name order.
 #[derive(Serialize, Default)]
@@ -159,46 +171,45 @@ fn messages_of(v: &[Value]) -> ApiResult<Vec<ChatMessage>> {
 
 pub async fn chat(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
-    let req = decode::decode(&body, "ChatRequest", CHAT)?;
-    let model = get_str(&req, "model").unwrap_or("").to_string();
+    let req: ChatRequest = decode::decode_as(&body, "ChatRequest", CHAT)?;
+    let model = req.model;
     if model.is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
     ModelName::parse(&model).map_err(|_| ApiError::bad_request("invalid model name"))?;
-    let raw_messages = req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let images = request_checks::chat_images(raw_messages)?;
-    let keep_alive = keep_alive_of(&req)?;
-    let grammar = crate::format::native(&body, req.get("format"))?;
-    let opts = options_of(&req)?;
+    let images = request_checks::chat_images(&req.messages)?;
+    let keep_alive = keep_alive_of(req.shared.keep_alive.as_ref())?;
+    let grammar = crate::format::native(&body, req.shared.format.as_ref())?;
+    let opts = options_of(req.shared.options.as_ref())?;
     let resolved = resolve(&s, &model, &opts)?;
     resolved.require_completion(&model, "chat")?;
     request_checks::require(&resolved.spec.name, images, None)?;
-    let messages = messages_of(raw_messages)?;
-    let stream = get_bool(&req, "stream").unwrap_or(true);
+    let messages = messages_of(&req.messages)?;
+    let stream = req.shared.stream.unwrap_or(true);
 
     if messages.is_empty() {
         let reason = load_or_unload(&s, &resolved.spec, keep_alive).await?;
         let v = ChatResponse { done_reason: Some(reason.to_string()), ..ChatResponse::new(&model, &Split::default(), true) };
         return Ok(Json(v).into_response());
     }
-    let tools = match req.get("tools") {
+    let tools = match req.tools {
         None | Some(Value::Null) => None,
         Some(Value::Array(t)) if t.is_empty() => None,
-        Some(t @ Value::Array(_)) => Some(t.clone()),
+        Some(t @ Value::Array(_)) => Some(t),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "json: cannot unmarshal {} into Go struct field ChatRequest.tools of type api.Tools",
-                decode::json_kind(other)
+                decode::json_kind(&other)
             )))
         }
     };
-    let think = think_of(req.get("think"))?;
+    let think = think_of(req.shared.think.as_ref())?;
     let run = Run {
         grammar,
-        top_logprobs: logprobs_of(&req)?,
-        truncate: get_bool(&req, "truncate").unwrap_or(true),
-        shift: get_bool(&req, "shift").unwrap_or(true),
-        render_only: request_checks::debug_render_only(&req),
+        top_logprobs: logprobs_of(req.shared.logprobs, req.shared.top_logprobs.as_ref())?,
+        truncate: req.shared.truncate.unwrap_or(true),
+        shift: req.shared.shift.unwrap_or(true),
+        render_only: req.shared.debug_render_only,
     };
     let conversation = Conversation { messages, tools, think, forced_call: None };
     let generation = match prompt::converse(&s, &resolved, conversation, keep_alive, run, started).await? {

@@ -76,8 +76,8 @@ pub async fn embed(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResult<Res
         return Err(ApiError::model_not_found(""));
     }
     let inputs = inputs_of(req.get("input"))?;
-    let keep_alive = keep_alive_of(&req)?;
-    let resolved = resolve_for_embed(&s, &model, options_of(&req))?;
+    let keep_alive = keep_alive_of(req.get("keep_alive"))?;
+    let resolved = resolve_for_embed(&s, &model, options_of(req.get("options").and_then(Value::as_object)))?;
     let truncate = get_bool(&req, "truncate").unwrap_or(true);
     let dimensions = req.get("dimensions").and_then(Value::as_i64);
     let e = embed_inputs(&s, &resolved, &inputs, truncate, keep_alive).await?;
@@ -100,8 +100,8 @@ pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> ApiResul
     if model.is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
-    let keep_alive = keep_alive_of(&req)?;
-    let resolved = resolve_for_embed(&s, &model, options_of(&req))?;
+    let keep_alive = keep_alive_of(req.get("keep_alive"))?;
+    let resolved = resolve_for_embed(&s, &model, options_of(req.get("options").and_then(Value::as_object)))?;
     let prompt = get_str(&req, "prompt").unwrap_or("");
     let inputs: Vec<String> = if prompt.is_empty() { Vec::new() } else { vec![prompt.to_string()] };
     let e = embed_inputs(&s, &resolved, &inputs, true, keep_alive).await?;
