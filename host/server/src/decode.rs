@@ -2,6 +2,7 @@
 //! Ollama's exact error texts: unknown fields ignored, keys matched case-insensitively, `null`
 //! = absent, and type errors worded as Go words them.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -51,6 +52,15 @@ pub fn decode(body: &[u8], go_struct: &str, schema: &[Field]) -> Result<Map<Stri
         out.insert(f.name.to_string(), v);
     }
     Ok(out)
+}
+
+/// Parses a body into its typed request. `decode` checks every field's Go type first (its
+/// errors are Go's), so the conversion only fails if `T` and the schema disagree. Integer
+/// fields are best typed `serde_json::Number`: Go-type checking lets one above i64::MAX
+/// through, and the handler reads it as leniently as it always has.
+pub fn decode_as<T: DeserializeOwned>(body: &[u8], go_struct: &str, schema: &[Field]) -> Result<T, ApiError> {
+    let checked = decode(body, go_struct, schema)?;
+    serde_json::from_value(Value::Object(checked)).map_err(|e| ApiError::internal(format!("{go_struct}: {e}")))
 }
 
 fn check(v: &Value, kind: Kind, path: &str, go_type: &str) -> Result<(), ApiError> {

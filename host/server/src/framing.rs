@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -18,14 +19,16 @@ use crate::pipeline::thinking::Split;
 
 /// How a route turns pieces into objects.
 pub(crate) trait Shape: Send + 'static {
+    /// The route's typed chunk.
+    type Object: Serialize + Send;
     /// The objects for one piece of text (none while nothing can be shown). `logprobs` are
     /// the tokens' log-probabilities not shown yet: the shape puts them on an object it makes,
     /// or leaves them for the next.
-    fn text(&mut self, split: Split, logprobs: &mut Vec<Value>) -> Vec<Value>;
+    fn text(&mut self, split: Split, logprobs: &mut Vec<Value>) -> Vec<Self::Object>;
     /// The objects that close the answer.
-    fn done(&mut self, done: &Done) -> Vec<Value>;
+    fn done(&mut self, done: &Done) -> Vec<Self::Object>;
     /// SSE's `choices: []` object carrying `usage`, for a request that asked for it.
-    fn usage(&mut self, _done: &Done) -> Option<Value> {
+    fn usage(&mut self, _done: &Done) -> Option<Self::Object> {
         None
     }
 }
@@ -37,10 +40,17 @@ pub(crate) enum Framing {
     Sse { include_usage: bool },
 }
 
-/// What goes on the wire: an object, or SSE's closing sentinel (not JSON).
+/// What goes on the wire: an object (written as compact JSON), or SSE's closing sentinel
+/// (not JSON).
 enum Frame {
-    Object(Value),
+    Object(String),
     End,
+}
+
+impl Frame {
+    fn object(v: &impl Serialize) -> Frame {
+        Frame::Object(serde_json::to_string(v).expect("JSON"))
+    }
 }
 
 impl Framing {
@@ -54,7 +64,7 @@ impl Framing {
     fn bytes(self, frame: Frame) -> Vec<u8> {
         match (self, frame) {
             (Framing::Ndjson, Frame::Object(v)) => {
-                let mut line = serde_json::to_vec(&v).expect("JSON");
+                let mut line = v.into_bytes();
                 line.push(b'\n');
                 line
             }
@@ -75,20 +85,20 @@ pub(crate) fn stream(mut generation: Generation, mut shape: impl Shape, framing:
             let (frames, last): (Vec<Frame>, bool) = match piece {
                 Piece::Text { split, logprobs: l } => {
                     logprobs.extend(l);
-                    (shape.text(split, &mut logprobs).into_iter().map(Frame::Object).collect(), false)
+                    (shape.text(split, &mut logprobs).iter().map(Frame::object).collect(), false)
                 }
                 Piece::Done(done) => {
                     let mut objects = shape.done(&done);
                     if let Framing::Sse { include_usage: true } = framing {
                         objects.extend(shape.usage(&done));
                     }
-                    let mut frames: Vec<Frame> = objects.into_iter().map(Frame::Object).collect();
+                    let mut frames: Vec<Frame> = objects.iter().map(Frame::object).collect();
                     if let Framing::Sse { .. } = framing {
                         frames.push(Frame::End);
                     }
                     (frames, true)
                 }
-                Piece::Failed(m) => (vec![Frame::Object(framing.failure(m))], true),
+                Piece::Failed(m) => (vec![Frame::object(&framing.failure(m))], true),
             };
             for f in frames {
                 if tx.send(f).await.is_err() {

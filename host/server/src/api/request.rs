@@ -1,20 +1,40 @@
 //! Fields several native requests share, decoded with Ollama's semantics and errors.
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
 use wollama_store::Options;
 
 use crate::decode;
 use crate::error::{ApiError, ApiResult};
 use crate::keep_alive::{self, KeepAlive};
 
+/// The fields Ollama's `GenerateRequest` and `ChatRequest` share, flattened into both (absent
+/// and null alike are the default).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Shared {
+    pub stream: Option<bool>,
+    pub format: Option<Value>,
+    pub keep_alive: Option<Value>,
+    pub options: Option<Map<String, Value>>,
+    pub think: Option<Value>,
+    pub truncate: Option<bool>,
+    pub shift: Option<bool>,
+    pub logprobs: Option<bool>,
+    /// Beyond i64 it counts as unset, as it always has (see `logprobs_of`).
+    pub top_logprobs: Option<Number>,
+    #[serde(rename = "_debug_render_only")]
+    pub debug_render_only: bool,
+}
+
 /// `keep_alive` of a request: None when absent.
-pub(crate) fn keep_alive_of(req: &Map<String, Value>) -> ApiResult<Option<KeepAlive>> {
-    req.get("keep_alive").map(|v| keep_alive::from_json(v).map_err(ApiError::bad_request)).transpose().map(Option::flatten)
+pub(crate) fn keep_alive_of(v: Option<&Value>) -> ApiResult<Option<KeepAlive>> {
+    v.map(|v| keep_alive::from_json(v).map_err(ApiError::bad_request)).transpose().map(Option::flatten)
 }
 
 /// `options`: Ollama's options by name.
-pub(crate) fn options_of(req: &Map<String, Value>) -> ApiResult<Options> {
-    match req.get("options").and_then(Value::as_object) {
+pub(crate) fn options_of(options: Option<&Map<String, Value>>) -> ApiResult<Options> {
+    match options {
         Some(m) => Options::from_map(m).map(|p| p.options).map_err(|e| ApiError::internal(e.to_string())),
         None => Ok(Options::default()),
     }
@@ -37,6 +57,7 @@ pub(crate) fn think_of(v: Option<&Value>) -> ApiResult<Option<String>> {
 }
 
 /// `logprobs` and `top_logprobs`: how many alternatives per token, None for no log-probabilities.
-pub(crate) fn logprobs_of(req: &Map<String, Value>) -> ApiResult<Option<u32>> {
-    crate::pipeline::logprobs::requested(decode::get_bool(req, "logprobs"), req.get("top_logprobs").and_then(Value::as_i64))
+/// A `top_logprobs` beyond i64 counts as unset, as it always has.
+pub(crate) fn logprobs_of(logprobs: Option<bool>, top_logprobs: Option<&Number>) -> ApiResult<Option<u32>> {
+    crate::pipeline::logprobs::requested(logprobs, top_logprobs.and_then(Number::as_i64))
 }

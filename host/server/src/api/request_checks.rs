@@ -7,7 +7,7 @@
 //! Also `_debug_render_only`: the rendered prompt instead of a generation.
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::go_time::now_rfc3339;
@@ -38,8 +38,8 @@ fn go_base64_error(text: &str, e: base64::DecodeError) -> String {
 }
 
 /// Images of a generate request (decode errors first, as Ollama binds the body first).
-pub fn generate_images(req: &Map<String, Value>) -> ApiResult<usize> {
-    count_images(req.get("images"), "GenerateRequest.images")
+pub fn generate_images(images: Option<&Value>) -> ApiResult<usize> {
+    count_images(images, "GenerateRequest.images")
 }
 
 /// Images over all messages of a chat request.
@@ -58,10 +58,6 @@ pub fn require(full_name: &str, images: usize, suffix: Option<&str>) -> ApiResul
         return Err(ApiError::bad_request(format!("{full_name} does not support images")));
     }
     Ok(())
-}
-
-pub fn debug_render_only(req: &Map<String, Value>) -> bool {
-    crate::decode::get_bool(req, "_debug_render_only").unwrap_or(false)
 }
 
 /// `_debug_render_only` answer of generate (`chat: false`) or chat: the prompt as the model
@@ -84,7 +80,7 @@ mod tests {
     #[test]
     fn images_decode_as_go_decodes_bytes() {
         let ok = json!({"images": ["aGVsbG8=", ""]});
-        assert_eq!(generate_images(ok.as_object().unwrap()).unwrap(), 2);
+        assert_eq!(generate_images(ok.get("images")).unwrap(), 2);
         // (images, Go's error)
         let cases = [
             (json!(["data:image/png;base64,aGVsbG8="]), "illegal base64 data at input byte 4"),
@@ -92,7 +88,7 @@ mod tests {
         ];
         for (images, want) in cases {
             let req = json!({ "images": images });
-            assert_eq!(generate_images(req.as_object().unwrap()).unwrap_err().message, want, "{images}");
+            assert_eq!(generate_images(req.get("images")).unwrap_err().message, want, "{images}");
         }
         let msgs = [json!({"role": "user", "content": "x", "images": ["aGk="]}), json!({"role": "user"})];
         assert_eq!(chat_images(&msgs).unwrap(), 1);

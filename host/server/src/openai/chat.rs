@@ -9,10 +9,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use wollama_runtime::ChatMessage;
 
-use super::envelope::{usage, Envelope};
+use super::envelope::{Envelope, Object};
 use super::request::{self, get};
 use super::tool_choice;
 use crate::error::{ApiError, ApiResult};
@@ -159,22 +160,87 @@ async fn run(s: Arc<AppState>, body: Bytes) -> ApiResult<Response> {
         return Ok(framing::stream(generation, chunks, Framing::Sse { include_usage: common.include_usage }));
     }
     let w = generation.gather().await?;
-    let mut message = json!({ "role": "assistant", "content": w.split.content });
-    if !w.split.thinking.is_empty() {
-        message["reasoning"] = json!(w.split.thinking);
-    }
-    if !w.calls.is_empty() {
-        message["tool_calls"] = openai_calls(&w.calls);
-    }
-    let logprobs = if top_logprobs.is_some() { json!({ "content": w.logprobs }) } else { Value::Null };
-    let mut v = envelope.wrap(json!([{
-        "index": 0,
-        "message": message,
-        "logprobs": logprobs,
-        "finish_reason": finish_reason(&w.reason, !w.calls.is_empty()),
-    }]));
-    v["usage"] = usage(w.metrics.prompt_eval_count, w.metrics.eval_count);
-    Ok(Json(v).into_response())
+    let message = Message {
+        content: w.split.content,
+        reasoning: (!w.split.thinking.is_empty()).then_some(w.split.thinking),
+        role: "assistant",
+        tool_calls: (!w.calls.is_empty()).then(|| openai_calls(&w.calls)),
+    };
+    let choice = Choice {
+        finish_reason: finish_reason(&w.reason, !w.calls.is_empty()).to_string(),
+        index: 0,
+        // Null unless asked for; then every token's, even none.
+        logprobs: top_logprobs.map(|_| Logprobs { content: w.logprobs }),
+        message,
+    };
+    Ok(Json(envelope.answer(vec![choice], w.metrics.prompt_eval_count, w.metrics.eval_count)).into_response())
+}
+
+/// A `chat.completion` choice. Fields in name order (see `envelope`).
+#[derive(Serialize)]
+struct Choice {
+    finish_reason: String,
+    index: u32,
+    logprobs: Option<Logprobs>,
+    message: Message,
+}
+
+#[derive(Serialize)]
+struct Message {
+    content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<String>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// Log-probabilities per token, in the shape `pipeline::logprobs` makes them.
+#[derive(Serialize)]
+struct Logprobs {
+    content: Vec<Value>,
+}
+
+/// A tool call in OpenAI's shape. `id` and `name` are copied from the native call as they are
+/// (null when it has none).
+#[derive(Serialize)]
+struct ToolCall {
+    function: Function,
+    id: Value,
+    index: usize,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Function {
+    /// The arguments object as a JSON string.
+    arguments: String,
+    name: Value,
+}
+
+/// A `chat.completion.chunk` choice.
+#[derive(Serialize)]
+struct ChunkChoice {
+    delta: Delta,
+    /// Null until the last chunk.
+    finish_reason: Option<String>,
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<Logprobs>,
+}
+
+/// What a chunk adds to the message; the first chunk names the role.
+#[derive(Serialize, Default)]
+struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCall>>,
 }
 
 fn finish_reason(reason: &str, called: bool) -> &str {
@@ -186,17 +252,15 @@ fn finish_reason(reason: &str, called: bool) -> &str {
 }
 
 /// Native tool calls in OpenAI's shape: `type`, `index`, arguments as a JSON string.
-fn openai_calls(calls: &[Value]) -> Value {
+fn openai_calls(calls: &[Value]) -> Vec<ToolCall> {
     calls
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            json!({
-                "id": c["id"],
-                "index": i,
-                "type": "function",
-                "function": { "name": c["function"]["name"], "arguments": c["function"]["arguments"].to_string() },
-            })
+        .map(|(i, c)| ToolCall {
+            function: Function { arguments: c["function"]["arguments"].to_string(), name: c["function"]["name"].clone() },
+            id: c["id"].clone(),
+            index: i,
+            kind: "function",
         })
         .collect()
 }
@@ -208,47 +272,100 @@ struct ChatChunks {
 }
 
 impl ChatChunks {
-    fn delta(&mut self, mut delta: Value, finish: Value) -> Value {
-        if !self.started {
-            delta["role"] = json!("assistant");
-            self.started = true;
-        }
-        self.envelope.wrap(json!([{ "index": 0, "delta": delta, "finish_reason": finish }]))
+    fn delta(&mut self, delta: Delta, finish_reason: Option<String>) -> Object<ChunkChoice> {
+        let role = (!self.started).then_some("assistant");
+        self.started = true;
+        self.envelope.wrap(vec![ChunkChoice { delta: Delta { role, ..delta }, finish_reason, index: 0, logprobs: None }])
     }
 
     /// Thinking and content go in separate chunks, thinking first.
-    fn split(&mut self, split: &Split) -> Vec<Value> {
+    fn split(&mut self, split: &Split) -> Vec<Object<ChunkChoice>> {
         let mut out = Vec::new();
         if !split.thinking.is_empty() {
-            out.push(self.delta(json!({ "reasoning": split.thinking }), Value::Null));
+            out.push(self.delta(Delta { reasoning: Some(split.thinking.clone()), ..Delta::default() }, None));
         }
         if !split.content.is_empty() || !self.started {
-            out.push(self.delta(json!({ "content": split.content }), Value::Null));
+            out.push(self.delta(Delta { content: Some(split.content.clone()), ..Delta::default() }, None));
         }
         out
     }
 }
 
 impl Shape for ChatChunks {
-    fn text(&mut self, split: Split, logprobs: &mut Vec<Value>) -> Vec<Value> {
+    type Object = Object<ChunkChoice>;
+    fn text(&mut self, split: Split, logprobs: &mut Vec<Value>) -> Vec<Object<ChunkChoice>> {
         let mut out = self.split(&split);
         // The tokens' log-probabilities ride on the chunk that shows them.
         if let Some(c) = out.last_mut() {
             if !logprobs.is_empty() {
-                c["choices"][0]["logprobs"] = json!({ "content": std::mem::take(logprobs) });
+                c.choices[0].logprobs = Some(Logprobs { content: std::mem::take(logprobs) });
             }
         }
         out
     }
-    fn done(&mut self, d: &Done) -> Vec<Value> {
+    fn done(&mut self, d: &Done) -> Vec<Object<ChunkChoice>> {
         let mut out = if d.rest.thinking.is_empty() && d.rest.content.is_empty() { Vec::new() } else { self.split(&d.rest) };
         if !d.calls.is_empty() {
-            out.push(self.delta(json!({ "tool_calls": openai_calls(&d.calls) }), Value::Null));
+            out.push(self.delta(Delta { tool_calls: Some(openai_calls(&d.calls)), ..Delta::default() }, None));
         }
-        out.push(self.delta(json!({}), json!(finish_reason(&d.reason, !d.calls.is_empty()))));
+        let reason = finish_reason(&d.reason, !d.calls.is_empty()).to_string();
+        out.push(self.delta(Delta::default(), Some(reason)));
         out
     }
-    fn usage(&mut self, d: &Done) -> Option<Value> {
+    fn usage(&mut self, d: &Done) -> Option<Object<ChunkChoice>> {
         Some(self.envelope.usage_chunk(d.metrics.prompt_eval_count, d.metrics.eval_count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn envelope(object: &'static str) -> Envelope {
+        Envelope { id: "chatcmpl-1".into(), object, created: 2, model: "m".into() }
+    }
+
+    /// The bytes the shipped binary's `json!` objects wrote (keys sorted), written literally.
+    #[test]
+    fn the_answer_keeps_its_bytes() {
+        let calls = [json!({"function": {"arguments": {"a": 1}, "index": 0, "name": "f"}, "id": "call_1"})];
+        let message = Message { content: "c".into(), reasoning: Some("r".into()), role: "assistant", tool_calls: Some(openai_calls(&calls)) };
+        let choice = Choice { finish_reason: "tool_calls".into(), index: 0, logprobs: None, message };
+        let answer = envelope("chat.completion").answer(vec![choice], 3, 4);
+        let want = concat!(
+            r#"{"choices":[{"finish_reason":"tool_calls","index":0,"logprobs":null,"message":{"content":"c","reasoning":"r","#,
+            r#""role":"assistant","tool_calls":[{"function":{"arguments":"{\"a\":1}","name":"f"},"id":"call_1","index":0,"type":"function"}]}}],"#,
+            r#""created":2,"id":"chatcmpl-1","model":"m","object":"chat.completion","system_fingerprint":"fp_ollama","#,
+            r#""usage":{"completion_tokens":4,"prompt_tokens":3,"total_tokens":7}}"#
+        );
+        assert_eq!(serde_json::to_string(&answer).unwrap(), want);
+        let message = Message { content: "c".into(), reasoning: None, role: "assistant", tool_calls: None };
+        let choice = Choice { finish_reason: "stop".into(), index: 0, logprobs: Some(Logprobs { content: vec![] }), message };
+        let answer = serde_json::to_string(&envelope("chat.completion").answer(vec![choice], 0, 0)).unwrap();
+        assert!(answer.starts_with(r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":{"content":[]},"message":{"content":"c","role":"assistant"}}],"#), "{answer}");
+
+        let mut chunks = ChatChunks { envelope: envelope("chat.completion.chunk"), started: false };
+        let head = r#"{"choices":["#;
+        let tail = r#"],"created":2,"id":"chatcmpl-1","model":"m","object":"chat.completion.chunk","system_fingerprint":"fp_ollama"}"#;
+        let mut logprobs = vec![json!(1)];
+        let texts: Vec<String> = chunks
+            .text(Split { thinking: "t".into(), content: "c".into() }, &mut logprobs)
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        assert_eq!(texts, [
+            format!(r#"{head}{{"delta":{{"reasoning":"t","role":"assistant"}},"finish_reason":null,"index":0}}{tail}"#),
+            format!(r#"{head}{{"delta":{{"content":"c"}},"finish_reason":null,"index":0,"logprobs":{{"content":[1]}}}}{tail}"#),
+        ]);
+        let last = chunks.delta(Delta::default(), Some("stop".into()));
+        assert_eq!(serde_json::to_string(&last).unwrap(), format!(r#"{head}{{"delta":{{}},"finish_reason":"stop","index":0}}{tail}"#));
+        let usage = chunks.envelope.usage_chunk::<ChunkChoice>(3, 4);
+        let want = concat!(
+            r#"{"choices":[],"created":2,"id":"chatcmpl-1","model":"m","object":"chat.completion.chunk","#,
+            r#""system_fingerprint":"fp_ollama","usage":{"completion_tokens":4,"prompt_tokens":3,"total_tokens":7}}"#
+        );
+        assert_eq!(serde_json::to_string(&usage).unwrap(), want);
     }
 }

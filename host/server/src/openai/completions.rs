@@ -9,9 +9,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::envelope::{usage, Envelope};
+use super::envelope::{Envelope, Object};
 use super::request::{self, get};
 use crate::error::{ApiError, ApiResult};
 use crate::framing::{self, Framing, Shape};
@@ -46,9 +47,25 @@ async fn run(s: Arc<AppState>, body: Bytes) -> ApiResult<Response> {
         return Ok(framing::stream(generation, CompletionChunks { envelope }, framing));
     }
     let w = generation.gather().await?;
-    let mut v = envelope.wrap(json!([{ "text": w.split.content, "index": 0, "logprobs": null, "finish_reason": w.reason }]));
-    v["usage"] = usage(w.metrics.prompt_eval_count, w.metrics.eval_count);
-    Ok(Json(v).into_response())
+    let choice = Choice::new(w.split.content, Some(w.reason));
+    Ok(Json(envelope.answer(vec![choice], w.metrics.prompt_eval_count, w.metrics.eval_count)).into_response())
+}
+
+/// A `text_completion` choice, fields in name order.
+#[derive(Serialize)]
+struct Choice {
+    /// Null until the last chunk.
+    finish_reason: Option<String>,
+    index: u32,
+    /// Always null: this route computes no log-probabilities.
+    logprobs: Option<Value>,
+    text: String,
+}
+
+impl Choice {
+    fn new(text: String, finish_reason: Option<String>) -> Choice {
+        Choice { finish_reason, index: 0, logprobs: None, text }
+    }
 }
 
 struct CompletionChunks {
@@ -56,16 +73,37 @@ struct CompletionChunks {
 }
 
 impl Shape for CompletionChunks {
-    fn text(&mut self, split: Split, _logprobs: &mut Vec<Value>) -> Vec<Value> {
+    type Object = Object<Choice>;
+    fn text(&mut self, split: Split, _logprobs: &mut Vec<Value>) -> Vec<Object<Choice>> {
         if split.content.is_empty() {
             return Vec::new();
         }
-        vec![self.envelope.wrap(json!([{ "text": split.content, "index": 0, "logprobs": null, "finish_reason": null }]))]
+        vec![self.envelope.wrap(vec![Choice::new(split.content, None)])]
     }
-    fn done(&mut self, d: &Done) -> Vec<Value> {
-        vec![self.envelope.wrap(json!([{ "text": "", "index": 0, "logprobs": null, "finish_reason": d.reason }]))]
+    fn done(&mut self, d: &Done) -> Vec<Object<Choice>> {
+        vec![self.envelope.wrap(vec![Choice::new(String::new(), Some(d.reason.clone()))])]
     }
-    fn usage(&mut self, d: &Done) -> Option<Value> {
+    fn usage(&mut self, d: &Done) -> Option<Object<Choice>> {
         Some(self.envelope.usage_chunk(d.metrics.prompt_eval_count, d.metrics.eval_count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes the shipped binary's `json!` objects wrote (keys sorted), written literally.
+    #[test]
+    fn the_answer_keeps_its_bytes() {
+        let envelope = Envelope { id: "cmpl-1".into(), object: "text_completion", created: 2, model: "m".into() };
+        let tail = r#""created":2,"id":"cmpl-1","model":"m","object":"text_completion","system_fingerprint":"fp_ollama""#;
+        let answer = envelope.answer(vec![Choice::new("c".into(), Some("stop".into()))], 3, 4);
+        let want = format!(
+            r#"{{"choices":[{{"finish_reason":"stop","index":0,"logprobs":null,"text":"c"}}],{tail},"usage":{{"completion_tokens":4,"prompt_tokens":3,"total_tokens":7}}}}"#
+        );
+        assert_eq!(serde_json::to_string(&answer).unwrap(), want);
+        let chunk = envelope.wrap(vec![Choice::new("c".into(), None)]);
+        let want = format!(r#"{{"choices":[{{"finish_reason":null,"index":0,"logprobs":null,"text":"c"}}],{tail}}}"#);
+        assert_eq!(serde_json::to_string(&chunk).unwrap(), want);
     }
 }

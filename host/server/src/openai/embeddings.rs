@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Number, Value};
 
-use crate::decode::{self, field, get_str, Kind};
+use crate::decode::{self, field, Kind};
 use crate::error::ApiError;
 use crate::pipeline::embed::{embed_inputs, normalize, resolve_for_embed, widened};
 use crate::state::AppState;
@@ -23,6 +23,18 @@ const REQUEST: &[decode::Field] = &[
     field("encoding_format", Kind::Str, "string"),
     field("dimensions", Kind::Int, "int"),
 ];
+
+/// The request, as `REQUEST` has checked it (Ollama's layer reads it into its `EmbedRequest`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EmbedRequest {
+    model: String,
+    /// A string or a list of strings, checked by `inputs_of`.
+    input: Option<Value>,
+    encoding_format: Option<String>,
+    /// Beyond i64 it counts as unset, as it always has.
+    dimensions: Option<Number>,
+}
 
 /// `input` as OpenAI clients send it; token arrays are refused as Ollama refuses them.
 fn inputs_of(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
@@ -74,10 +86,10 @@ pub async fn embeddings(State(s): State<Arc<AppState>>, body: Bytes) -> Response
 }
 
 async fn run(s: &AppState, body: &[u8]) -> Result<EmbeddingList, ApiError> {
-    let req = decode::decode(body, "EmbedRequest", REQUEST)?;
-    let model = get_str(&req, "model").unwrap_or("").to_string();
-    let inputs = inputs_of(req.get("input"))?;
-    let format = get_str(&req, "encoding_format").unwrap_or("float");
+    let req: EmbedRequest = decode::decode_as(body, "EmbedRequest", REQUEST)?;
+    let model = req.model;
+    let inputs = inputs_of(req.input.as_ref())?;
+    let format = req.encoding_format.as_deref().unwrap_or("float");
     if format != "float" && format != "base64" {
         return Err(ApiError::bad_request(format!(
             "Invalid value for 'encoding_format' = {format}. Supported values: ['float', 'base64']."
@@ -87,7 +99,7 @@ async fn run(s: &AppState, body: &[u8]) -> Result<EmbeddingList, ApiError> {
         return Err(ApiError::model_not_found(""));
     }
     let resolved = resolve_for_embed(s, &model, Ok(wollama_store::Options::default()))?;
-    let dimensions = req.get("dimensions").and_then(Value::as_i64);
+    let dimensions = req.dimensions.as_ref().and_then(Number::as_i64);
     let e = embed_inputs(s, &resolved, &inputs, true, None).await?;
     let mut data = Vec::with_capacity(e.vectors.len());
     for (index, v) in e.vectors.iter().enumerate() {
@@ -108,9 +120,9 @@ async fn run(s: &AppState, body: &[u8]) -> Result<EmbeddingList, ApiError> {
 mod tests {
     use super::*;
 
-    /// The typed answer writes the bytes the shipped binary's `json!` object wrote: keys
-    /// sorted, since `wollama` is built without serde_json's `preserve_order` (a workspace
-    /// build turns it on through the guest, so the old object cannot be the reference here).
+    /// The typed answer writes the bytes the shipped binary's `json!` object wrote (keys
+    /// sorted: that build's serde_json has no `preserve_order`); literal, as `json!` keeps
+    /// insertion order in the workspace build.
     #[test]
     fn the_answer_keeps_its_bytes() {
         let data = vec![
@@ -118,11 +130,11 @@ mod tests {
             EmbeddingData { embedding: Encoded::Base64("AACAPg==".into()), index: 1, object: "embedding" },
         ];
         let typed = EmbeddingList { data, model: "m".into(), object: "list", usage: Usage { prompt_tokens: 4, total_tokens: 4 } };
-        let old = concat!(
+        let want = concat!(
             r#"{"data":[{"embedding":[0.25],"index":0,"object":"embedding"},"#,
             r#"{"embedding":"AACAPg==","index":1,"object":"embedding"}],"#,
             r#""model":"m","object":"list","usage":{"prompt_tokens":4,"total_tokens":4}}"#
         );
-        assert_eq!(serde_json::to_string(&typed).unwrap(), old);
+        assert_eq!(serde_json::to_string(&typed).unwrap(), want);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use wollama_runtime::{Event, Request, TokenLogprobs};
 
@@ -26,25 +26,6 @@ pub(crate) struct Metrics {
     pub eval: Duration,
     /// Prompt tokens dropped to fit the context (wollama's addition; Ollama truncates silently).
     pub truncated: u32,
-}
-
-impl Metrics {
-    pub fn write(&self, obj: &mut Map<String, Value>) {
-        let ns = |d: Duration| Value::from(d.as_nanos() as u64);
-        // Zero-valued metrics are omitted, as Go's omitempty does.
-        let mut put = |k: &str, v: Value, zero: bool| {
-            if !zero {
-                obj.insert(k.into(), v);
-            }
-        };
-        put("total_duration", ns(self.total), self.total.is_zero());
-        put("load_duration", ns(self.load), self.load.is_zero());
-        put("prompt_eval_count", self.prompt_eval_count.into(), self.prompt_eval_count == 0);
-        put("prompt_eval_duration", ns(self.prompt_eval), self.prompt_eval.is_zero());
-        put("eval_count", self.eval_count.into(), self.eval_count == 0);
-        put("eval_duration", ns(self.eval), self.eval.is_zero());
-        put("truncated", self.truncated.into(), self.truncated == 0);
-    }
 }
 
 /// The end of a generation.
