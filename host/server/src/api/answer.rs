@@ -14,22 +14,13 @@ use crate::framing::Shape;
 use crate::pipeline::generation::{Done, Metrics, Whole};
 use crate::pipeline::thinking::Split;
 
-/// The end of an answer, as the last chunk reports it.
-pub(crate) struct End<'a> {
-    pub split: &'a Split,
-    pub calls: &'a [Value],
-    pub reason: &'a str,
-    pub tokens: &'a [u32],
-    pub metrics: &'a Metrics,
-}
-
 /// A native route's chunks.
 pub(crate) trait Chunks: Send + 'static {
     type Chunk: Serialize + Send;
     /// A chunk of generated text (`done: false`) with the log-probabilities of its tokens.
     fn text(&self, split: &Split, logprobs: Option<Vec<Value>>) -> Self::Chunk;
     /// The last chunk (`done: true`).
-    fn last(&self, end: End<'_>, logprobs: Option<Vec<Value>>) -> Self::Chunk;
+    fn last(&self, end: &Done, logprobs: Option<Vec<Value>>) -> Self::Chunk;
 }
 
 /// Ollama's metrics as the last chunk writes them: a zero is omitted, as Go's `omitempty`
@@ -73,8 +64,7 @@ pub(crate) struct Answer<C>(pub C);
 impl<C: Chunks> Answer<C> {
     /// The non-streamed answer.
     pub fn whole(&self, w: Whole) -> C::Chunk {
-        let end = End { split: &w.split, calls: &w.calls, reason: &w.reason, tokens: &w.tokens, metrics: &w.metrics };
-        self.0.last(end, some(w.logprobs))
+        self.0.last(&w.done, some(w.logprobs))
     }
 }
 
@@ -84,8 +74,7 @@ impl<C: Chunks> Shape for Answer<C> {
         vec![self.0.text(&split, some(std::mem::take(logprobs)))]
     }
     fn done(&mut self, d: &Done) -> Vec<C::Chunk> {
-        let end = End { split: &d.rest, calls: &d.calls, reason: &d.reason, tokens: &d.tokens, metrics: &d.metrics };
-        vec![self.0.last(end, None)]
+        vec![self.0.last(d, None)]
     }
 }
 

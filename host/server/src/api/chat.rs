@@ -18,9 +18,10 @@ use super::request::{keep_alive_of, logprobs_of, options_of, think_of, Shared};
 use super::request_checks;
 use crate::decode::{self, field, Kind};
 use crate::error::{ApiError, ApiResult};
-use super::answer::{Answer, Chunks, End, Timings};
+use super::answer::{Answer, Chunks, Timings};
 use crate::framing::{self, Framing};
 use crate::go_time::now_rfc3339;
+use crate::pipeline::generation::Done;
 use crate::pipeline::prompt::{self, Conversation, Run, Started};
 use crate::pipeline::resolve::{load_or_unload, resolve};
 use crate::pipeline::thinking::Split;
@@ -125,8 +126,8 @@ impl Chunks for ChatChunks {
         ChatResponse { logprobs, ..ChatResponse::new(&self.model, split, false) }
     }
 
-    fn last(&self, end: End<'_>, logprobs: Option<Vec<Value>>) -> ChatResponse {
-        let mut chunk = ChatResponse::new(&self.model, end.split, true).timed(end.metrics.into());
+    fn last(&self, end: &Done, logprobs: Option<Vec<Value>>) -> ChatResponse {
+        let mut chunk = ChatResponse::new(&self.model, &end.split, true).timed((&end.metrics).into());
         chunk.message.tool_calls = (!end.calls.is_empty()).then(|| end.calls.to_vec());
         ChatResponse { done_reason: Some(end.reason.to_string()), logprobs, ..chunk }
     }
@@ -244,13 +245,13 @@ mod tests {
 
         let metrics = metrics();
         // An open value: written in its own key order (sorted here, so both builds agree).
-        let calls = [json!({"function": {"arguments": {}, "index": 0, "name": "f"}})];
-        let end = End { split: &Split::default(), calls: &calls, reason: "stop", tokens: &[], metrics: &metrics };
+        let calls = vec![json!({"function": {"arguments": {}, "index": 0, "name": "f"}})];
+        let end = Done { split: Split::default(), calls, reason: "stop".into(), tokens: vec![], metrics };
         let want = concat!(
             r#"{"created_at":"T","done":true,"done_reason":"stop","eval_count":3,"eval_duration":2,"load_duration":6,"#,
             r#""message":{"content":"","role":"assistant","tool_calls":[{"function":{"arguments":{},"index":0,"name":"f"}}]},"#,
             r#""model":"m","prompt_eval_count":5,"prompt_eval_duration":4,"total_duration":7,"truncated":1}"#
         );
-        assert_eq!(bytes(&chunks.last(end, None)), want);
+        assert_eq!(bytes(&chunks.last(&end, None)), want);
     }
 }

@@ -16,9 +16,10 @@ use super::request::{keep_alive_of, logprobs_of, options_of, think_of, Shared};
 use super::request_checks;
 use crate::decode::{self, field, Kind};
 use crate::error::{ApiError, ApiResult};
-use super::answer::{Answer, Chunks, End, Timings};
+use super::answer::{Answer, Chunks, Timings};
 use crate::framing::{self, Framing};
 use crate::go_time::now_rfc3339;
+use crate::pipeline::generation::Done;
 use crate::pipeline::prompt::{self, Completion, Run, Started, Templating};
 use crate::pipeline::resolve::{load_or_unload, resolve};
 use crate::pipeline::thinking::Split;
@@ -129,9 +130,9 @@ impl Chunks for GenerateChunks {
         GenerateResponse { logprobs, ..GenerateResponse::new(&self.model, split, false) }
     }
 
-    fn last(&self, end: End<'_>, logprobs: Option<Vec<Value>>) -> GenerateResponse {
-        let context = self.prompt.as_ref().map(|p| [p.as_slice(), end.tokens].concat());
-        let chunk = GenerateResponse::new(&self.model, end.split, true).timed(end.metrics.into());
+    fn last(&self, end: &Done, logprobs: Option<Vec<Value>>) -> GenerateResponse {
+        let context = self.prompt.as_ref().map(|p| [p.as_slice(), &end.tokens].concat());
+        let chunk = GenerateResponse::new(&self.model, &end.split, true).timed((&end.metrics).into());
         GenerateResponse { context, done_reason: Some(end.reason.to_string()), logprobs, ..chunk }
     }
 }
@@ -224,8 +225,8 @@ mod tests {
         assert_eq!(bytes(&plain), r#"{"created_at":"T","done":false,"logprobs":[{"token":"c"}],"model":"m","response":"c"}"#);
 
         let metrics = metrics();
-        let end = End { split: &split, calls: &[], reason: "stop", tokens: &[3], metrics: &metrics };
-        let last = chunks.last(end, Some(vec![json!(1)]));
+        let end = Done { split, calls: vec![], reason: "stop".into(), tokens: vec![3], metrics };
+        let last = chunks.last(&end, Some(vec![json!(1)]));
         let want = concat!(
             r#"{"context":[1,2,3],"created_at":"T","done":true,"done_reason":"stop","eval_count":3,"eval_duration":2,"#,
             r#""load_duration":6,"logprobs":[1],"model":"m","prompt_eval_count":5,"prompt_eval_duration":4,"#,
@@ -236,8 +237,8 @@ mod tests {
         // Raw (no context) and zero metrics (omitted, as Go's omitempty does).
         let raw = GenerateChunks { model: "m".into(), prompt: None };
         let zero = Metrics::default();
-        let end = End { split: &Split::default(), calls: &[], reason: "length", tokens: &[3], metrics: &zero };
+        let end = Done { split: Split::default(), calls: vec![], reason: "length".into(), tokens: vec![3], metrics: zero };
         let want = r#"{"created_at":"T","done":true,"done_reason":"length","model":"m","response":""}"#;
-        assert_eq!(bytes(&raw.last(end, None)), want);
+        assert_eq!(bytes(&raw.last(&end, None)), want);
     }
 }

@@ -18,7 +18,7 @@ use super::request::{self, get};
 use super::tool_choice;
 use crate::error::{ApiError, ApiResult};
 use crate::framing::{self, Framing, Shape};
-use crate::pipeline::generation::Done;
+use crate::pipeline::generation::{Done, Whole};
 use crate::pipeline::prompt::{self, Conversation, Run};
 use crate::pipeline::resolve::resolve;
 use crate::pipeline::thinking::Split;
@@ -159,21 +159,21 @@ async fn run(s: Arc<AppState>, body: Bytes) -> ApiResult<Response> {
         let chunks = ChatChunks { envelope, started: false };
         return Ok(framing::stream(generation, chunks, Framing::Sse { include_usage: common.include_usage }));
     }
-    let w = generation.gather().await?;
+    let Whole { done: d, logprobs } = generation.gather().await?;
     let message = Message {
-        content: w.split.content,
-        reasoning: (!w.split.thinking.is_empty()).then_some(w.split.thinking),
+        content: d.split.content,
+        reasoning: (!d.split.thinking.is_empty()).then_some(d.split.thinking),
         role: "assistant",
-        tool_calls: (!w.calls.is_empty()).then(|| openai_calls(&w.calls)),
+        tool_calls: (!d.calls.is_empty()).then(|| openai_calls(&d.calls)),
     };
     let choice = Choice {
-        finish_reason: finish_reason(&w.reason, !w.calls.is_empty()).to_string(),
+        finish_reason: finish_reason(&d.reason, !d.calls.is_empty()).to_string(),
         index: 0,
         // Null unless asked for; then every token's, even none.
-        logprobs: top_logprobs.map(|_| Logprobs { content: w.logprobs }),
+        logprobs: top_logprobs.map(|_| Logprobs { content: logprobs }),
         message,
     };
-    Ok(Json(envelope.answer(vec![choice], w.metrics.prompt_eval_count, w.metrics.eval_count)).into_response())
+    Ok(Json(envelope.answer(vec![choice], d.metrics.prompt_eval_count, d.metrics.eval_count)).into_response())
 }
 
 /// A `chat.completion` choice. Fields in name order (see `envelope`).
@@ -304,7 +304,7 @@ impl Shape for ChatChunks {
         out
     }
     fn done(&mut self, d: &Done) -> Vec<Object<ChunkChoice>> {
-        let mut out = if d.rest.thinking.is_empty() && d.rest.content.is_empty() { Vec::new() } else { self.split(&d.rest) };
+        let mut out = if d.split.thinking.is_empty() && d.split.content.is_empty() { Vec::new() } else { self.split(&d.split) };
         if !d.calls.is_empty() {
             out.push(self.delta(Delta { tool_calls: Some(openai_calls(&d.calls)), ..Delta::default() }, None));
         }

@@ -46,9 +46,9 @@ async fn run(s: Arc<AppState>, body: Bytes) -> ApiResult<Response> {
         let framing = Framing::Sse { include_usage: common.include_usage };
         return Ok(framing::stream(generation, CompletionChunks { envelope }, framing));
     }
-    let w = generation.gather().await?;
-    let choice = Choice::new(w.split.content, Some(w.reason));
-    Ok(Json(envelope.answer(vec![choice], w.metrics.prompt_eval_count, w.metrics.eval_count)).into_response())
+    let d = generation.gather().await?.done;
+    let choice = Choice::new(d.split.content, Some(d.reason));
+    Ok(Json(envelope.answer(vec![choice], d.metrics.prompt_eval_count, d.metrics.eval_count)).into_response())
 }
 
 /// A `text_completion` choice, fields in name order.

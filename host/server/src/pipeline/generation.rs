@@ -30,8 +30,9 @@ pub(crate) struct Metrics {
 
 /// The end of a generation.
 pub(crate) struct Done {
-    /// What the output parser still held.
-    pub rest: Split,
+    /// The text not reported yet: what the output parser still held when streaming, the whole
+    /// text when gathered.
+    pub split: Split,
     pub calls: Vec<Value>,
     /// The engine's reason: "stop" or "length".
     pub reason: String,
@@ -49,13 +50,10 @@ pub(crate) enum Piece {
     Failed(String),
 }
 
-/// A whole generation, as a non-streamed answer reports it: the text split in one go.
+/// A whole generation, as a non-streamed answer reports it: its end with all of the text,
+/// split in one go.
 pub(crate) struct Whole {
-    pub split: Split,
-    pub calls: Vec<Value>,
-    pub reason: String,
-    pub tokens: Vec<u32>,
-    pub metrics: Metrics,
+    pub done: Done,
     /// Per token, when the request asked for them.
     pub logprobs: Vec<Value>,
 }
@@ -144,8 +142,8 @@ impl Generation {
                 }
                 Engine::Done { reason, prompt_tokens, eval_tokens } => {
                     let metrics = self.metrics(prompt_tokens, eval_tokens);
-                    let (rest, calls) = self.output.finish();
-                    return Some(Piece::Done(Done { rest, calls, reason, tokens: std::mem::take(&mut self.tokens), metrics }));
+                    let (split, calls) = self.output.finish();
+                    return Some(Piece::Done(Done { split, calls, reason, tokens: std::mem::take(&mut self.tokens), metrics }));
                 }
                 Engine::Failed(m) => return Some(Piece::Failed(m)),
             }
@@ -169,8 +167,8 @@ impl Generation {
                     let (rest, calls) = self.output.finish();
                     split.thinking += &rest.thinking;
                     split.content += &rest.content;
-                    let (tokens, logprobs) = (std::mem::take(&mut self.tokens), std::mem::take(&mut self.logprobs));
-                    return Ok(Whole { split, calls, reason, tokens, metrics, logprobs });
+                    let done = Done { split, calls, reason, tokens: std::mem::take(&mut self.tokens), metrics };
+                    return Ok(Whole { done, logprobs: std::mem::take(&mut self.logprobs) });
                 }
                 Engine::Failed(m) => return Err(ApiError::internal(m)),
             }
