@@ -6,6 +6,7 @@
 //! | `op`    | the node ops ([`Op`]) and their records ([`Rope`], [`Attention`], [`Pooling`]) |
 //! | `spec`  | a whole plan: weights, nodes, outputs, KV cache ([`PlanSpec`])        |
 //! | `batch` | one forward pass ([`Batch`]), its checks, and what comes back ([`Candidates`]) |
+//! | `shape` | node widths, liveness and activation buffers, worked out once per plan ([`shape::infer`], [`shape::allocate`]) |
 //! | `ggml`  | the ggml tensor types: names and block layouts ([`GgmlType`])         |
 //! | `wit`   | the WIT records' conversions, one table for both sides ([`wit_conversions!`]) |
 //!
@@ -17,6 +18,7 @@
 mod batch;
 mod ggml;
 mod op;
+pub mod shape;
 mod spec;
 mod wit;
 
