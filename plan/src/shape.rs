@@ -38,7 +38,8 @@ pub struct Allocation {
     pub for_hidden: Vec<bool>,
     /// Per live node: its activation buffer (usize::MAX for a dead node).
     pub slot: Vec<usize>,
-    /// Per buffer: its length in f32 values, for `max_rows` rows.
+    /// Per buffer: its length in f32 values, for `max_rows` rows (`selected_rows` for a node
+    /// whose rows are logit rows).
     pub slot_len: Vec<usize>,
 }
 
@@ -224,8 +225,10 @@ pub fn infer<E>(
 /// Which nodes run (what the outputs need, plus every attention node, which writes the cache)
 /// and a buffer for each: a node takes a free buffer before its inputs' buffers are released,
 /// so an output never aliases an input; a buffer is freed after its node's last reader; the
-/// outputs' buffers are never reused within the pass (they are read after it).
-pub fn allocate(spec: &PlanSpec, shapes: &Shapes) -> Allocation {
+/// outputs' buffers are never reused within the pass (they are read after it). A node whose
+/// rows are logit rows gets room for `selected_rows` of them (an executor that bounds a
+/// batch's logit rows below `max_rows` saves an LM head's worth of memory).
+pub fn allocate(spec: &PlanSpec, shapes: &Shapes, selected_rows: usize) -> Allocation {
     let n = spec.nodes.len();
     let max_rows = spec.max_rows as usize;
     let liveness = |outputs: &[usize]| {
@@ -265,7 +268,8 @@ pub fn allocate(spec: &PlanSpec, shapes: &Shapes) -> Allocation {
     let mut free: Vec<usize> = Vec::new();
     let mut slot_len: Vec<usize> = Vec::new();
     for i in (0..n).filter(|&i| live[i]) {
-        let len = max_rows * shapes.nodes[i].width;
+        let rows = if shapes.nodes[i].selected { selected_rows.min(max_rows) } else { max_rows };
+        let len = rows * shapes.nodes[i].width;
         // Best fit among free buffers: the smallest one that is large enough, else the largest.
         let pick = free
             .iter()
@@ -343,7 +347,7 @@ mod tests {
             vec![Op::Embed(0), Op::Scale(0, 2.0), Op::Scale(0, 3.0), Op::Scale(2, 4.0), Op::Scale(3, 5.0)],
             4,
         );
-        let a = allocate(&s, &shapes(&s).expect("valid"));
+        let a = allocate(&s, &shapes(&s).expect("valid"), 2);
         assert_eq!(a.live, [true, false, true, true, true]);
         assert_eq!(a.slot[1], usize::MAX);
         assert_ne!(a.slot[2], a.slot[0], "an output never aliases its input");

@@ -5,13 +5,11 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
 
 use half::{bf16, f16};
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
-use wollama_compute::cpu::CpuExecutor;
 
 use crate::bindings::exports::wollama::engine::runtime::{Conversion, TensorCopy};
 use crate::host::HostState;
@@ -46,7 +44,7 @@ impl Runtime {
         let state = HostState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            executor: Arc::new(CpuExecutor::new(1)),
+            executor: crate::executor::Executor::new(&crate::Device::Cpu { threads: 1 }),
             plans: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);

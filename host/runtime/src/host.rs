@@ -5,9 +5,9 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wollama_compute::cpu::{ComputeError, CpuExecutor, CpuPlan};
 
 use crate::bindings::wollama::engine::{compute, model_file, types};
+use crate::executor::{Executor, Plan};
 use types::EngineError;
 
 /// A model file the guest reads metadata from; the executor maps weights from the same map.
@@ -22,9 +22,9 @@ pub struct PlanHandle {
 pub struct HostState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub executor: Arc<CpuExecutor>,
+    pub(crate) executor: Executor,
     /// Compiled plans by id; a dropped plan frees its KV cache.
-    pub plans: Vec<Option<CpuPlan>>,
+    pub(crate) plans: Vec<Option<Plan>>,
 }
 
 impl WasiView for HostState {
@@ -83,14 +83,5 @@ impl compute::HostPlan for HostState {
             *slot = None;
         }
         Ok(())
-    }
-}
-
-impl From<ComputeError> for EngineError {
-    fn from(e: ComputeError) -> Self {
-        match e {
-            ComputeError::Unsupported(m) => EngineError::Unsupported(m),
-            ComputeError::Invalid(m) => EngineError::Invalid(m),
-        }
     }
 }

@@ -5,6 +5,7 @@
 mod bindings;
 mod cache;
 mod convert;
+mod executor;
 mod host;
 mod lower;
 mod prompt;
@@ -16,14 +17,15 @@ pub use bindings::exports::wollama::engine::runtime::{
     TemplateFeatures, TensorCopy, TensorInfo, TokenLogprob, TokenLogprobs,
 };
 pub use convert::{safetensors_header, ConversionReader};
+pub use executor::{gpu_for, Device, DeviceChoice};
+pub use wollama_gpu::{AdapterSummary, GpuExecutor, LimitOverride};
 pub use runner::{EventSink, LoadedInfo, LogprobSink, Runner};
 pub use session::{Session, StepTimes};
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use wasmtime::component::{HasSelf, Linker};
-use wollama_compute::cpu::CpuExecutor;
 
 /// Errors a caller can act on: the guest's own error kinds, plus engine failures (traps).
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +107,14 @@ impl Runtime {
         Ok(self.pre.instantiate(store)?)
     }
 
-    /// Opens a GGUF model in a fresh guest instance, running plans with `threads` threads.
+    /// Opens a GGUF model in a fresh guest instance, running plans on the CPU with `threads`
+    /// threads.
     pub fn open(&self, path: &Path, threads: usize) -> Result<Session> {
-        let executor = Arc::new(CpuExecutor::new(threads.max(1)));
-        Session::open(self, path, executor)
+        self.open_on(path, &Device::Cpu { threads })
+    }
+
+    /// Opens a GGUF model in a fresh guest instance, running plans on `device`.
+    pub fn open_on(&self, path: &Path, device: &Device) -> Result<Session> {
+        Session::open(self, path, executor::Executor::new(device))
     }
 }

@@ -10,10 +10,10 @@ use memmap2::Mmap;
 use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
-use wollama_compute::cpu::CpuExecutor;
 
 use crate::bindings::exports::wollama::engine::runtime::{Batch, Candidates};
 use crate::bindings::Guest;
+use crate::executor::{Executor, RunError};
 use crate::host::{HostState, ModelFile};
 use crate::{
     ChatMessage, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, TemplateFeatures,
@@ -35,10 +35,14 @@ pub struct Session {
     model: ResourceAny,
     engine: Option<ResourceAny>,
     times: StepTimes,
+    /// Set when the GPU device went away: every later step fails, and the owner should open
+    /// the model again (on a new device).
+    lost: Option<String>,
+    dispatches: u32,
 }
 
 impl Session {
-    pub(crate) fn open(rt: &Runtime, path: &Path, executor: Arc<CpuExecutor>) -> Result<Session> {
+    pub(crate) fn open(rt: &Runtime, path: &Path, executor: Executor) -> Result<Session> {
         let file = File::open(path).map_err(|e| Error::Io(format!("opening {}: {e}", path.display())))?;
         // SAFETY: model files are treated as immutable while loaded; the store replaces blobs
         // by rename, never in place.
@@ -57,7 +61,7 @@ impl Session {
             .push(ModelFile { map: Arc::new(map) })
             .map_err(|e| Error::Engine(e.to_string()))?;
         let model = guest.wollama_engine_runtime().model().call_open(&mut store, file_res)??;
-        Ok(Session { store, guest, model, engine: None, times: StepTimes::default() })
+        Ok(Session { store, guest, model, engine: None, times: StepTimes::default(), lost: None, dispatches: 0 })
     }
 
     pub fn info(&mut self) -> Result<ModelInfo> {
@@ -160,7 +164,7 @@ impl Session {
         let kernel = kernel_start.elapsed();
         let rows = match rows {
             Ok(rows) => rows,
-            Err(message) => {
+            Err(RunError::Failed(message)) | Err(RunError::Lost(message)) => {
                 // The pass failed: its requests fail with the reason; the engine goes on.
                 events.extend(self.guest.wollama_engine_runtime().engine().call_abort(&mut self.store, e, &message)?);
                 return Ok(Some(events));
@@ -173,7 +177,10 @@ impl Session {
         Ok(Some(events))
     }
 
-    fn run(&mut self, b: Batch) -> std::result::Result<Vec<Candidates>, String> {
+    fn run(&mut self, b: Batch) -> std::result::Result<Vec<Candidates>, RunError> {
+        if let Some(m) = &self.lost {
+            return Err(RunError::Lost(m.clone()));
+        }
         let (id, batch): (u32, wollama_plan::Batch) = b.into();
         let plan = self
             .store
@@ -181,9 +188,33 @@ impl Session {
             .plans
             .get_mut(id as usize)
             .and_then(Option::as_mut)
-            .ok_or_else(|| format!("the guest named plan {id}, which does not exist"))?;
-        let out = plan.run(&batch).map_err(|e| e.to_string())?;
-        Ok(out.into_iter().map(Candidates::from).collect())
+            .ok_or_else(|| RunError::Failed(format!("the guest named plan {id}, which does not exist")))?;
+        match plan.run(&batch) {
+            Ok(out) => {
+                self.dispatches = plan.last_dispatches();
+                Ok(out.into_iter().map(Candidates::from).collect())
+            }
+            Err(RunError::Lost(m)) => {
+                self.lost = Some(m.clone());
+                Err(RunError::Lost(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why the session can no longer run (its GPU device was lost), if it cannot.
+    pub fn lost(&self) -> Option<&str> {
+        self.lost.as_deref()
+    }
+
+    /// Bytes the session's plans hold in GPU memory (0 on the CPU): `/api/ps`'s `size_vram`.
+    pub fn device_bytes(&self) -> u64 {
+        self.store.data().plans.iter().flatten().map(|p| p.device_bytes()).sum()
+    }
+
+    /// Compute dispatches of the last step on a GPU (0 on the CPU).
+    pub fn last_dispatches(&self) -> u32 {
+        self.dispatches
     }
 
     pub fn times(&self) -> StepTimes {

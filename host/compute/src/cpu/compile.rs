@@ -49,7 +49,7 @@ impl CpuPlan {
         };
 
         let shapes = shape::infer(&spec, &mut matrix, &mut vector, ComputeError::Invalid)?;
-        let alloc = shape::allocate(&spec, &shapes);
+        let alloc = shape::allocate(&spec, &shapes, max_rows);
         let info: Vec<NodeInfo> = (0..n)
             .map(|i| NodeInfo {
                 width: shapes.nodes[i].width,

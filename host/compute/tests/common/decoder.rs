@@ -96,6 +96,12 @@ pub fn decoder_with(threads: usize, max_rows: u32, outputs: Outputs) -> CpuPlan 
 
 /// `decoder_with` on a given executor.
 pub fn decoder_on(exec: &CpuExecutor, max_rows: u32, outputs: Outputs) -> CpuPlan {
+    let (map, spec) = decoder_spec(max_rows, outputs);
+    exec.compile(map, spec).unwrap()
+}
+
+/// The small decoder's file and plan, for any executor.
+pub fn decoder_spec(max_rows: u32, outputs: Outputs) -> (std::sync::Arc<memmap2::Mmap>, PlanSpec) {
     let (d, ff, vocab, nh, nkv, hd, layers) = (64usize, 96usize, 200usize, 4u32, 2u32, 16u32, 2);
     let mut f = FileBuilder::default();
     let (emb, _) = f.quant::<BlockQ8_0>("token_embd.weight", Q8_0, d, vocab, &rand_vec(d * vocab, 100));
@@ -140,7 +146,7 @@ pub fn decoder_on(exec: &CpuExecutor, max_rows: u32, outputs: Outputs) -> CpuPla
         cells: 64,
         widths: vec![nkv * hd; layers as usize],
     };
-    exec.compile(
+    (
             map,
             PlanSpec {
                 hidden,
@@ -151,7 +157,6 @@ pub fn decoder_on(exec: &CpuExecutor, max_rows: u32, outputs: Outputs) -> CpuPla
                 max_rows,
             },
         )
-        .unwrap()
 }
 
 /// One pass of sequence 0: `tokens` at positions from `start`, written after `prior` cells;

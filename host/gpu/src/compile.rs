@@ -1,0 +1,393 @@
+//! Compiling a plan for the GPU: weights uploaded once (repacked, split by rows where a tensor
+//! exceeds the device's binding limit), activation buffers, the KV cache and the batch buffer
+//! allocated once, and every node turned into the passes that run it, with their bind groups.
+//! After this a step only writes the batch and records dispatches.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+use wollama_plan::{shape, Op, PlanSpec, Pooling, Weight as WeightDesc, WeightIdx};
+
+use crate::kernels::{Kernel, Pipelines};
+use crate::layout::Layout;
+use crate::weights::{self, Matrix};
+use crate::{GpuDevice, GpuError, WeightSource};
+
+/// Most logit rows one batch may carry on the GPU: one per sequence (sequences are < 64).
+/// Nodes after SelectRows are sized for this many rows, not `max_rows`, which keeps a
+/// 262144-wide LM head's output within binding limits.
+pub const MAX_LOGIT_ROWS: usize = 64;
+
+/// Largest batch the vector matmul kernel takes; bigger ones use the tiled kernel.
+pub const VEC_ROWS: usize = 8;
+
+/// How many workgroups a pass dispatches, given the step's rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Size {
+    /// One thread per value: `per_row` values per row (64 per workgroup).
+    Threads { per_row: u32, selected: bool },
+    /// One workgroup per `per_row` units of each row.
+    Groups { per_row: u32, selected: bool },
+    /// One workgroup per output column (vector matmul).
+    Columns(u32),
+    /// 64×64 tiles (tiled matmul).
+    Tiles { n: u32, selected: bool },
+}
+
+/// When a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// Only when the node's rows fit the vector matmul.
+    FewRows,
+    /// Only when they do not.
+    ManyRows,
+}
+
+pub struct Pass {
+    pub node: usize,
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind: wgpu::BindGroup,
+    pub size: Size,
+    pub when: When,
+    pub selected: bool,
+}
+
+/// One layer of the f16 KV cache, two values per word.
+pub struct KvLayer {
+    pub k: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+    /// Bytes per cell.
+    pub cell_bytes: u64,
+}
+
+/// Offsets (in u32) of the batch's arrays inside the batch buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLayout {
+    pub tok: u32,
+    pub pos: u32,
+    pub seq: u32,
+    pub wcell: u32,
+    pub lrow: u32,
+    pub cpos: u32,
+    pub cseq: u32,
+    pub words: u32,
+}
+
+impl BatchLayout {
+    fn new(max_rows: u32, cells: u32) -> BatchLayout {
+        let m = max_rows.max(MAX_LOGIT_ROWS as u32);
+        BatchLayout {
+            tok: 0,
+            pos: m,
+            seq: 2 * m,
+            wcell: 3 * m,
+            lrow: 4 * m,
+            cpos: 5 * m,
+            cseq: 5 * m + cells,
+            words: 5 * m + 3 * cells.max(1),
+        }
+    }
+}
+
+pub struct GpuPlan {
+    pub(crate) dev: Arc<GpuDevice>,
+    pub(crate) pipelines: Arc<Pipelines>,
+    pub(crate) spec: PlanSpec,
+    pub(crate) shapes: shape::Shapes,
+    pub(crate) alloc: shape::Allocation,
+    pub(crate) slots: Vec<wgpu::Buffer>,
+    pub(crate) kv: Vec<KvLayer>,
+    pub(crate) passes: Vec<Pass>,
+    pub(crate) step: wgpu::Buffer,
+    pub(crate) batch: wgpu::Buffer,
+    pub(crate) layout: BatchLayout,
+    /// Bias entries and top-k output, grown when a step needs more (see `run::TopK`).
+    pub(crate) topk: Option<crate::run::TopK>,
+    pub(crate) staging: Option<(wgpu::Buffer, u64)>,
+    /// One cell's bytes, the hop of a cell copy (WebGPU copies never stay inside a buffer).
+    pub(crate) cell_scratch: Option<wgpu::Buffer>,
+    /// Bytes the plan holds on the device (weights, cache, activations).
+    pub(crate) device_bytes: u64,
+    pub(crate) last_dispatches: u32,
+}
+
+impl GpuPlan {
+    pub fn spec(&self) -> &PlanSpec {
+        &self.spec
+    }
+
+    /// Width of the logits node.
+    pub fn vocab(&self) -> u32 {
+        self.shapes.nodes[self.spec.logits as usize].width as u32
+    }
+
+    /// Bytes this plan holds on the device: weights, KV cache and activation buffers.
+    pub fn device_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+
+    /// Compute dispatches the last `run` recorded (one submission holds them all).
+    pub fn last_dispatches(&self) -> u32 {
+        self.last_dispatches
+    }
+
+    pub(crate) fn compile(
+        dev: Arc<GpuDevice>,
+        pipelines: Arc<Pipelines>,
+        file: &dyn WeightSource,
+        spec: PlanSpec,
+    ) -> Result<GpuPlan, GpuError> {
+        let device = &dev.device;
+        let invalid = |m: String| GpuError::Invalid(m);
+        for w in spec.weights.iter().filter(|w| Layout::of(w.ggml_type).is_some()) {
+            weights::check_desc(file.len(), w)?;
+        }
+        let desc = |i: usize, w: WeightIdx| -> Result<&WeightDesc, GpuError> {
+            spec.weights.get(w as usize).ok_or_else(|| {
+                GpuError::Invalid(format!("node {i} uses weight {w}, but the plan lists {}", spec.weights.len()))
+            })
+        };
+        let mut matrices: Vec<Option<Matrix>> = (0..spec.weights.len()).map(|_| None).collect();
+        let mut vectors: Vec<Option<(wgpu::Buffer, usize)>> = (0..spec.weights.len()).map(|_| None).collect();
+        let shapes = {
+            let mut matrix = |i: usize, w: WeightIdx| -> Result<(usize, usize), GpuError> {
+                let d = desc(i, w)?;
+                let slot = &mut matrices[w as usize];
+                if slot.is_none() {
+                    *slot = Some(Matrix::upload(&dev, file, d)?);
+                }
+                let m = slot.as_ref().expect("uploaded");
+                Ok((m.k, m.n))
+            };
+            let mut vector = |i: usize, w: WeightIdx| -> Result<usize, GpuError> {
+                let d = desc(i, w)?;
+                let slot = &mut vectors[w as usize];
+                if slot.is_none() {
+                    let values = weights::vector_f32(file, d)?;
+                    let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&d.name),
+                        contents: bytemuck::cast_slice(&values),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    });
+                    *slot = Some((buf, values.len()));
+                }
+                Ok(slot.as_ref().expect("uploaded").1)
+            };
+            shape::infer(&spec, &mut matrix, &mut vector, invalid)?
+        };
+        if shapes.max_head_dim > 512 {
+            return Err(GpuError::Unsupported(format!(
+                "attention heads of {} exceed the GPU kernel's 512",
+                shapes.max_head_dim
+            )));
+        }
+        let mut device_bytes: u64 = matrices.iter().flatten().map(Matrix::bytes).sum::<u64>()
+            + vectors.iter().flatten().map(|(b, _)| b.size()).sum::<u64>();
+        let max_rows = spec.max_rows as usize;
+        let alloc = shape::allocate(&spec, &shapes, MAX_LOGIT_ROWS);
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let fits = |what: &str, bytes: u64| -> Result<(), GpuError> {
+            if bytes > dev.max_binding {
+                return Err(GpuError::Unsupported(format!(
+                    "{what} needs a {bytes}-byte buffer; the adapter {} binds at most {} bytes",
+                    dev.summary.name, dev.max_binding
+                )));
+            }
+            Ok(())
+        };
+        let mut slots = Vec::with_capacity(alloc.slot_len.len());
+        for (s, &len) in alloc.slot_len.iter().enumerate() {
+            let bytes = (len.max(1) * 4) as u64;
+            fits(&format!("activation buffer {s} ({max_rows} rows)"), bytes)?;
+            device_bytes += bytes;
+            slots.push(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("activation"),
+                size: bytes,
+                usage: storage,
+                mapped_at_creation: false,
+            }));
+        }
+        let cells = spec.kv.cells as u64;
+        let mut kv = Vec::with_capacity(spec.kv.widths.len());
+        for (layer, &w) in spec.kv.widths.iter().enumerate() {
+            if w % 2 != 0 {
+                return Err(GpuError::Unsupported(format!(
+                    "KV layer {layer} is {w} wide; the GPU cache packs pairs of f16 and needs an even width"
+                )));
+            }
+            let cell_bytes = w as u64 * 2;
+            let bytes = (cells * cell_bytes).max(4);
+            fits(&format!("KV layer {layer} ({cells} cells)"), bytes)?;
+            device_bytes += 2 * bytes;
+            let make = |label| {
+                device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage: storage, mapped_at_creation: false })
+            };
+            kv.push(KvLayer { k: make("kv.k"), v: make("kv.v"), cell_bytes });
+        }
+        let layout = BatchLayout::new(spec.max_rows, spec.kv.cells);
+        let step = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step"),
+            size: 64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let batch = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("batch"),
+            size: layout.words as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let mut plan = GpuPlan {
+            dev: Arc::clone(&dev),
+            pipelines,
+            passes: Vec::new(),
+            slots,
+            kv,
+            step,
+            batch,
+            layout,
+            topk: None,
+            staging: None,
+            cell_scratch: None,
+            device_bytes,
+            last_dispatches: 0,
+            shapes,
+            alloc,
+            spec,
+        };
+        let mut passes = Vec::new();
+        for i in 0..plan.spec.nodes.len() {
+            if plan.alloc.live[i] {
+                plan.passes_of(i, &matrices, &vectors, &mut passes)?;
+            }
+        }
+        plan.passes = passes;
+        Ok(plan)
+    }
+
+    fn slot(&self, node: u32) -> &wgpu::Buffer {
+        &self.slots[self.alloc.slot[node as usize]]
+    }
+
+    fn params(&self, words: [u32; 8]) -> wgpu::Buffer {
+        self.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&words),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    fn bind(&self, pipeline: &wgpu::ComputePipeline, params: &wgpu::Buffer, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: self.step.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: params.as_entire_binding() },
+        ];
+        for (j, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: 2 + j as u32, resource: b.as_entire_binding() });
+        }
+        self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// The passes that compute node `i`.
+    fn passes_of(
+        &self,
+        i: usize,
+        matrices: &[Option<Matrix>],
+        vectors: &[Option<(wgpu::Buffer, usize)>],
+        out: &mut Vec<Pass>,
+    ) -> Result<(), GpuError> {
+        let dev = &self.dev.device;
+        let pipes = &self.pipelines;
+        let shape = self.shapes.nodes[i];
+        let (width, selected) = (shape.width as u32, shape.selected);
+        let y = self.slot(i as u32);
+        let sel = selected as u32;
+        let mut push = |kernel: Kernel, layout: Option<&Layout>, params: [u32; 8], bufs: &[&wgpu::Buffer], size: Size, when: When| {
+            let pipeline = pipes.get(dev, kernel, layout);
+            let p = self.params(params);
+            let bind = self.bind(&pipeline, &p, bufs);
+            out.push(Pass { node: i, pipeline, bind, size, when, selected });
+        };
+        let ew = |op: u32, wlen: u32, f: f32| [width, op, sel, wlen, f.to_bits(), 0, 0, 0];
+        match self.spec.nodes[i] {
+            Op::Embed(w) | Op::EmbedPositions(w) => {
+                let m = matrices[w as usize].as_ref().expect("bound at compile");
+                let positions = matches!(self.spec.nodes[i], Op::EmbedPositions(_)) as u32;
+                let g4 = m.g4();
+                for c in &m.chunks {
+                    let params = [m.k as u32, c.n as u32, c.n0 as u32, m.row_words as u32, g4, positions, 0, 0];
+                    push(Kernel::Embed, Some(&m.layout), params, &[&c.buf, &self.batch, y], Size::Threads { per_row: g4, selected }, When::Always);
+                }
+            }
+            Op::Matmul(x, w) => {
+                let m = matrices[w as usize].as_ref().expect("bound at compile");
+                let x = self.slot(x);
+                let g4 = m.g4();
+                for c in &m.chunks {
+                    let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g4, sel, 0];
+                    push(Kernel::MatmulVec, Some(&m.layout), params, &[&c.buf, x, y], Size::Columns(c.n as u32), When::FewRows);
+                    push(Kernel::MatmulTiled, Some(&m.layout), params, &[&c.buf, x, y], Size::Tiles { n: c.n as u32, selected }, When::ManyRows);
+                }
+            }
+            Op::RmsNorm(x, eps, group) => {
+                let g = if group == 0 { width } else { group };
+                push(Kernel::Norm, None, [width, g, eps.to_bits(), sel, 0, 0, 0, 0], &[self.slot(x), y], Size::Groups { per_row: width / g, selected }, When::Always);
+            }
+            Op::LayerNorm(x, eps) => {
+                push(Kernel::Norm, None, [width, width, eps.to_bits(), sel, 1, 0, 0, 0], &[self.slot(x), y], Size::Groups { per_row: 1, selected }, When::Always);
+            }
+            Op::MulWeight(x, w) | Op::AddWeight(x, w) => {
+                let (v, len) = vectors[w as usize].as_ref().expect("bound at compile");
+                let op = if matches!(self.spec.nodes[i], Op::MulWeight(..)) { 4 } else { 5 };
+                push(Kernel::Elementwise, None, ew(op, *len as u32, 0.0), &[self.slot(x), v, y], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => {
+                let op = match self.spec.nodes[i] {
+                    Op::Add(..) => 0,
+                    Op::Mul(..) => 1,
+                    Op::SwiGlu(..) => 2,
+                    _ => 3,
+                };
+                push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[self.slot(a), self.slot(b), y], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Scale(x, f) | Op::Softcap(x, f) => {
+                let op = if matches!(self.spec.nodes[i], Op::Scale(..)) { 6 } else { 9 };
+                let x = self.slot(x);
+                push(Kernel::Elementwise, None, ew(op, 1, f), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Gelu(x) | Op::GeluErf(x) => {
+                let op = if matches!(self.spec.nodes[i], Op::Gelu(..)) { 7 } else { 8 };
+                let x = self.slot(x);
+                push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Rope(r) => {
+                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), 0, 0];
+                push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y], Size::Threads { per_row: width, selected: false }, When::Always);
+            }
+            Op::Attention(a) | Op::EncoderAttention(a) => {
+                let causal = matches!(self.spec.nodes[i], Op::Attention(_)) as u32;
+                let layer = &self.kv[a.layer as usize];
+                let kw = a.n_kv_head * a.head_dim;
+                push(Kernel::KvWrite, None, [kw / 2, 0, 0, 0, 0, 0, 0, 0], &[&self.batch, self.slot(a.k), self.slot(a.v), &layer.k, &layer.v], Size::Threads { per_row: kw / 2, selected: false }, When::Always);
+                let params = [a.n_head, a.n_head / a.n_kv_head, a.head_dim, kw, a.scale.to_bits(), a.softcap.to_bits(), a.window, causal];
+                push(Kernel::Attention, None, params, &[&self.batch, self.slot(a.q), &layer.k, &layer.v, y], Size::Groups { per_row: a.n_head, selected: false }, When::Always);
+            }
+            Op::SelectRows(x) | Op::Pool(x, _) => {
+                let how = match self.spec.nodes[i] {
+                    Op::Pool(_, Pooling::Mean) => 1,
+                    Op::Pool(_, Pooling::Cls) => 2,
+                    Op::Pool(_, Pooling::Last) => 3,
+                    _ => 0,
+                };
+                push(Kernel::Rows, None, [width, how, 0, 0, 0, 0, 0, 0], &[&self.batch, self.slot(x), y], Size::Threads { per_row: width, selected: true }, When::Always);
+            }
+        }
+        Ok(())
+    }
+}

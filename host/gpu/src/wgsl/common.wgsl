@@ -1,0 +1,68 @@
+// Shared by every kernel: the step's header (written once per batch) and helpers. The batch's
+// own arrays (tokens, positions, ...) live in one storage buffer `B` at the offsets given here.
+struct Step {
+    rows: u32,
+    lrows: u32,
+    ncells: u32,
+    nbias: u32,
+    top_k: u32,
+    off_tok: u32,
+    off_pos: u32,
+    off_seq: u32,
+    off_wcell: u32,
+    off_lrow: u32,
+    off_cpos: u32,
+    off_cseq: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    pad3: u32,
+}
+
+// A workgroup's index when a dispatch is folded into two dimensions (at most 65535 per one).
+fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// A thread's index when a 64-wide dispatch is folded into two dimensions.
+fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 64u;
+}
+
+// Rows of an activation: the batch's tokens, or its logit rows after SelectRows/Pool.
+fn rows_of(s: Step, selected: u32) -> u32 {
+    return select(s.rows, s.lrows, selected != 0u);
+}
+
+fn silu(x: f32) -> f32 {
+    return x / (1.0 + exp(-x));
+}
+
+fn gelu_tanh(x: f32) -> f32 {
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    return 0.5 * x * (1.0 + tanh(0.7978846 * x * (1.0 + 0.044715 * x * x)));
+}
+
+// erf by Abramowitz-Stegun 7.1.26 refined (|error| < 1.2e-7): WGSL has no erf.
+fn erf_approx(x: f32) -> f32 {
+    let z = abs(x);
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+        t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+        t * (-0.82215223 + t * 0.17087277)))))))));
+    return select(r - 1.0, 1.0 - r, x >= 0.0);
+}
+
+fn gelu_erf(x: f32) -> f32 {
+    return 0.5 * x * (1.0 + erf_approx(x * 0.70710678));
+}
+
+// Rounds to f16 and back, as the CPU executor rounds q and probabilities in attention.
+fn round_f16(x: f32) -> f32 {
+    return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;
+}

@@ -1,0 +1,45 @@
+//! The GPU executor (lavapipe in CI) against llama.cpp's greedy goldens, with the rule of
+//! `greedy_golden.rs`: the same tokens up to the first step whose top-two margin is < 0.1.
+//! These tests need a GPU adapter; `scripts/test.sh` leaves them out, by name, on a machine
+//! without Vulkan.
+
+use std::sync::Arc;
+
+use wollama_runtime::{gpu_for, Device, DeviceChoice, LimitOverride, Runtime, Session};
+use wollama_tests::*;
+
+const NEAR_TIE: f64 = 0.1;
+
+fn gpu() -> Arc<wollama_runtime::GpuExecutor> {
+    gpu_for(DeviceChoice::Gpu, LimitOverride::default())
+        .expect("a GPU adapter (lavapipe counts)")
+        .expect("--device gpu never falls back to the CPU")
+}
+
+fn open_gpu(model: &str) -> Session {
+    Runtime::shared().expect("runtime").open_on(&model_path(model), &Device::Gpu(gpu())).expect("open model on the GPU")
+}
+
+fn golden_on_gpu(model: &str, cases: usize) {
+    let g = golden(model);
+    let mut s = open_gpu(model);
+    start(&mut s, 1, 512);
+    let mut report = Vec::new();
+    for case in g["greedy"].as_array().unwrap().iter().take(cases) {
+        let name = case["name"].as_str().unwrap();
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["generated_ids"]);
+        let margins: Vec<f64> =
+            case["top1_minus_top2_margin_per_step"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let checked = margins.iter().position(|&m| m < NEAR_TIE).unwrap_or(want.len()).min(24);
+        let out = run_all(&mut s, &[request(prompt, greedy(), checked.max(1) as i32)]).remove(0);
+        report.push(format!("{name}: checked {checked} steps, got {:?}", &out.ids));
+        assert_eq!(&out.ids[..checked.min(out.ids.len())], &want[..checked], "{name}: GPU greedy ids differ before the first near-tie");
+    }
+    eprintln!("{} on {}\n{}", model, gpu().summary(), report.join("\n"));
+}
+
+#[test]
+fn gpu_smollm2_greedy_matches_llama_cpp_up_to_the_first_near_tie() {
+    golden_on_gpu("smollm2", 3);
+}
