@@ -9,7 +9,7 @@ use wgpu::util::DeviceExt;
 use wollama_plan::{shape, Op, PlanSpec, Pooling, Weight as WeightDesc, WeightIdx};
 
 use crate::kernels::{Kernel, Pipelines};
-use crate::layout::Layout;
+use crate::layout::{Layout, Partner};
 use crate::weights::{self, Matrix};
 use crate::{GpuDevice, GpuError, WeightSource};
 
@@ -110,7 +110,15 @@ pub struct GpuPlan {
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
+    /// Quantized activation rows, one buffer per partner type (see `Holds`).
+    pub(crate) scratch: Vec<(Partner, wgpu::Buffer)>,
 }
+
+/// While passes are made: which node's rows each quantized-activation buffer holds after the
+/// passes so far, and the pass that wrote them, so matmuls reading one input (Q, K and V;
+/// gate and up) quantize it once.
+#[derive(Default)]
+struct Holds(Vec<(Partner, u32, usize)>);
 
 impl GpuPlan {
     pub fn spec(&self) -> &PlanSpec {
@@ -253,18 +261,92 @@ impl GpuPlan {
             cell_scratch: None,
             device_bytes,
             last_dispatches: 0,
+            scratch: Vec::new(),
             shapes,
             alloc,
             spec,
         };
+        plan.scratch = plan.scratch_buffers(&matrices)?;
+        plan.device_bytes += plan.scratch.iter().map(|(_, b)| b.size()).sum::<u64>();
         let mut passes = Vec::new();
+        let mut holds = Holds::default();
         for i in 0..plan.spec.nodes.len() {
             if plan.alloc.live[i] {
-                plan.passes_of(i, &matrices, &vectors, &mut passes)?;
+                plan.passes_of(i, &matrices, &vectors, &mut holds, &mut passes)?;
             }
         }
         plan.passes = passes;
         Ok(plan)
+    }
+
+    /// One buffer per partner type the live matmuls quantize to, as large as the largest
+    /// quantized input needs.
+    fn scratch_buffers(&self, matrices: &[Option<Matrix>]) -> Result<Vec<(Partner, wgpu::Buffer)>, GpuError> {
+        let mut sizes: Vec<(Partner, u64)> = Vec::new();
+        for (i, op) in self.spec.nodes.iter().enumerate() {
+            let Op::Matmul(x, w) = *op else { continue };
+            let m = matrices[w as usize].as_ref().expect("bound at compile");
+            let p = m.layout.partner();
+            if !self.alloc.live[i] || p == Partner::F32 {
+                continue;
+            }
+            let rows = if self.shapes.nodes[x as usize].selected { MAX_LOGIT_ROWS } else { self.spec.max_rows as usize };
+            let bytes = (rows * p.row_words(m.k) * 4).max(4) as u64;
+            match sizes.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, b)) => *b = (*b).max(bytes),
+                None => sizes.push((p, bytes)),
+            }
+        }
+        sizes
+            .into_iter()
+            .map(|(p, bytes)| {
+                if bytes > self.dev.max_binding {
+                    return Err(GpuError::Unsupported(format!(
+                        "quantized activations ({p:?}) need a {bytes}-byte buffer; the adapter {} binds at most {} bytes",
+                        self.dev.summary.name, self.dev.max_binding
+                    )));
+                }
+                let buf = self.dev.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("quantized activations"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                });
+                Ok((p, buf))
+            })
+            .collect()
+    }
+
+    /// The buffer matmul node `i` reads its input `x` from when weights of `layout` want it
+    /// quantized (None for F32 weights), adding the quantize pass unless the buffer already
+    /// holds `x`.
+    fn quantized_input(&self, i: usize, x: u32, layout: &Layout, k: usize, holds: &mut Holds, out: &mut Vec<Pass>) -> Option<wgpu::Buffer> {
+        let p = layout.partner();
+        if p == Partner::F32 {
+            return None;
+        }
+        let buf = &self.scratch.iter().find(|(q, _)| *q == p).expect("sized at compile").1;
+        let held = holds.0.iter_mut().find(|(q, _, _)| *q == p);
+        match held {
+            Some((_, node, at)) if *node == x => {
+                // The quantize pass must run whenever any of its readers does.
+                if self.alloc.for_hidden[i] {
+                    out[*at].node = i;
+                }
+            }
+            _ => {
+                let selected = self.shapes.nodes[x as usize].selected;
+                let (mode, units) = p.mode_units(k);
+                let params = [k as u32, mode, selected as u32, p.row_words(k) as u32, units, 0, 0, 0];
+                let pipeline = self.pipelines.get(&self.dev.device, Kernel::Quantize, None);
+                let bind = self.bind(&pipeline, &self.params(params), &[self.slot(x), buf]);
+                let size = Size::Threads { per_row: units, selected };
+                out.push(Pass { node: i, pipeline, bind, size, when: When::Always, selected });
+                holds.0.retain(|(q, _, _)| *q != p);
+                holds.0.push((p, x, out.len() - 1));
+            }
+        }
+        Some(buf.clone())
     }
 
     fn slot(&self, node: u32) -> &wgpu::Buffer {
@@ -300,8 +382,16 @@ impl GpuPlan {
         i: usize,
         matrices: &[Option<Matrix>],
         vectors: &[Option<(wgpu::Buffer, usize)>],
+        holds: &mut Holds,
         out: &mut Vec<Pass>,
     ) -> Result<(), GpuError> {
+        let xq = match self.spec.nodes[i] {
+            Op::Matmul(x, w) => {
+                let m = matrices[w as usize].as_ref().expect("bound at compile");
+                self.quantized_input(i, x, &m.layout, m.k, holds, out)
+            }
+            _ => None,
+        };
         let dev = &self.dev.device;
         let pipes = &self.pipelines;
         let shape = self.shapes.nodes[i];
@@ -327,12 +417,19 @@ impl GpuPlan {
             }
             Op::Matmul(x, w) => {
                 let m = matrices[w as usize].as_ref().expect("bound at compile");
-                let x = self.slot(x);
-                let g4 = m.g4();
+                let x = xq.as_ref().unwrap_or(self.slot(x));
+                // Quantized weights take integer block dot products on quantized rows; F16
+                // and BF16 weights read rounded f32 rows, F32 weights the rows themselves.
+                let (vec, tiled, g) = if m.layout.block > 1 {
+                    (Kernel::MatmulVecQ, Kernel::MatmulTiledQ, (m.k / m.layout.block) as u32)
+                } else {
+                    (Kernel::MatmulVec, Kernel::MatmulTiled, m.g4())
+                };
+                let xrow = m.layout.partner().row_words(m.k) as u32;
                 for c in &m.chunks {
-                    let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g4, sel, 0];
-                    push(Kernel::MatmulVec, Some(&m.layout), params, &[&c.buf, x, y], Size::Columns(c.n as u32), When::FewRows);
-                    push(Kernel::MatmulTiled, Some(&m.layout), params, &[&c.buf, x, y], Size::Tiles { n: c.n as u32, selected }, When::ManyRows);
+                    let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g, sel, xrow];
+                    push(vec, Some(&m.layout), params, &[&c.buf, x, y], Size::Columns(c.n as u32), When::FewRows);
+                    push(tiled, Some(&m.layout), params, &[&c.buf, x, y], Size::Tiles { n: c.n as u32, selected }, When::ManyRows);
                 }
             }
             Op::RmsNorm(x, eps, group) => {

@@ -53,6 +53,8 @@ pub struct GpuDevice {
     /// Largest storage binding and buffer this executor lets itself create.
     pub(crate) max_binding: u64,
     pub(crate) max_workgroups: u32,
+    /// Whether WGSL's packed_4x8_integer_dot_product (dot4I8Packed) is available.
+    pub(crate) dot4: bool,
     lost: Arc<AtomicBool>,
 }
 
@@ -65,6 +67,7 @@ impl GpuDevice {
             desc.backends = b;
         }
         let instance = wgpu::Instance::new(desc);
+        let dot4 = instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let adapter = pick_adapter(&instance, choice).await?;
         let info = adapter.get_info();
         let offered = adapter.limits();
@@ -100,7 +103,7 @@ impl GpuDevice {
         let lost = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&lost);
         device.set_device_lost_callback(move |_reason, _msg| flag.store(true, Ordering::SeqCst));
-        let mut max_binding = (required.max_storage_buffer_binding_size as u64).min(required.max_buffer_size);
+        let mut max_binding = required.max_storage_buffer_binding_size.min(required.max_buffer_size);
         if let Some(cap) = limits.max_binding {
             max_binding = max_binding.min(cap);
         }
@@ -115,6 +118,7 @@ impl GpuDevice {
             },
             max_binding,
             max_workgroups: required.max_compute_workgroups_per_dimension,
+            dot4,
             device,
             queue,
             lost,

@@ -1,7 +1,9 @@
 //! The WGSL kernels and their pipelines. Each kernel is one file under `wgsl/`, prefixed with
 //! `common.wgsl`; a kernel that reads weights also gets `types.wgsl`, with `DQ4` bound to the
-//! weight type's dequantizer. Pipelines are made once per (kernel, type) and shared by every
-//! plan on the device.
+//! weight type's dequantizer; the matmuls on quantized activations (`MatmulVecQ`,
+//! `MatmulTiledQ`) also get `qdot.wgsl`, with `QDOT` bound to the type's block dot product and
+//! `idot4` to dot4I8Packed or its fallback. Pipelines are made once per (kernel, type) and
+//! shared by every plan on the device.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +16,11 @@ pub enum Kernel {
     Embed,
     MatmulVec,
     MatmulTiled,
+    /// Activation rows quantized to the weight type's dot-product partner.
+    Quantize,
+    /// The matmuls of quantized weights, on quantized activations.
+    MatmulVecQ,
+    MatmulTiledQ,
     Norm,
     Elementwise,
     Rope,
@@ -29,6 +36,9 @@ impl Kernel {
             Kernel::Embed => include_str!("wgsl/embed.wgsl"),
             Kernel::MatmulVec => include_str!("wgsl/matmul_vec.wgsl"),
             Kernel::MatmulTiled => include_str!("wgsl/matmul_tiled.wgsl"),
+            Kernel::Quantize => include_str!("wgsl/quantize.wgsl"),
+            Kernel::MatmulVecQ => include_str!("wgsl/matmul_vec_q.wgsl"),
+            Kernel::MatmulTiledQ => include_str!("wgsl/matmul_tiled_q.wgsl"),
             Kernel::Norm => include_str!("wgsl/norm.wgsl"),
             Kernel::Elementwise => include_str!("wgsl/elementwise.wgsl"),
             Kernel::Rope => include_str!("wgsl/rope.wgsl"),
@@ -41,21 +51,46 @@ impl Kernel {
 
     /// Whether the kernel reads a weight matrix (and so has one pipeline per weight type).
     fn typed(self) -> bool {
-        matches!(self, Kernel::Embed | Kernel::MatmulVec | Kernel::MatmulTiled)
+        matches!(self, Kernel::Embed | Kernel::MatmulVec | Kernel::MatmulTiled | Kernel::MatmulVecQ | Kernel::MatmulTiledQ)
+    }
+
+    /// Whether the kernel takes integer block dot products (`qdot.wgsl`).
+    fn integer(self) -> bool {
+        matches!(self, Kernel::MatmulVecQ | Kernel::MatmulTiledQ)
     }
 }
 
-/// The full WGSL of `kernel` for weights of `layout` (ignored by untyped kernels).
+/// The full WGSL of `kernel` for weights of `layout` (ignored by untyped kernels), with
+/// dot4I8Packed.
 pub fn wgsl(kernel: Kernel, layout: Option<&Layout>) -> String {
+    wgsl_with(kernel, layout, true)
+}
+
+/// `wgsl`, with dot4I8Packed (`dot4`) or its fallback.
+pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String {
     let mut src = String::from(include_str!("wgsl/common.wgsl"));
     src.push('\n');
     let body = kernel.source();
+    if matches!(kernel, Kernel::MatmulVec | Kernel::MatmulTiled | Kernel::MatmulVecQ | Kernel::MatmulTiledQ) {
+        src.push_str(include_str!("wgsl/matmul_head.wgsl"));
+        src.push('\n');
+    }
+    if matches!(kernel, Kernel::MatmulVec | Kernel::MatmulVecQ) {
+        src.push_str(include_str!("wgsl/matmul_reduce.wgsl"));
+        src.push('\n');
+    }
     if kernel.typed() {
         let name = layout.map(Layout::wgsl_name).unwrap_or_else(|| "f32".into());
         // The kernel's bindings (W among them) come first: types.wgsl reads W.
-        src.push_str(&body.replace("DQ4(", &format!("dq4_{name}(")));
+        src.push_str(&body.replace("DQ4(", &format!("dq4_{name}(")).replace("QDOT(", &format!("qdot_{name}(")));
         src.push('\n');
         src.push_str(include_str!("wgsl/types.wgsl"));
+        if kernel.integer() {
+            src.push('\n');
+            src.push_str(include_str!("wgsl/qdot.wgsl"));
+            src.push('\n');
+            src.push_str(if dot4 { include_str!("wgsl/idot4_native.wgsl") } else { include_str!("wgsl/idot4_fallback.wgsl") });
+        }
     } else {
         src.push_str(body);
     }
@@ -63,12 +98,17 @@ pub fn wgsl(kernel: Kernel, layout: Option<&Layout>) -> String {
 }
 
 /// Pipelines by (kernel, weight type id).
-#[derive(Default)]
 pub struct Pipelines {
     made: Mutex<HashMap<(Kernel, u32), wgpu::ComputePipeline>>,
+    /// Whether the integer matmuls use dot4I8Packed (WGSL's packed_4x8_integer_dot_product).
+    pub dot4: bool,
 }
 
 impl Pipelines {
+    pub fn new(dot4: bool) -> Pipelines {
+        Pipelines { made: Mutex::default(), dot4 }
+    }
+
     pub fn get(&self, device: &wgpu::Device, kernel: Kernel, layout: Option<&Layout>) -> wgpu::ComputePipeline {
         let ty = if kernel.typed() { layout.map(|l| l.ty.id).unwrap_or(0) } else { u32::MAX };
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
@@ -77,7 +117,7 @@ impl Pipelines {
                 let label = format!("{kernel:?}/{ty}");
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(wgsl(kernel, layout).into()),
+                    source: wgpu::ShaderSource::Wgsl(wgsl_with(kernel, layout, self.dot4).into()),
                 });
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&label),

@@ -19,6 +19,47 @@ pub struct Layout {
     pub lead: usize,
 }
 
+/// What a matmul quantizes its activation rows to before it reads a weight of this type
+/// (ggml's vec_dot_type): Q8_0 and Q8_1 share one GPU layout (`wgsl/qdot.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Partner {
+    F32,
+    /// Values rounded to f16 (F16 weights) or bf16 (BF16 weights), still f32 words.
+    F16,
+    Bf16,
+    /// Q8_0 or Q8_1 blocks of 32: 11 words each.
+    Q8,
+    /// Q8_K blocks of 256: 81 words each.
+    Q8K,
+}
+
+impl Partner {
+    /// Values per block and words per block on the GPU.
+    fn block(self) -> (usize, usize) {
+        match self {
+            Partner::Q8 => (32, 11),
+            Partner::Q8K => (256, 81),
+            _ => (1, 1),
+        }
+    }
+
+    /// u32 words one quantized row of `k` values occupies.
+    pub fn row_words(self, k: usize) -> usize {
+        let (n, w) = self.block();
+        k / n * w
+    }
+
+    /// The quantize kernel's mode (`wgsl/quantize.wgsl`) and its threads per row.
+    pub fn mode_units(self, k: usize) -> (u32, u32) {
+        match self {
+            Partner::Q8 => (0, (k / 32) as u32),
+            Partner::Q8K => (1, (k / 256) as u32),
+            Partner::F16 => (2, k.div_ceil(4) as u32),
+            Partner::Bf16 | Partner::F32 => (3, k.div_ceil(4) as u32),
+        }
+    }
+}
+
 /// The types the executor runs, by ggml id: the CPU executor's set.
 pub const SUPPORTED: [u32; 13] = [0, 1, 30, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14];
 
@@ -30,6 +71,17 @@ impl Layout {
         let ty = GgmlType::from_u32(ggml_type)?;
         let lead = if matches!(ggml_type, 2 | 6 | 8) { 2 } else { 0 };
         Some(Layout { ty, block: ty.block_size as usize, src_bytes: ty.block_bytes as usize, lead })
+    }
+
+    /// The type its activations are quantized to.
+    pub fn partner(&self) -> Partner {
+        match self.ty.id {
+            0 => Partner::F32,
+            1 => Partner::F16,
+            30 => Partner::Bf16,
+            2 | 3 | 6 | 7 | 8 => Partner::Q8,
+            _ => Partner::Q8K,
+        }
     }
 
     /// The WGSL name of this type's functions (`dq4_<name>`), lower case.
@@ -66,7 +118,7 @@ impl Layout {
 
     /// Whether a row of `k` elements is whole blocks.
     pub fn fits(&self, k: usize) -> bool {
-        k > 0 && k % self.block == 0
+        k > 0 && k.is_multiple_of(self.block)
     }
 
     /// Appends `rows` rows of `k` elements, GGUF bytes `src`, repacked.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 pub use compile::{GpuPlan, MAX_LOGIT_ROWS};
 pub use device::{AdapterSummary, Choice, GpuDevice, LimitOverride};
-pub use kernels::{wgsl, Kernel};
+pub use kernels::{wgsl, wgsl_with, Kernel};
 pub use layout::{Layout, SUPPORTED};
 use wollama_plan::PlanSpec;
 
@@ -48,6 +48,7 @@ pub enum GpuError {
 
 /// Where weights' bytes come from: the mapped model file natively, the origin-private file
 /// system in a browser.
+#[allow(clippy::len_without_is_empty)] // a file, never empty
 pub trait WeightSource {
     fn len(&self) -> u64;
     fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, String>;
@@ -84,7 +85,20 @@ const _: () = {
 impl GpuExecutor {
     pub async fn open(choice: Choice, limits: LimitOverride) -> Result<GpuExecutor, GpuError> {
         let dev = GpuDevice::open(choice, limits).await?;
-        Ok(GpuExecutor { dev: Arc::new(dev), pipelines: Arc::default() })
+        let dot4 = dev.dot4;
+        Ok(GpuExecutor { dev: Arc::new(dev), pipelines: Arc::new(kernels::Pipelines::new(dot4)) })
+    }
+
+    /// Whether the integer matmuls use WGSL's dot4I8Packed (else a shift-and-multiply form).
+    pub fn uses_dot4(&self) -> bool {
+        self.pipelines.dot4
+    }
+
+    /// Makes plans compiled from now on use the integer matmuls' fallback instead of
+    /// dot4I8Packed (tests of the fallback on an implementation that has it).
+    #[doc(hidden)]
+    pub fn force_dot4_fallback(&mut self) {
+        self.pipelines = Arc::new(kernels::Pipelines::new(false));
     }
 
     /// Opens the first adapter `choice` accepts (blocking).

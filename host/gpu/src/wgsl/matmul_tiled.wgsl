@@ -1,21 +1,6 @@
 // y = x · Wᵀ for many rows (prefill): 64 rows × 64 columns per workgroup, each of its 256
 // threads computing a 4×4 block, the weights dequantized once per tile into shared memory.
-struct Mm {
-    k: u32,
-    n: u32,
-    n0: u32,
-    ldo: u32,
-    row_words: u32,
-    g4: u32,
-    selected: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> S: Step;
-@group(0) @binding(1) var<uniform> P: Mm;
-@group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> X: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 
 const T: u32 = 64u;
 const KG: u32 = 4u; // groups of four per tile step: 16 weights
@@ -46,15 +31,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let lr = t / KG;
     let lg = t % KG;
     var acc: array<vec4<f32>, 4>;
-    for (var kg = 0u; kg < P.g4; kg += KG) {
+    for (var kg = 0u; kg < P.g; kg += KG) {
         let g = kg + lg;
         var xv = vec4<f32>(0.0);
-        if row0 + lr < rows && g < P.g4 {
+        if row0 + lr < rows && g < P.g {
             xv = x4(row0 + lr, g);
         }
         xs[lr * KG + lg] = xv;
         var wv = vec4<f32>(0.0);
-        if col0 + lr < P.n && g < P.g4 {
+        if col0 + lr < P.n && g < P.g {
             wv = DQ4((col0 + lr) * P.row_words, g);
         }
         ws[lr * KG + lg] = wv;

@@ -1,0 +1,32 @@
+// y = x · Wᵀ for many rows (prefill) on quantized activations (wgsl/quantize.wgsl): 64 rows ×
+// 64 columns per workgroup, each of its 256 threads computing a 4×4 block of outputs block
+// by block (QDOT, wgsl/qdot.wgsl); neighbouring threads read the same weight and activation
+// blocks, which the cache serves.
+@group(0) @binding(3) var<storage, read> XQ: array<u32>;
+
+const T: u32 = 64u;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let rows = rows_of(S, P.selected);
+    let c0 = wid.x * T + (t % 16u) * 4u;
+    let r0 = wid.y * T + (t / 16u) * 4u;
+    let wbw = P.row_words / P.g;
+    let xbw = P.xrow / P.g;
+    let nc = min(P.n - min(c0, P.n), 4u);
+    let nr = min(rows - min(r0, rows), 4u);
+    var acc: array<vec4<f32>, 4>;
+    for (var b = 0u; b < P.g; b++) {
+        for (var j = 0u; j < nc; j++) {
+            let wb = (c0 + j) * P.row_words + b * wbw;
+            for (var i = 0u; i < nr; i++) {
+                acc[i][j] += QDOT(wb, (r0 + i) * P.xrow + b * xbw);
+            }
+        }
+    }
+    for (var i = 0u; i < nr; i++) {
+        for (var j = 0u; j < nc; j++) {
+            Y[(r0 + i) * P.ldo + P.n0 + c0 + j] = acc[i][j];
+        }
+    }
+}
