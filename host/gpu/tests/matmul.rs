@@ -179,3 +179,40 @@ fn embed_matches_the_cpu_for_every_weight_type() {
         }
     }
 }
+
+/// Matmuls reading one input (Q, K and V; gate and up) quantize it once: embed, one quantize
+/// pass, two matmuls and the add are five dispatches; an input whose buffer another input's
+/// rows displaced is quantized again (the third matmul).
+#[test]
+fn one_input_is_quantized_once_for_the_matmuls_that_read_it() {
+    let gpu = gpu();
+    let cpu = CpuExecutor::new(1);
+    let k = 64;
+    let mut f = FileBuilder::default();
+    let x = f.f32("x", &[k as u64, INPUTS as u64], &inputs(k));
+    let w1 = f.quant::<BlockQ4_1>("w1", Q4_1, k, k, &rand_vec(k * k, 1)).0;
+    let w2 = f.quant::<BlockQ8_0>("w2", Q8_0, k, k, &rand_vec(k * k, 2)).0;
+    let w3 = f.quant::<BlockQ5_0>("w3", Q5_0, k, k, &rand_vec(k * k, 3)).0;
+    let (map, weights) = f.finish();
+    let nodes = vec![
+        Op::Embed(x),
+        Op::Matmul(0, w1),
+        Op::Matmul(0, w2),
+        Op::Add(1, 2),
+        Op::Matmul(3, w3),
+        Op::Matmul(0, w2),
+        Op::Add(4, 5),
+    ];
+    let spec = PlanSpec { hidden: None, weights, nodes, logits: 6, kv: KvSpec { cells: 128, widths: vec![] }, max_rows: 65 };
+    let mut c = cpu.compile(map.clone(), spec.clone()).unwrap();
+    let mut g = gpu.compile(&&map[..], spec).unwrap();
+    for rows in [1, 9] {
+        let b = batch((0..rows as u32).collect(), 0);
+        let (cv, gv) = (logits(&c.run(&b).unwrap()), logits(&g.run(&b).unwrap()));
+        let e = rel_err(&gv, &cv);
+        assert!(e < MATMUL_BUDGET, "rows={rows}: relative error {e}");
+        // embed, quantize x, 2 matmuls, add, quantize the sum, matmul, quantize x again,
+        // matmul, add.
+        assert_eq!(g.last_dispatches(), 10, "rows={rows}");
+    }
+}
