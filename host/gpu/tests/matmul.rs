@@ -216,3 +216,25 @@ fn one_input_is_quantized_once_for_the_matmuls_that_read_it() {
         assert_eq!(g.last_dispatches(), 10, "rows={rows}");
     }
 }
+
+/// A weight split into row chunks (a small binding limit) writes each chunk's columns.
+#[test]
+fn quantized_matmul_over_row_chunks_matches_the_cpu() {
+    let cpu = CpuExecutor::new(1);
+    // Limits that split the 100 rows into two chunks but hold 9 rows of activations.
+    for (name, _, ks, make) in types().into_iter().filter(|t| ["Q4_1", "Q6_K"].contains(&t.0)) {
+        let k = ks[ks.len() - 1].min(256);
+        let limit = if k == 256 { 16384 } else { 4096 };
+        let gpu = GpuExecutor::new(Choice::Any, LimitOverride { max_binding: Some(limit) }).expect("a GPU adapter");
+        let (map, mut spec) = matmul_plan(k, 100, &*make);
+        spec.max_rows = 9;
+        let mut c = cpu.compile(map.clone(), spec.clone()).unwrap();
+        let mut g = gpu.compile(&&map[..], spec).unwrap();
+        for rows in [1, 9] {
+            let b = rows_batch(rows);
+            let (cv, gv) = (logits(&c.run(&b).unwrap()), logits(&g.run(&b).unwrap()));
+            let e = rel_err(&gv, &cv);
+            assert!(e < MATMUL_BUDGET, "{name} rows={rows}: relative error {e}");
+        }
+    }
+}
