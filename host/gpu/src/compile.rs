@@ -21,6 +21,13 @@ pub const MAX_LOGIT_ROWS: usize = 64;
 /// Largest batch the vector matmul kernel takes; bigger ones use the tiled kernel.
 pub const VEC_ROWS: usize = 8;
 
+/// Output columns one workgroup of the quantized vector matmul computes for rows of `blocks`
+/// blocks: 64 threads, blocks-per-row of them (up to a power of two) per column
+/// (`wgsl/matmul_vec_q.wgsl`).
+fn vec_q_columns(blocks: u32) -> u32 {
+    64 / blocks.next_power_of_two().min(64)
+}
+
 /// How many workgroups a pass dispatches, given the step's rows.
 #[derive(Debug, Clone, Copy)]
 pub enum Size {
@@ -426,9 +433,11 @@ impl GpuPlan {
                     (Kernel::MatmulVec, Kernel::MatmulTiled, m.g4())
                 };
                 let xrow = m.layout.partner().row_words(m.k) as u32;
+                let per_group = if vec == Kernel::MatmulVecQ { vec_q_columns(g) } else { 1 };
                 for c in &m.chunks {
                     let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g, sel, xrow];
-                    push(vec, Some(&m.layout), params, &[&c.buf, x, y], Size::Columns(c.n as u32), When::FewRows);
+                    let groups = (c.n as u32).div_ceil(per_group);
+                    push(vec, Some(&m.layout), params, &[&c.buf, x, y], Size::Columns(groups), When::FewRows);
                     push(tiled, Some(&m.layout), params, &[&c.buf, x, y], Size::Tiles { n: c.n as u32, selected }, When::ManyRows);
                 }
             }

@@ -32,5 +32,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
         }
     }
-    reduce_store(t, rows, col, acc);
+    reduce_store(t, WG, rows, col, acc);
 }
