@@ -82,12 +82,19 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
     if kernel.typed() {
         let name = layout.map(Layout::wgsl_name).unwrap_or_else(|| "f32".into());
         // The kernel's bindings (W among them) come first: types.wgsl reads W.
-        src.push_str(&body.replace("DQ4(", &format!("dq4_{name}(")).replace("QDOT(", &format!("qdot_{name}(")));
+        let body = body.replace("DQ4(", &format!("dq4_{name}(")).replace("QDOT(", &format!("qdot_{name}("));
+        src.push_str(&body.replace("QDOT1(", &format!("r1_qdot_{name}(")));
         src.push('\n');
         src.push_str(include_str!("wgsl/types.wgsl"));
         if kernel.integer() {
             src.push('\n');
             src.push_str(include_str!("wgsl/qdot.wgsl"));
+            src.push('\n');
+            src.push_str(include_str!("wgsl/qdot_rows.wgsl"));
+            if kernel == Kernel::MatmulVecQ {
+                src.push('\n');
+                src.push_str(&one_row(include_str!("wgsl/qdot.wgsl")));
+            }
             src.push('\n');
             src.push_str(if dot4 { include_str!("wgsl/idot4_native.wgsl") } else { include_str!("wgsl/idot4_fallback.wgsl") });
         }
@@ -95,6 +102,31 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
         src.push_str(body);
     }
     src
+}
+
+/// qdot.wgsl for one row: every function it defines or reads rows through renamed `r1_…`,
+/// its four-lane vectors made scalars.
+fn one_row(src: &str) -> String {
+    let mut names: Vec<&str> = src.lines().filter_map(|l| l.strip_prefix("fn ")?.split('(').next()).collect();
+    names.extend(["xq4", "idot4x"]);
+    let mut out = src.replace("vec4<i32>", "i32").replace("vec4<f32>", "f32").replace("vec4<u32>", "u32");
+    for name in names {
+        let call = format!("{name}(");
+        let mut renamed = String::with_capacity(out.len() + 64);
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(&call) {
+            let whole = rest[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            renamed.push_str(&rest[..at]);
+            if whole {
+                renamed.push_str("r1_");
+            }
+            renamed.push_str(&call);
+            rest = &rest[at + call.len()..];
+        }
+        renamed.push_str(rest);
+        out = renamed;
+    }
+    out
 }
 
 /// Pipelines by (kernel, weight type id).

@@ -1,7 +1,7 @@
 // y = x · Wᵀ for many rows (prefill) on quantized activations (wgsl/quantize.wgsl): 64 rows ×
 // 64 columns per workgroup, each of its 256 threads computing a 4×4 block of outputs block
-// by block (QDOT, wgsl/qdot.wgsl); neighbouring threads read the same weight and activation
-// blocks, which the cache serves.
+// by block (QDOT, wgsl/qdot.wgsl: one weight block against four rows); neighbouring threads
+// read the same weight and activation blocks, which the cache serves.
 @group(0) @binding(3) var<storage, read> XQ: array<u32>;
 
 const T: u32 = 64u;
@@ -18,9 +18,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc: array<vec4<f32>, 4>;
     for (var b = 0u; b < P.g; b++) {
         for (var j = 0u; j < nc; j++) {
-            let wb = (c0 + j) * P.row_words + b * wbw;
-            for (var i = 0u; i < nr; i++) {
-                acc[i][j] += QDOT(wb, (r0 + i) * P.xrow + b * xbw);
+            let v = QDOT((c0 + j) * P.row_words + b * wbw, r0 * P.xrow + b * xbw, P.xrow);
+            for (var i = 0u; i < 4u; i++) {
+                acc[i][j] += v[i];
             }
         }
     }

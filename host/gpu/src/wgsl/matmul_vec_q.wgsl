@@ -1,8 +1,9 @@
 // y = x · Wᵀ for a few rows (decode) on quantized activations (wgsl/quantize.wgsl): each
 // output column of this weight chunk gets `tpc` threads (the blocks per row up to a power of
 // two, at most the workgroup's 64; `compile::vec_q_columns` sizes the dispatch to match),
-// striding over the row's blocks, each block's integer dot product (QDOT, wgsl/qdot.wgsl)
-// scaled as ggml scales it.
+// striding over the row's blocks, each block's integer dot product (QDOT1: wgsl/qdot.wgsl's
+// one-row copy) scaled as ggml scales it. (The four-row QDOT was slower here on lavapipe:
+// decode is one row, and a batch of 2..8 rows re-reads weights from cache.)
 @group(0) @binding(3) var<storage, read> XQ: array<u32>;
 
 @compute @workgroup_size(64)
@@ -21,7 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var b = t % tpc; b < P.g; b += tpc) {
             let wb = col * P.row_words + b * wbw;
             for (var r = 0u; r < rows; r++) {
-                acc[r] += QDOT(wb, r * P.xrow + b * xbw);
+                acc[r] += QDOT1(wb, r * P.xrow + b * xbw, P.xrow);
             }
         }
     }
