@@ -1,7 +1,10 @@
 //! Compiling a plan for the GPU: weights uploaded once (repacked, split by rows where a tensor
 //! exceeds the device's binding limit), activation buffers, the KV cache and the batch buffer
 //! allocated once, and every node turned into the passes that run it, with their bind groups.
-//! After this a step only writes the batch and records dispatches.
+//! A matmul of a quantized, F16 or BF16 weight first has its input rows quantized to the
+//! weight type's dot-product partner (Q8_0/Q8_1, Q8_K, f16, bf16: what the CPU executor and
+//! ggml compute with) into a scratch buffer per partner, once for consecutive matmuls that
+//! read the same input. After this a step only writes the batch and records dispatches.
 
 use std::sync::Arc;
 
