@@ -100,7 +100,7 @@ impl GpuDevice {
         let lost = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&lost);
         device.set_device_lost_callback(move |_reason, _msg| flag.store(true, Ordering::SeqCst));
-        let mut max_binding = (required.max_storage_buffer_binding_size as u64).min(required.max_buffer_size);
+        let mut max_binding = required.max_storage_buffer_binding_size.min(required.max_buffer_size);
         if let Some(cap) = limits.max_binding {
             max_binding = max_binding.min(cap);
         }

@@ -66,7 +66,7 @@ impl Layout {
 
     /// Whether a row of `k` elements is whole blocks.
     pub fn fits(&self, k: usize) -> bool {
-        k > 0 && k % self.block == 0
+        k > 0 && k.is_multiple_of(self.block)
     }
 
     /// Appends `rows` rows of `k` elements, GGUF bytes `src`, repacked.

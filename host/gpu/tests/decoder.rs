@@ -2,7 +2,6 @@
 //! against the CPU executor: logits over prefill and decode steps.
 
 #[path = "../../compute/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::decoder::{decoder_spec, step, Outputs};
