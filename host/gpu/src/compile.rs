@@ -107,6 +107,9 @@ pub struct GpuPlan {
     pub(crate) staging: Option<(wgpu::Buffer, u64)>,
     /// One cell's bytes, the hop of a cell copy (WebGPU copies never stay inside a buffer).
     pub(crate) cell_scratch: Option<wgpu::Buffer>,
+    /// The logit rows of a logits node that is not already one row per logit row, gathered
+    /// for the top-k, which biases its rows in place (a batch row may be two logit rows).
+    pub(crate) gathered: Option<wgpu::Buffer>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -199,6 +202,15 @@ impl GpuPlan {
         let mut slots = Vec::with_capacity(alloc.slot_len.len());
         for (s, &len) in alloc.slot_len.iter().enumerate() {
             let bytes = (len.max(1) * 4) as u64;
+            if bytes > dev.max_binding {
+                // Name the largest node that writes this buffer.
+                let rows = |i: usize| if shapes.nodes[i].selected { MAX_LOGIT_ROWS.min(max_rows) } else { max_rows };
+                let widest = (0..spec.nodes.len()).filter(|&i| alloc.slot[i] == s).max_by_key(|&i| rows(i) * shapes.nodes[i].width);
+                if let Some(i) = widest {
+                    let what = format!("node {i} ({:?}), {} rows of {},", spec.nodes[i], rows(i), shapes.nodes[i].width);
+                    fits(&what, bytes)?;
+                }
+            }
             fits(&format!("activation buffer {s} ({max_rows} rows)"), bytes)?;
             device_bytes += bytes;
             slots.push(device.create_buffer(&wgpu::BufferDescriptor {
@@ -251,6 +263,7 @@ impl GpuPlan {
             topk: None,
             staging: None,
             cell_scratch: None,
+            gathered: None,
             device_bytes,
             last_dispatches: 0,
             shapes,
@@ -262,6 +275,20 @@ impl GpuPlan {
             if plan.alloc.live[i] {
                 plan.passes_of(i, &matrices, &vectors, &mut passes)?;
             }
+        }
+        let logits = plan.spec.logits as usize;
+        if !plan.shapes.nodes[logits].selected {
+            let width = plan.shapes.nodes[logits].width;
+            let bytes = (MAX_LOGIT_ROWS.min(max_rows) * width * 4) as u64;
+            fits(&format!("the logit rows of node {logits}, {} rows of {width},", MAX_LOGIT_ROWS.min(max_rows)), bytes)?;
+            plan.device_bytes += bytes;
+            let buf = device.create_buffer(&wgpu::BufferDescriptor { label: Some("logit rows"), size: bytes, usage: storage, mapped_at_creation: false });
+            let pipeline = plan.pipelines.get(device, Kernel::Rows, None)?;
+            let params = plan.params([width as u32, 0, 0, 0, 0, 0, 0, 0]);
+            let bind = plan.bind(&pipeline, &params, &[&plan.batch, plan.slot(logits as u32), &buf]);
+            let size = Size::Threads { per_row: width as u32, selected: true };
+            passes.push(Pass { node: logits, pipeline, bind, size, when: When::Always, selected: true });
+            plan.gathered = Some(buf);
         }
         plan.passes = passes;
         Ok(plan)
@@ -308,8 +335,16 @@ impl GpuPlan {
         let (width, selected) = (shape.width as u32, shape.selected);
         let y = self.slot(i as u32);
         let sel = selected as u32;
+        // The first pipeline that fails to build; the calls below stay one line each.
+        let mut failed = None;
         let mut push = |kernel: Kernel, layout: Option<&Layout>, params: [u32; 8], bufs: &[&wgpu::Buffer], size: Size, when: When| {
-            let pipeline = pipes.get(dev, kernel, layout);
+            let pipeline = match pipes.get(dev, kernel, layout) {
+                Ok(p) => p,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    return;
+                }
+            };
             let p = self.params(params);
             let bind = self.bind(&pipeline, &p, bufs);
             out.push(Pass { node: i, pipeline, bind, size, when, selected });
@@ -359,7 +394,10 @@ impl GpuPlan {
             Op::Scale(x, f) | Op::Softcap(x, f) => {
                 let op = if matches!(self.spec.nodes[i], Op::Scale(..)) { 6 } else { 9 };
                 let x = self.slot(x);
-                push(Kernel::Elementwise, None, ew(op, 1, f), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+                // Softcap multiplies by 1/cap as ggml does (word 5): a GPU divide may round otherwise.
+                let mut params = ew(op, 1, f);
+                params[5] = (1.0 / f).to_bits();
+                push(Kernel::Elementwise, None, params, &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Gelu(x) | Op::GeluErf(x) => {
                 let op = if matches!(self.spec.nodes[i], Op::Gelu(..)) { 7 } else { 8 };
@@ -367,7 +405,9 @@ impl GpuPlan {
                 push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Rope(r) => {
-                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), 0, 0];
+                // theta_scale as the CPU executor forms it (host powf, not the GPU's pow).
+                let theta_scale = r.freq_base.powf(-2.0 / r.n_rot.max(1) as f32);
+                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), 0];
                 push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y], Size::Threads { per_row: width, selected: false }, When::Always);
             }
             Op::Attention(a) | Op::EncoderAttention(a) => {
@@ -388,6 +428,6 @@ impl GpuPlan {
                 push(Kernel::Rows, None, [width, how, 0, 0, 0, 0, 0, 0], &[&self.batch, self.slot(x), y], Size::Threads { per_row: width, selected: true }, When::Always);
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }

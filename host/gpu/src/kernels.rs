@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::layout::Layout;
+use crate::GpuError;
 
 /// A kernel file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +25,20 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, for tests that build them all.
+    pub const ALL: [Kernel; 10] = [
+        Kernel::Embed,
+        Kernel::MatmulVec,
+        Kernel::MatmulTiled,
+        Kernel::Norm,
+        Kernel::Elementwise,
+        Kernel::Rope,
+        Kernel::KvWrite,
+        Kernel::Attention,
+        Kernel::Rows,
+        Kernel::TopK,
+    ];
+
     fn source(self) -> &'static str {
         match self {
             Kernel::Embed => include_str!("wgsl/embed.wgsl"),
@@ -40,7 +55,7 @@ impl Kernel {
     }
 
     /// Whether the kernel reads a weight matrix (and so has one pipeline per weight type).
-    fn typed(self) -> bool {
+    pub fn typed(self) -> bool {
         matches!(self, Kernel::Embed | Kernel::MatmulVec | Kernel::MatmulTiled)
     }
 }
@@ -62,6 +77,35 @@ pub fn wgsl(kernel: Kernel, layout: Option<&Layout>) -> String {
     src
 }
 
+/// A compute pipeline of `src`'s `main`. Validation and internal errors (a kernel the adapter
+/// rejects) come back as `GpuError::Unsupported` instead of reaching wgpu's uncaptured-error
+/// handler, which panics. In a browser the scopes' answers are asynchronous, so errors go to
+/// that handler (the console) as before.
+pub(crate) fn make_pipeline(device: &wgpu::Device, label: &str, src: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let scopes = (device.push_error_scope(wgpu::ErrorFilter::Validation), device.push_error_scope(wgpu::ErrorFilter::Internal));
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let (validation, internal) = scopes;
+        // Popped innermost first; native scopes answer at once.
+        let internal = pollster::block_on(internal.pop());
+        let validation = pollster::block_on(validation.pop());
+        if let Some(e) = validation.or(internal) {
+            return Err(GpuError::Unsupported(format!("kernel {label} does not build on this adapter: {e}")));
+        }
+    }
+    Ok(pipeline)
+}
+
 /// Pipelines by (kernel, weight type id).
 #[derive(Default)]
 pub struct Pipelines {
@@ -69,25 +113,14 @@ pub struct Pipelines {
 }
 
 impl Pipelines {
-    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, layout: Option<&Layout>) -> wgpu::ComputePipeline {
+    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, layout: Option<&Layout>) -> Result<wgpu::ComputePipeline, GpuError> {
         let ty = if kernel.typed() { layout.map(|l| l.ty.id).unwrap_or(0) } else { u32::MAX };
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-        made.entry((kernel, ty))
-            .or_insert_with(|| {
-                let label = format!("{kernel:?}/{ty}");
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(wgsl(kernel, layout).into()),
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .clone()
+        if let Some(p) = made.get(&(kernel, ty)) {
+            return Ok(p.clone());
+        }
+        let pipeline = make_pipeline(device, &format!("{kernel:?}/{ty}"), &wgsl(kernel, layout))?;
+        made.insert((kernel, ty), pipeline.clone());
+        Ok(pipeline)
     }
 }

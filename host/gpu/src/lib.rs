@@ -50,6 +50,9 @@ pub enum GpuError {
 /// system in a browser.
 pub trait WeightSource {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, String>;
 }
 
@@ -99,6 +102,19 @@ impl GpuExecutor {
 
     pub fn summary(&self) -> &AdapterSummary {
         self.dev.summary()
+    }
+
+    /// Builds `kernel`'s pipeline for weights of `layout` (shared with later plans): whether
+    /// this adapter accepts the kernel.
+    pub fn check_kernel(&self, kernel: Kernel, layout: Option<&Layout>) -> Result<(), GpuError> {
+        self.pipelines.get(&self.dev.device, kernel, layout).map(drop)
+    }
+
+    /// Builds a pipeline of WGSL `src` (entry point `main`): its errors, as a plan's kernels
+    /// would report them.
+    #[doc(hidden)]
+    pub fn check_wgsl(&self, label: &str, src: &str) -> Result<(), GpuError> {
+        kernels::make_pipeline(&self.dev.device, label, src).map(drop)
     }
 
     /// Uploads `spec`'s weights from `file` and prepares the plan to run.

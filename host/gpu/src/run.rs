@@ -55,7 +55,7 @@ impl GpuPlan {
             return Err(GpuError::DeviceLost(self.dev.summary.name.clone()));
         }
         self.check(b)?;
-        let readback = self.write_batch(b);
+        let readback = self.write_batch(b)?;
         let staging = self.staging_for(readback.total);
         let mut enc = self.dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         self.copy_cells(&mut enc, b);
@@ -88,7 +88,7 @@ impl GpuPlan {
     }
 
     /// Writes the step header, the batch's arrays and the bias entries; sizes the readback.
-    fn write_batch(&mut self, b: &Batch) -> Readback {
+    fn write_batch(&mut self, b: &Batch) -> Result<Readback, GpuError> {
         let l = self.layout;
         let (rows, lrows) = (b.tokens.len(), b.logit_rows.len());
         let nbias: usize = b.bias.iter().map(Vec::len).sum();
@@ -139,7 +139,7 @@ impl GpuPlan {
                     bias.extend([r as u32, tok, pen.to_bits(), add.to_bits()]);
                 }
             }
-            self.topk_for(bias.len().max(4) as u64 * 4, pairs, [self.vocab(), k, self.shapes.nodes[self.spec.logits as usize].selected as u32, nbias as u32]);
+            self.topk_for(bias.len().max(4) as u64 * 4, pairs, [self.vocab(), k, 1, nbias as u32])?;
             let t = self.topk.as_ref().expect("made above");
             if !bias.is_empty() {
                 q.write_buffer(&t.bias, 0, bytemuck::cast_slice(&bias));
@@ -158,11 +158,11 @@ impl GpuPlan {
             rows_back.push((r, at, width));
             at += width as u64 * 4;
         }
-        Readback { pairs, rows: rows_back, total: at.max(8) }
+        Ok(Readback { pairs, rows: rows_back, total: at.max(8) })
     }
 
     /// The top-k buffers, grown to hold `bias_bytes` and `out_bytes`, with this step's params.
-    fn topk_for(&mut self, bias_bytes: u64, out_bytes: u64, params: [u32; 4]) {
+    fn topk_for(&mut self, bias_bytes: u64, out_bytes: u64, params: [u32; 4]) -> Result<(), GpuError> {
         let dev = &self.dev.device;
         let grow = match &self.topk {
             Some(t) => t.bias.size() < bias_bytes || t.out.size() < out_bytes,
@@ -180,8 +180,9 @@ impl GpuPlan {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let pipeline = self.pipelines.get(dev, Kernel::TopK, None);
-            let logits = &self.slots[self.alloc.slot[self.spec.logits as usize]];
+            let pipeline = self.pipelines.get(dev, Kernel::TopK, None)?;
+            // One row per logit row: the logits node's own, or the rows gathered from it.
+            let logits = self.gathered.as_ref().unwrap_or(&self.slots[self.alloc.slot[self.spec.logits as usize]]);
             let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("topk"),
                 layout: &pipeline.get_bind_group_layout(0),
@@ -198,6 +199,7 @@ impl GpuPlan {
         }
         let t = self.topk.as_ref().expect("made above");
         self.dev.queue.write_buffer(&t.params, 0, bytemuck::cast_slice(&params));
+        Ok(())
     }
 
     fn staging_for(&mut self, bytes: u64) -> wgpu::Buffer {

@@ -39,13 +39,19 @@ fn silu(x: f32) -> f32 {
 }
 
 fn gelu_tanh(x: f32) -> f32 {
+    return 0.5 * x * (1.0 + tanh(0.7978846 * x * (1.0 + 0.044715 * x * x)));
+}
+
+// GELU as ggml-cpu computes it (and the CPU executor): 0 below -10, identity above 10, and in
+// between its table of f16 results indexed by the f16-rounded input.
+fn gelu_ggml(x: f32) -> f32 {
     if x <= -10.0 {
         return 0.0;
     }
     if x >= 10.0 {
         return x;
     }
-    return 0.5 * x * (1.0 + tanh(0.7978846 * x * (1.0 + 0.044715 * x * x)));
+    return round_f16(gelu_tanh(round_f16(x)));
 }
 
 // erf by Abramowitz-Stegun 7.1.26 refined (|error| < 1.2e-7): WGSL has no erf.
@@ -62,7 +68,32 @@ fn gelu_erf(x: f32) -> f32 {
     return 0.5 * x * (1.0 + erf_approx(x * 0.70710678));
 }
 
+// The f16 bits of x, rounded to nearest even as the CPU executor (and ggml) round: WGSL's
+// pack2x16float leaves the rounding to the driver (lavapipe truncates). Overflow gives inf,
+// NaN a quiet NaN; the subnormal range rounds through an f32 add, which Vulkan rounds to
+// nearest even (F. Giesen's float_to_half_fast3_rtne).
+fn f16_bits(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let sign = (b >> 16u) & 0x8000u;
+    let a = b & 0x7fffffffu;
+    if a >= 0x47800000u {
+        return sign | select(0x7c00u, 0x7e00u, a > 0x7f800000u);
+    }
+    if a < 0x38800000u {
+        // Below f16's smallest normal: align the 10 mantissa bits at the bottom of a float.
+        let magic = 0x3f000000u; // 0.5: (127 - 15 + 23 - 10 + 1) << 23
+        return sign | (bitcast<u32>(bitcast<f32>(a) + bitcast<f32>(magic)) - magic);
+    }
+    let odd = (a >> 13u) & 1u;
+    return sign | ((a + 0xc8000fffu + odd) >> 13u); // exponent rebased by (15 - 127) << 23
+}
+
+// Two values as f16 in one word (x low), rounded to nearest even.
+fn pack_f16(x: f32, y: f32) -> u32 {
+    return f16_bits(x) | (f16_bits(y) << 16u);
+}
+
 // Rounds to f16 and back, as the CPU executor rounds q and probabilities in attention.
 fn round_f16(x: f32) -> f32 {
-    return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;
+    return unpack2x16float(f16_bits(x)).x;
 }
