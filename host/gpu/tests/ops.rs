@@ -463,7 +463,8 @@ fn crafted_bias(row: usize, vocab: u32) -> Vec<Bias> {
             (vocab, 2.0, 1.0),
             (vocab + 4000, 1.0, 1.0),
         ],
-        2 => (0..vocab).step_by(3).map(|t| (t, 1.1, -0.01 * (t % 5) as f32)).collect(),
+        // Penalties of many significands: the GPU's division must round as the CPU's.
+        2 => (0..vocab).step_by(3).map(|t| (t, 1.0 + 0.037 * (t % 17) as f32, -0.01 * (t % 5) as f32)).collect(),
         _ => (0..40).map(|t| (t * 7 % vocab, 1.0, f32::NEG_INFINITY)).chain([(1, 0.0, 0.0), (2, 1.0, f32::INFINITY)]).collect(),
     }
 }
@@ -617,4 +618,22 @@ fn every_kernel_builds_on_the_adapter() {
     // A shader that parses but whose pipeline fails validation (too many invocations).
     let bad = "@compute @workgroup_size(1024, 1024) fn main() {}";
     assert!(matches!(gpu.check_wgsl("too wide", bad), Err(GpuError::Unsupported(_))));
+}
+
+/// Dispatches past the adapter's workgroups per dimension fold into two dimensions; every
+/// kernel's index must unfold them (lavapipe allows 65535).
+#[test]
+fn dispatches_over_the_workgroup_limit_fold() {
+    let (width, rows) = (66_000usize, 64usize);
+    let mut fb = FileBuilder::default();
+    table(&mut fb, "a", width, 4, 1.0, 0.0, 60);
+    // Scale: 66000 workgroups of 64 threads; the grouped norm: 64 * 66000 / 16 workgroups of
+    // one group each; then rows, selected.
+    let nodes = vec![Op::Embed(0), Op::Scale(0, 0.5), Op::RmsNorm(1, 1e-6, 16), Op::SelectRows(2), Op::Softcap(3, 1.0)];
+    let mut both = Both::new(fb, nodes, 4, None, no_kv(), rows as u32);
+    let mut b = rows_batch(rows, 4);
+    b.logit_rows = (0..rows as u32).rev().collect();
+    b.bias = vec![Vec::new(); rows];
+    let e = both.check("folded dispatches", &b, 1e-6);
+    eprintln!("folded dispatches: relative error {e:.2e}");
 }

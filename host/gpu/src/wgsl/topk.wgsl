@@ -40,6 +40,49 @@ fn key(v: f32) -> u32 {
     return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
+// a / b rounded to nearest even, as the CPU divides: WGSL's `/` may be 2.5 ulp off, which
+// could reorder tied candidates. Long division of the 24-bit significands; zeros, infinities,
+// NaN, subnormals and results outside the normal range fall back to `/`.
+fn div_rne(a: f32, b: f32) -> f32 {
+    let ua = bitcast<u32>(a);
+    let ub = bitcast<u32>(b);
+    let ea = (ua >> 23u) & 0xffu;
+    let eb = (ub >> 23u) & 0xffu;
+    if ea == 0u || ea == 255u || eb == 0u || eb == 255u {
+        return a / b;
+    }
+    let mb = (ub & 0x7fffffu) | 0x800000u;
+    var r = (ua & 0x7fffffu) | 0x800000u;
+    var e = i32(ea) - i32(eb) + 127;
+    if r < mb {
+        r <<= 1u;
+        e -= 1;
+    }
+    // 24 quotient bits and a round bit; what remains is the sticky part.
+    var q = 0u;
+    for (var i = 0u; i < 25u; i++) {
+        q <<= 1u;
+        if r >= mb {
+            r -= mb;
+            q |= 1u;
+        }
+        r <<= 1u;
+    }
+    let round = (q & 1u) != 0u;
+    q >>= 1u;
+    if round && (r != 0u || (q & 1u) != 0u) {
+        q += 1u;
+        if q == 0x1000000u {
+            q >>= 1u;
+            e += 1;
+        }
+    }
+    if e <= 0 || e >= 255 {
+        return a / b;
+    }
+    return bitcast<f32>(((ua ^ ub) & 0x80000000u) | (u32(e) << 23u) | (q & 0x7fffffu));
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
@@ -56,7 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 if tok < P.width {
                     let pen = bitcast<f32>(BIAS[4u * i + 2u]);
                     var v = L[base + tok];
-                    v = select(v * pen, v / pen, v > 0.0);
+                    v = select(v * pen, div_rne(v, pen), v > 0.0);
                     L[base + tok] = v + bitcast<f32>(BIAS[4u * i + 3u]);
                 }
             }
