@@ -62,6 +62,16 @@ impl Both {
     }
 }
 
+/// As `rows_match`, with the budget on each row's error (a wrong cell in one row's attention
+/// must not hide among the other rows); returns the worst row's.
+fn each_row_matches(what: &str, c: &[Candidates], g: &[Candidates], budget: f32) -> f32 {
+    let mut worst = 0f32;
+    for (r, (c, g)) in c.iter().zip(g).enumerate() {
+        worst = worst.max(rows_match(&format!("{what}, row {r}"), std::slice::from_ref(c), std::slice::from_ref(g), budget));
+    }
+    worst
+}
+
 fn rows_match(what: &str, c: &[Candidates], g: &[Candidates], budget: f32) -> f32 {
     assert_eq!(c.len(), g.len(), "{what}: logit rows");
     for (r, (c, g)) in c.iter().zip(g).enumerate() {
@@ -334,8 +344,8 @@ fn attention_plan(a: Attention, encoder: bool, qk_scale: f32, cells: u32, max_ro
 
 // The CPU rounds the probabilities to f16 before the V sum (ggml's f16 V matmul); the GPU's
 // online softmax keeps them in f32: each output is a weighted mean of V with weights off by up
-// to 2^-11 relative. Both round q, K and V to f16 the same way.
-const ATTENTION_BUDGET: f32 = 2e-3;
+// to 2^-11 relative (4.1e-4 on the worst row measured). Both round q, K and V to f16 alike.
+const ATTENTION_BUDGET: f32 = 1e-3;
 
 #[test]
 fn attention_matches_the_cpu_over_a_session_of_batches() {
@@ -364,8 +374,9 @@ fn attention_matches_the_cpu_over_a_session_of_batches() {
         let mut cells = Cells::default();
         let mut step = |both: &mut Both, cells: &mut Cells, what: &str, rows: &[(u32, i32, u32)], copies: Vec<(u32, u32)>| {
             let b = cells.batch(rows, copies, 64);
-            let e = both.check(&format!("{name}: {what}"), &b, ATTENTION_BUDGET);
-            errors.add("Attention", e);
+            let (c, g) = both.run(&b);
+            let e = each_row_matches(&format!("{name}: {what}"), &c, &g, ATTENTION_BUDGET);
+            errors.add("Attention (worst row)", e);
         };
         // A 70-row prefill: more cells than one 64-cell block of the online softmax.
         let prefill: Vec<(u32, i32, u32)> = (0..70).map(|p| (0, p, p as u32)).collect();
@@ -413,10 +424,12 @@ fn encoder_attention_matches_the_cpu() {
         *p += 1;
     }
     let b = cells.batch(&rows0, Vec::new(), 64);
-    errors.add("EncoderAttention", both.check("encoder: two sequences", &b, ATTENTION_BUDGET));
+    let (c, g) = both.run(&b);
+    errors.add("EncoderAttention (worst row)", each_row_matches("encoder: two sequences", &c, &g, ATTENTION_BUDGET));
     let mut cells = Cells::default();
     let b = cells.batch(&[(7, 0, 3), (7, 1, 0), (7, 2, 9), (7, 3, 1)], Vec::new(), 64);
-    errors.add("EncoderAttention", both.check("encoder: reused cells", &b, ATTENTION_BUDGET));
+    let (c, g) = both.run(&b);
+    errors.add("EncoderAttention (worst row)", each_row_matches("encoder: reused cells", &c, &g, ATTENTION_BUDGET));
     errors.print("encoder attention");
 }
 
@@ -534,7 +547,7 @@ fn hidden_rows_come_back_whole() {
 fn weights_over_the_binding_limit_split_by_rows() {
     let limit = 16u64 << 20;
     let small = GpuExecutor::new(Choice::Any, LimitOverride { max_binding: Some(limit) }).expect("a GPU adapter");
-    assert_eq!(small.device().max_binding(), limit.min(small.device().max_binding()));
+    assert_eq!(small.device().max_binding(), limit, "the adapter binds 16 MiB or more");
     let (k, n) = (4096usize, 1100usize); // 18 MiB of F32: two chunks of 1024 and 76 rows
     let mut fb = FileBuilder::default();
     let w: Vec<f32> = rand_vec(k * n, 40).iter().map(|v| v * 0.05).collect();
