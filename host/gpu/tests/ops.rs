@@ -287,6 +287,11 @@ fn rows_pooling_and_positions_match_the_cpu() {
     errors.print("rows");
 }
 
+/// A batch row for `Cells::batch`: (sequence, position, cell).
+type Row = (u32, i32, u32);
+/// Cell copies (src, dst) before a batch.
+type Copies = Vec<(u32, u32)>;
+
 /// The batch's view of the KV cache, kept as the guest's scheduler keeps it.
 #[derive(Default, Clone)]
 struct Cells {
@@ -307,7 +312,7 @@ impl Cells {
 
     /// A batch of rows (seq, pos, cell), written into the table first (a batch's own cells are
     /// in its table), every row a logit row coming back whole.
-    fn batch(&mut self, rows: &[(u32, i32, u32)], copies: Vec<(u32, u32)>, vocab: usize) -> Batch {
+    fn batch(&mut self, rows: &[Row], copies: Vec<(u32, u32)>, vocab: usize) -> Batch {
         for &(s, p, c) in rows {
             self.set(c, p, 1 << s);
         }
@@ -372,19 +377,19 @@ fn attention_matches_the_cpu_over_a_session_of_batches() {
     for (name, a, qk) in cases {
         let mut both = attention_plan(a, false, qk, 100, 72);
         let mut cells = Cells::default();
-        let mut step = |both: &mut Both, cells: &mut Cells, what: &str, rows: &[(u32, i32, u32)], copies: Vec<(u32, u32)>| {
+        let mut step = |both: &mut Both, cells: &mut Cells, what: &str, rows: &[Row], copies: Vec<(u32, u32)>| {
             let b = cells.batch(rows, copies, 64);
             let (c, g) = both.run(&b);
             let e = each_row_matches(&format!("{name}: {what}"), &c, &g, ATTENTION_BUDGET);
             errors.add("Attention (worst row)", e);
         };
         // A 70-row prefill: more cells than one 64-cell block of the online softmax.
-        let prefill: Vec<(u32, i32, u32)> = (0..70).map(|p| (0, p, p as u32)).collect();
+        let prefill: Vec<Row> = (0..70).map(|p| (0, p, p as u32)).collect();
         step(&mut both, &mut cells, "prefill", &prefill, Vec::new());
         step(&mut both, &mut cells, "decode", &[(0, 70, 70)], Vec::new());
         // Two new sequences (one above 31: the high word of the cell's sequence set), their
         // rows and cells interleaved, beside sequence 0's cells.
-        let two: Vec<(u32, i32, u32)> = (0..8).map(|i| (if i % 2 == 0 { 1 } else { 40 }, i / 2, 71 + i as u32)).collect();
+        let two: Vec<Row> = (0..8).map(|i| (if i % 2 == 0 { 1 } else { 40 }, i / 2, 71 + i as u32)).collect();
         step(&mut both, &mut cells, "two sequences interleaved", &two, Vec::new());
         // Prefix sharing by copy: sequence 2 starts from sequence 0's first four cells, copied
         // before the pass; in the same batch both earlier sequences decode.
@@ -415,14 +420,14 @@ fn encoder_attention_matches_the_cpu() {
     let mut both = attention_plan(a, true, 2.0, 32, 16);
     // Two whole sequences interleaved, then one whose cells reuse the first batch's.
     let mut cells = Cells::default();
-    let rows: Vec<(u32, i32, u32)> = (0..11).map(|i| if i % 3 == 2 { (1, i / 3, i as u32) } else { (0, i - i / 3, i as u32) }).collect();
-    let mut rows0 = rows.clone();
-    let (mut p0, mut p1) = (0, 0);
-    for r in rows0.iter_mut() {
-        let p = if r.0 == 0 { &mut p0 } else { &mut p1 };
-        r.1 = *p;
-        *p += 1;
-    }
+    let mut next = [0i32; 2];
+    let rows0: Vec<Row> = (0..11u32)
+        .map(|i| {
+            let s = (i % 3 == 2) as usize;
+            next[s] += 1;
+            (s as u32, next[s] - 1, i)
+        })
+        .collect();
     let b = cells.batch(&rows0, Vec::new(), 64);
     let (c, g) = both.run(&b);
     errors.add("EncoderAttention (worst row)", each_row_matches("encoder: two sequences", &c, &g, ATTENTION_BUDGET));
@@ -649,4 +654,69 @@ fn dispatches_over_the_workgroup_limit_fold() {
     b.bias = vec![Vec::new(); rows];
     let e = both.check("folded dispatches", &b, 1e-6);
     eprintln!("folded dispatches: relative error {e:.2e}");
+}
+
+/// Two KV layers of different widths in one plan: each attention reads and writes its own
+/// layer, and a cell copy moves the cell in every layer.
+#[test]
+fn two_kv_layers_keep_apart_and_copy_together() {
+    let (nh, hd) = (4u32, 8u32);
+    let vocab = 64;
+    let mut fb = FileBuilder::default();
+    table(&mut fb, "q", (nh * hd) as usize, vocab, 2.0, 0.0, 70);
+    table(&mut fb, "k0", (2 * hd) as usize, vocab, 2.0, 0.0, 71);
+    table(&mut fb, "v0", (2 * hd) as usize, vocab, 1.0, 0.0, 72);
+    table(&mut fb, "k1", (4 * hd) as usize, vocab, 2.0, 0.0, 73);
+    table(&mut fb, "v1", (4 * hd) as usize, vocab, 1.0, 0.0, 74);
+    let att = |q, k, v, layer, n_kv_head| Attention { q, k, v, layer, n_head: nh, n_kv_head, head_dim: hd, scale: 0.35, softcap: 0.0, window: 0 };
+    let nodes = vec![
+        Op::Embed(0),
+        Op::Embed(1),
+        Op::Embed(2),
+        Op::Embed(3),
+        Op::Embed(4),
+        Op::Attention(att(0, 1, 2, 0, 2)),
+        Op::Attention(att(5, 3, 4, 1, 4)),
+    ];
+    let kv = KvSpec { cells: 40, widths: vec![2 * hd, 4 * hd] };
+    let mut both = Both::new(fb, nodes, 6, None, kv, 16);
+    let mut cells = Cells::default();
+    let mut worst = 0f32;
+    let prefill: Vec<Row> = (0..10).map(|p| (0, p, p as u32)).collect();
+    for c in 0..6u32 {
+        cells.set(20 + c, c as i32, 1 << 1);
+    }
+    let steps: Vec<(Vec<Row>, Copies)> = vec![
+        (prefill, Vec::new()),
+        (vec![(0, 10, 10)], Vec::new()),
+        // Sequence 1 forks sequence 0's first six cells, in both layers.
+        (vec![(1, 6, 26), (0, 11, 11), (1, 7, 27)], (0..6).map(|c| (c, 20 + c)).collect()),
+    ];
+    for (i, (rows, copies)) in steps.into_iter().enumerate() {
+        let b = cells.batch(&rows, copies, vocab);
+        let (c, g) = both.run(&b);
+        worst = worst.max(each_row_matches(&format!("two layers, step {i}"), &c, &g, ATTENTION_BUDGET));
+    }
+    eprintln!("two KV layers: worst row relative error {worst:.2e}");
+}
+
+/// What the attention kernel cannot hold fails at compile, saying so.
+#[test]
+fn attention_shapes_the_gpu_cannot_run_fail_at_compile() {
+    let compile = |hd: u32, n_kv: u32| -> String {
+        let mut fb = FileBuilder::default();
+        table(&mut fb, "q", hd as usize, 4, 1.0, 0.0, 80);
+        table(&mut fb, "k", (n_kv * hd) as usize, 4, 1.0, 0.0, 81);
+        let a = Attention { q: 0, k: 1, v: 1, layer: 0, n_head: n_kv.max(1), n_kv_head: n_kv, head_dim: hd, scale: 1.0, softcap: 0.0, window: 0 };
+        let (map, weights) = fb.finish();
+        let kv = KvSpec { cells: 8, widths: vec![n_kv * hd] };
+        match gpu().compile(&&map[..], spec(weights, vec![Op::Embed(0), Op::Embed(1), Op::Attention(a)], 2, kv, 4)) {
+            Ok(_) => panic!("head_dim {hd} compiled"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let msg = compile(520, 1);
+    assert!(msg.contains("heads of 520 exceed the GPU kernel's 512"), "{msg}");
+    let msg = compile(5, 1);
+    assert!(msg.contains("KV layer 0 is 5 wide"), "{msg}");
 }
