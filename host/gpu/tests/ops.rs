@@ -720,3 +720,44 @@ fn attention_shapes_the_gpu_cannot_run_fail_at_compile() {
     let msg = compile(5, 1);
     assert!(msg.contains("KV layer 0 is 5 wide"), "{msg}");
 }
+
+/// The KV cache holds f16 rounded to nearest even, as the CPU's: with one visible cell a row's
+/// attention is that cell's V exactly, so ties, subnormals and the largest finite f16 must
+/// come back bit for bit (lavapipe's pack2x16float rounds to nearest even too; the kernels
+/// round by hand so no driver's choice matters).
+#[test]
+fn kv_cache_rounds_to_f16_as_the_cpu() {
+    let hd = 8usize;
+    let ulp = |e: i32| 2f32.powi(e);
+    let rows: Vec<[f32; 8]> = vec![
+        // Ties between f16 neighbours (1 + 2^-11: to even 1; 1 + 3·2^-11: up), and the same negated.
+        [1.0 + ulp(-11), 1.0 + 3.0 * ulp(-11), -(1.0 + ulp(-11)), -(1.0 + 3.0 * ulp(-11)), 0.0, -0.0, 1.0, -1.0],
+        // Just either side of a tie.
+        [1.0 + ulp(-11) + ulp(-23), 1.0 + ulp(-11) - ulp(-23), 2048.0 + 1.0, 2048.0 + 3.0, 0.1, -0.3, 3.3, 1e4],
+        // Subnormal f16: the smallest (2^-24), a tie below it, values between.
+        [ulp(-24), ulp(-25), 3.0 * ulp(-25), 1e-6, -1e-7, 5e-5, 6.1e-5, ulp(-14) - ulp(-26)],
+        // The largest finite f16, values that round to it, and overflow (infinity: WGSL's
+        // pack2x16float leaves it indeterminate).
+        [65504.0, 65519.0, -65519.0, 65520.0, 70000.0, -1e9, -0.000123, 7.0e-8],
+    ];
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    let n = rows.len();
+    let mut fb = FileBuilder::default();
+    table(&mut fb, "q", hd, n, 1.0, 0.0, 90);
+    table(&mut fb, "k", hd, n, 1.0, 0.0, 91);
+    fb.f32("v", &[hd as u64, n as u64], &flat);
+    let a = Attention { q: 0, k: 1, v: 2, layer: 0, n_head: 1, n_kv_head: 1, head_dim: hd as u32, scale: 1.0, softcap: 0.0, window: 0 };
+    let nodes = vec![Op::Embed(0), Op::Embed(1), Op::Embed(2), Op::Attention(a)];
+    let mut both = Both::new(fb, nodes, 3, None, KvSpec { cells: 8, widths: vec![hd as u32] }, 8);
+    // Each row its own sequence and cell.
+    let mut cells = Cells::default();
+    let mut b = cells.batch(&(0..n as u32).map(|r| (r, 0, r)).collect::<Vec<Row>>(), Vec::new(), n);
+    b.tokens = (0..n as u32).collect();
+    let (c, g) = both.run(&b);
+    for (r, (c, g)) in c.iter().zip(&g).enumerate() {
+        let want: Vec<f32> = rows[r].iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+        assert_eq!(c.logits, want, "the CPU's cache rounds row {r} to nearest even");
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g.logits), bits(&c.logits), "row {r}: gpu {:?} cpu {:?}", g.logits, c.logits);
+    }
+}

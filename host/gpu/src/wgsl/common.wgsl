@@ -68,10 +68,10 @@ fn gelu_erf(x: f32) -> f32 {
     return 0.5 * x * (1.0 + erf_approx(x * 0.70710678));
 }
 
-// The f16 bits of x, rounded to nearest even as the CPU executor (and ggml) round: WGSL's
-// pack2x16float leaves the rounding to the driver (lavapipe truncates). Overflow gives inf,
-// NaN a quiet NaN; the subnormal range rounds through an f32 add, which Vulkan rounds to
-// nearest even (F. Giesen's float_to_half_fast3_rtne).
+// The f16 bits of x, rounded to nearest even as the CPU executor (and ggml) round, by hand:
+// WGSL's pack2x16float makes an out-of-range value indeterminate, where the CPU stores
+// infinity. Overflow gives inf, NaN a quiet NaN; the subnormal range rounds through an f32
+// add, which is rounded to nearest even (F. Giesen's float_to_half_fast3_rtne).
 fn f16_bits(x: f32) -> u32 {
     let b = bitcast<u32>(x);
     let sign = (b >> 16u) & 0x8000u;
