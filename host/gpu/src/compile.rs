@@ -168,6 +168,13 @@ impl GpuPlan {
                 let slot = &mut vectors[w as usize];
                 if slot.is_none() {
                     let values = weights::vector_f32(file, d)?;
+                    let bytes = values.len() as u64 * 4;
+                    if bytes > dev.max_binding {
+                        return Err(GpuError::Unsupported(format!(
+                            "vector weight {} needs a {bytes}-byte buffer; the adapter {} binds at most {} bytes",
+                            d.name, dev.summary.name, dev.max_binding
+                        )));
+                    }
                     let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: Some(&d.name),
                         contents: bytemuck::cast_slice(&values),

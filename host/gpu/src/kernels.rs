@@ -77,33 +77,48 @@ pub fn wgsl(kernel: Kernel, layout: Option<&Layout>) -> String {
     src
 }
 
-/// A compute pipeline of `src`'s `main`. Validation and internal errors (a kernel the adapter
-/// rejects) come back as `GpuError::Unsupported` instead of reaching wgpu's uncaptured-error
-/// handler, which panics. In a browser the scopes' answers are asynchronous, so errors go to
-/// that handler (the console) as before.
-pub(crate) fn make_pipeline(device: &wgpu::Device, label: &str, src: &str) -> Result<wgpu::ComputePipeline, GpuError> {
-    #[cfg(not(target_arch = "wasm32"))]
-    let scopes = (device.push_error_scope(wgpu::ErrorFilter::Validation), device.push_error_scope(wgpu::ErrorFilter::Internal));
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(label),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
+/// Runs `f` inside validation and internal error scopes and turns what they capture into
+/// `GpuError::Unsupported` (`what` says what was being done), instead of leaving it to wgpu's
+/// uncaptured-error handler, which panics. In a browser the scopes' answers are asynchronous,
+/// so errors go to that handler (the console) as before.
+pub(crate) fn scoped<T>(device: &wgpu::Device, what: impl FnOnce() -> String, f: impl FnOnce() -> Result<T, GpuError>) -> Result<T, GpuError> {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let (validation, internal) = scopes;
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let out = f();
         // Popped innermost first; native scopes answer at once.
         let internal = pollster::block_on(internal.pop());
         let validation = pollster::block_on(validation.pop());
         if let Some(e) = validation.or(internal) {
-            return Err(GpuError::Unsupported(format!("kernel {label} does not build on this adapter: {e}")));
+            return Err(GpuError::Unsupported(format!("{}: {e}", what())));
         }
+        out
     }
-    Ok(pipeline)
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (device, what);
+        f()
+    }
+}
+
+/// A compute pipeline of `src`'s `main`; a kernel the adapter rejects is an error.
+pub(crate) fn make_pipeline(device: &wgpu::Device, label: &str, src: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+    scoped(
+        device,
+        || format!("kernel {label} does not build on this adapter"),
+        || {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
+            Ok(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            }))
+        },
+    )
 }
 
 /// Pipelines by (kernel, weight type id).

@@ -122,6 +122,8 @@ impl GpuExecutor {
         if self.dev.is_lost() {
             return Err(GpuError::DeviceLost(self.dev.summary().name.clone()));
         }
-        GpuPlan::compile(Arc::clone(&self.dev), Arc::clone(&self.pipelines), file, spec)
+        // What the checks in compile miss fails as an error, not wgpu's panic.
+        let what = || format!("compiling the plan on {}", self.dev.summary().name);
+        kernels::scoped(&self.dev.device, what, || GpuPlan::compile(Arc::clone(&self.dev), Arc::clone(&self.pipelines), file, spec))
     }
 }

@@ -611,6 +611,36 @@ fn plans_over_the_binding_limit_fail_at_compile_naming_what() {
     let e = compile(fb, vec![Op::Embed(0)], no_kv(), 512);
     let msg = e.to_string();
     assert!(matches!(e, GpuError::Unsupported(_)) && msg.contains("node 0 (Embed(0))") && msg.contains("512 rows"), "{msg}");
+
+    // A vector weight (norm or bias) of 1.2 MB, after a matmul as wide (its rows split).
+    let mut fb = FileBuilder::default();
+    table(&mut fb, "a", 1, 1, 1.0, 0.0, 52);
+    fb.f32("up", &[1, 300_000], &vec![0.5; 300_000]);
+    fb.f32("output_norm.weight", &[300_000], &vec![1.0; 300_000]);
+    let e = compile(fb, vec![Op::Embed(0), Op::Matmul(0, 1), Op::MulWeight(1, 2)], no_kv(), 1);
+    let msg = e.to_string();
+    assert!(msg.contains("vector weight output_norm.weight") && msg.contains("1048576"), "{msg}");
+}
+
+/// A step whose candidates or readback exceed the binding limit is an error, and the plan
+/// still runs the steps that fit.
+#[test]
+fn steps_over_the_binding_limit_fail_and_the_plan_runs_on() {
+    let limit = 1u64 << 20;
+    let small = GpuExecutor::new(Choice::Any, LimitOverride { max_binding: Some(limit) }).expect("a GPU adapter");
+    // One logit row of 200000 logits (800 kB): all of them as candidates take 1.6 MB.
+    let vocab = 200_000usize;
+    let mut fb = FileBuilder::default();
+    table(&mut fb, "logits", vocab, 2, 1.0, 0.0, 53);
+    let (map, weights) = fb.finish();
+    let mut plan = small.compile(&&map[..], spec(weights, vec![Op::Embed(0), Op::SelectRows(0)], 1, no_kv(), 1)).expect("the plan fits");
+    let e = plan.run(&common::batch(vec![1], vocab as u32)).expect_err("the candidates do not fit");
+    assert!(matches!(e, GpuError::Unsupported(_)) && e.to_string().contains("ask for fewer candidates"), "{e}");
+    let whole = plan.run(&common::batch(vec![1], 0)).expect("a whole row fits");
+    assert_eq!(whole[0].logits.len(), vocab);
+    let top = plan.run(&common::batch(vec![1], 40)).expect("40 candidates fit");
+    let best = whole[0].logits.iter().fold(f32::MIN, |m, &v| m.max(v));
+    assert_eq!(top[0].logits[0], best);
 }
 
 /// Every kernel, for every weight type it takes, builds into a pipeline on this adapter; a
