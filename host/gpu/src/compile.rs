@@ -213,12 +213,12 @@ impl GpuPlan {
                 // Name the largest node that writes this buffer.
                 let rows = |i: usize| if shapes.nodes[i].selected { MAX_LOGIT_ROWS.min(max_rows) } else { max_rows };
                 let widest = (0..spec.nodes.len()).filter(|&i| alloc.slot[i] == s).max_by_key(|&i| rows(i) * shapes.nodes[i].width);
-                if let Some(i) = widest {
-                    let what = format!("node {i} ({:?}), {} rows of {},", spec.nodes[i], rows(i), shapes.nodes[i].width);
-                    fits(&what, bytes)?;
-                }
+                let what = widest.map_or_else(
+                    || format!("activation buffer {s} ({max_rows} rows)"),
+                    |i| format!("node {i} ({:?}), {} rows of {},", spec.nodes[i], rows(i), shapes.nodes[i].width),
+                );
+                fits(&what, bytes)?;
             }
-            fits(&format!("activation buffer {s} ({max_rows} rows)"), bytes)?;
             device_bytes += bytes;
             slots.push(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("activation"),
