@@ -373,6 +373,7 @@ fn attention_matches_the_cpu_over_a_session_of_batches() {
         ("MHA 2 x 6, window 3", att(2, 2, 6, 6f32.powf(-0.5), 0.0, 3), 2.0),
         ("MQA 2/1 x 80, softcap 5", att(2, 1, 80, 1.0, 5.0, 0), 1.5),
         ("GQA 3/1 x 4, window 5, softcap 2", att(3, 1, 4, 1.0, 2.0, 5), 3.0),
+        ("MHA 1 x 512, the kernel's widest head", att(1, 1, 512, 512f32.powf(-0.5), 0.0, 0), 1.0),
     ];
     for (name, a, qk) in cases {
         let mut both = attention_plan(a, false, qk, 100, 72);
