@@ -117,6 +117,9 @@ pub struct GpuPlan {
     pub(crate) staging: Option<(wgpu::Buffer, u64)>,
     /// One cell's bytes, the hop of a cell copy (WebGPU copies never stay inside a buffer).
     pub(crate) cell_scratch: Option<wgpu::Buffer>,
+    /// The logit rows of a logits node that is not already one row per logit row, gathered
+    /// for the top-k, which biases its rows in place (a batch row may be two logit rows).
+    pub(crate) gathered: Option<wgpu::Buffer>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -183,6 +186,13 @@ impl GpuPlan {
                 let slot = &mut vectors[w as usize];
                 if slot.is_none() {
                     let values = weights::vector_f32(file, d)?;
+                    let bytes = values.len() as u64 * 4;
+                    if bytes > dev.max_binding {
+                        return Err(GpuError::Unsupported(format!(
+                            "vector weight {} needs a {bytes}-byte buffer; the adapter {} binds at most {} bytes",
+                            d.name, dev.summary.name, dev.max_binding
+                        )));
+                    }
                     let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: Some(&d.name),
                         contents: bytemuck::cast_slice(&values),
@@ -217,7 +227,16 @@ impl GpuPlan {
         let mut slots = Vec::with_capacity(alloc.slot_len.len());
         for (s, &len) in alloc.slot_len.iter().enumerate() {
             let bytes = (len.max(1) * 4) as u64;
-            fits(&format!("activation buffer {s} ({max_rows} rows)"), bytes)?;
+            if bytes > dev.max_binding {
+                // Name the largest node that writes this buffer.
+                let rows = |i: usize| if shapes.nodes[i].selected { MAX_LOGIT_ROWS.min(max_rows) } else { max_rows };
+                let widest = (0..spec.nodes.len()).filter(|&i| alloc.slot[i] == s).max_by_key(|&i| rows(i) * shapes.nodes[i].width);
+                let what = widest.map_or_else(
+                    || format!("activation buffer {s} ({max_rows} rows)"),
+                    |i| format!("node {i} ({:?}), {} rows of {},", spec.nodes[i], rows(i), shapes.nodes[i].width),
+                );
+                fits(&what, bytes)?;
+            }
             device_bytes += bytes;
             slots.push(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("activation"),
@@ -269,6 +288,7 @@ impl GpuPlan {
             topk: None,
             staging: None,
             cell_scratch: None,
+            gathered: None,
             device_bytes,
             last_dispatches: 0,
             scratch: Vec::new(),
@@ -284,6 +304,20 @@ impl GpuPlan {
             if plan.alloc.live[i] {
                 plan.passes_of(i, &matrices, &vectors, &mut holds, &mut passes)?;
             }
+        }
+        let logits = plan.spec.logits as usize;
+        if !plan.shapes.nodes[logits].selected {
+            let width = plan.shapes.nodes[logits].width;
+            let bytes = (MAX_LOGIT_ROWS.min(max_rows) * width * 4) as u64;
+            fits(&format!("the logit rows of node {logits}, {} rows of {width},", MAX_LOGIT_ROWS.min(max_rows)), bytes)?;
+            plan.device_bytes += bytes;
+            let buf = device.create_buffer(&wgpu::BufferDescriptor { label: Some("logit rows"), size: bytes, usage: storage, mapped_at_creation: false });
+            let pipeline = plan.pipelines.get(device, Kernel::Rows, None)?;
+            let params = plan.params([width as u32, 0, 0, 0, 0, 0, 0, 0]);
+            let bind = plan.bind(&pipeline, &params, &[&plan.batch, plan.slot(logits as u32), &buf]);
+            let size = Size::Threads { per_row: width as u32, selected: true };
+            passes.push(Pass { node: logits, pipeline, bind, size, when: When::Always, selected: true });
+            plan.gathered = Some(buf);
         }
         plan.passes = passes;
         Ok(plan)
@@ -330,10 +364,18 @@ impl GpuPlan {
     /// The buffer matmul node `i` reads its input `x` from when weights of `layout` want it
     /// quantized (None for F32 weights), adding the quantize pass unless the buffer already
     /// holds `x`.
-    fn quantized_input(&self, i: usize, x: u32, layout: &Layout, k: usize, holds: &mut Holds, out: &mut Vec<Pass>) -> Option<wgpu::Buffer> {
+    fn quantized_input(
+        &self,
+        i: usize,
+        x: u32,
+        layout: &Layout,
+        k: usize,
+        holds: &mut Holds,
+        out: &mut Vec<Pass>,
+    ) -> Result<Option<wgpu::Buffer>, GpuError> {
         let p = layout.partner();
         if p == Partner::F32 {
-            return None;
+            return Ok(None);
         }
         let buf = &self.scratch.iter().find(|(q, _)| *q == p).expect("sized at compile").1;
         let held = holds.0.iter_mut().find(|(q, _, _)| *q == p);
@@ -348,7 +390,7 @@ impl GpuPlan {
                 let selected = self.shapes.nodes[x as usize].selected;
                 let (mode, units) = p.mode_units(k);
                 let params = [k as u32, mode, selected as u32, p.row_words(k) as u32, units, 0, 0, 0];
-                let pipeline = self.pipelines.get(&self.dev.device, Kernel::Quantize, None);
+                let pipeline = self.pipelines.get(&self.dev.device, Kernel::Quantize, None)?;
                 let bind = self.bind(&pipeline, &self.params(params), &[self.slot(x), buf]);
                 let size = Size::Threads { per_row: units, selected };
                 out.push(Pass { node: i, pipeline, bind, size, when: When::Always, selected });
@@ -356,7 +398,7 @@ impl GpuPlan {
                 holds.0.push((p, x, out.len() - 1));
             }
         }
-        Some(buf.clone())
+        Ok(Some(buf.clone()))
     }
 
     fn slot(&self, node: u32) -> &wgpu::Buffer {
@@ -398,7 +440,7 @@ impl GpuPlan {
         let xq = match self.spec.nodes[i] {
             Op::Matmul(x, w) => {
                 let m = matrices[w as usize].as_ref().expect("bound at compile");
-                self.quantized_input(i, x, &m.layout, m.k, holds, out)
+                self.quantized_input(i, x, &m.layout, m.k, holds, out)?
             }
             _ => None,
         };
@@ -408,8 +450,16 @@ impl GpuPlan {
         let (width, selected) = (shape.width as u32, shape.selected);
         let y = self.slot(i as u32);
         let sel = selected as u32;
+        // The first pipeline that fails to build; the calls below stay one line each.
+        let mut failed = None;
         let mut push = |kernel: Kernel, layout: Option<&Layout>, params: [u32; 8], bufs: &[&wgpu::Buffer], size: Size, when: When| {
-            let pipeline = pipes.get(dev, kernel, layout);
+            let pipeline = match pipes.get(dev, kernel, layout) {
+                Ok(p) => p,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    return;
+                }
+            };
             let p = self.params(params);
             let bind = self.bind(&pipeline, &p, bufs);
             out.push(Pass { node: i, pipeline, bind, size, when, selected });
@@ -468,7 +518,10 @@ impl GpuPlan {
             Op::Scale(x, f) | Op::Softcap(x, f) => {
                 let op = if matches!(self.spec.nodes[i], Op::Scale(..)) { 6 } else { 9 };
                 let x = self.slot(x);
-                push(Kernel::Elementwise, None, ew(op, 1, f), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+                // Softcap multiplies by 1/cap as ggml does (word 5): a GPU divide may round otherwise.
+                let mut params = ew(op, 1, f);
+                params[5] = (1.0 / f).to_bits();
+                push(Kernel::Elementwise, None, params, &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Gelu(x) | Op::GeluErf(x) => {
                 let op = if matches!(self.spec.nodes[i], Op::Gelu(..)) { 7 } else { 8 };
@@ -476,7 +529,9 @@ impl GpuPlan {
                 push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Rope(r) => {
-                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), 0, 0];
+                // theta_scale as the CPU executor forms it (host powf, not the GPU's pow).
+                let theta_scale = r.freq_base.powf(-2.0 / r.n_rot.max(1) as f32);
+                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), 0];
                 push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y], Size::Threads { per_row: width, selected: false }, When::Always);
             }
             Op::Attention(a) | Op::EncoderAttention(a) => {
@@ -497,6 +552,6 @@ impl GpuPlan {
                 push(Kernel::Rows, None, [width, how, 0, 0, 0, 0, 0, 0], &[&self.batch, self.slot(x), y], Size::Threads { per_row: width, selected: true }, When::Always);
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }

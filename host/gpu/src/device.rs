@@ -85,6 +85,12 @@ impl GpuDevice {
         required.max_compute_workgroup_size_x = offered.max_compute_workgroup_size_x.min(256);
         required.max_compute_workgroup_size_y = offered.max_compute_workgroup_size_y.min(256);
         required.max_compute_workgroups_per_dimension = offered.max_compute_workgroups_per_dimension;
+        if let Some(cap) = limits.max_binding {
+            // The device itself enforces the cap: a buffer over it is a validation error, not
+            // a test that passes on an adapter with large limits.
+            required.max_storage_buffer_binding_size = required.max_storage_buffer_binding_size.min(cap);
+            required.max_buffer_size = required.max_buffer_size.min(cap);
+        }
         if required.max_storage_buffers_per_shader_stage < 8 {
             return Err(GpuError::Unsupported(format!(
                 "adapter {} allows {} storage buffers per shader stage; the kernels need 8",
@@ -103,10 +109,7 @@ impl GpuDevice {
         let lost = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&lost);
         device.set_device_lost_callback(move |_reason, _msg| flag.store(true, Ordering::SeqCst));
-        let mut max_binding = required.max_storage_buffer_binding_size.min(required.max_buffer_size);
-        if let Some(cap) = limits.max_binding {
-            max_binding = max_binding.min(cap);
-        }
+        let max_binding = required.max_storage_buffer_binding_size.min(required.max_buffer_size);
         let name = if info.name.is_empty() { format!("{:?} adapter", info.device_type) } else { info.name.clone() };
         Ok(GpuDevice {
             summary: AdapterSummary {

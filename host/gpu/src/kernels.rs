@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::layout::Layout;
+use crate::GpuError;
 
 /// A kernel file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +32,23 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, for tests that build them all.
+    pub const ALL: [Kernel; 13] = [
+        Kernel::Embed,
+        Kernel::MatmulVec,
+        Kernel::MatmulTiled,
+        Kernel::Quantize,
+        Kernel::MatmulVecQ,
+        Kernel::MatmulTiledQ,
+        Kernel::Norm,
+        Kernel::Elementwise,
+        Kernel::Rope,
+        Kernel::KvWrite,
+        Kernel::Attention,
+        Kernel::Rows,
+        Kernel::TopK,
+    ];
+
     fn source(self) -> &'static str {
         match self {
             Kernel::Embed => include_str!("wgsl/embed.wgsl"),
@@ -50,7 +68,7 @@ impl Kernel {
     }
 
     /// Whether the kernel reads a weight matrix (and so has one pipeline per weight type).
-    fn typed(self) -> bool {
+    pub fn typed(self) -> bool {
         matches!(self, Kernel::Embed | Kernel::MatmulVec | Kernel::MatmulTiled | Kernel::MatmulVecQ | Kernel::MatmulTiledQ)
     }
 
@@ -129,6 +147,50 @@ fn one_row(src: &str) -> String {
     out
 }
 
+/// Runs `f` inside validation and internal error scopes and turns what they capture into
+/// `GpuError::Unsupported` (`what` says what was being done), instead of leaving it to wgpu's
+/// uncaptured-error handler, which panics. In a browser the scopes' answers are asynchronous,
+/// so errors go to that handler (the console) as before.
+pub(crate) fn scoped<T>(device: &wgpu::Device, what: impl FnOnce() -> String, f: impl FnOnce() -> Result<T, GpuError>) -> Result<T, GpuError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let out = f();
+        // Popped innermost first; native scopes answer at once.
+        let internal = pollster::block_on(internal.pop());
+        let validation = pollster::block_on(validation.pop());
+        if let Some(e) = validation.or(internal) {
+            return Err(GpuError::Unsupported(format!("{}: {e}", what())));
+        }
+        out
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (device, what);
+        f()
+    }
+}
+
+/// A compute pipeline of `src`'s `main`; a kernel the adapter rejects is an error.
+pub(crate) fn make_pipeline(device: &wgpu::Device, label: &str, src: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+    scoped(
+        device,
+        || format!("kernel {label} does not build on this adapter"),
+        || {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
+            Ok(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            }))
+        },
+    )
+}
+
 /// Pipelines by (kernel, weight type id).
 pub struct Pipelines {
     made: Mutex<HashMap<(Kernel, u32), wgpu::ComputePipeline>>,
@@ -141,25 +203,14 @@ impl Pipelines {
         Pipelines { made: Mutex::default(), dot4 }
     }
 
-    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, layout: Option<&Layout>) -> wgpu::ComputePipeline {
+    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, layout: Option<&Layout>) -> Result<wgpu::ComputePipeline, GpuError> {
         let ty = if kernel.typed() { layout.map(|l| l.ty.id).unwrap_or(0) } else { u32::MAX };
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-        made.entry((kernel, ty))
-            .or_insert_with(|| {
-                let label = format!("{kernel:?}/{ty}");
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(wgsl_with(kernel, layout, self.dot4).into()),
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .clone()
+        if let Some(p) = made.get(&(kernel, ty)) {
+            return Ok(p.clone());
+        }
+        let pipeline = make_pipeline(device, &format!("{kernel:?}/{ty}"), &wgsl_with(kernel, layout, self.dot4))?;
+        made.insert((kernel, ty), pipeline.clone());
+        Ok(pipeline)
     }
 }

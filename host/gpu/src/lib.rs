@@ -51,6 +51,9 @@ pub enum GpuError {
 #[allow(clippy::len_without_is_empty)] // a file, never empty
 pub trait WeightSource {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, String>;
 }
 
@@ -115,11 +118,26 @@ impl GpuExecutor {
         self.dev.summary()
     }
 
+    /// Builds `kernel`'s pipeline for weights of `layout` (shared with later plans): whether
+    /// this adapter accepts the kernel.
+    pub fn check_kernel(&self, kernel: Kernel, layout: Option<&Layout>) -> Result<(), GpuError> {
+        self.pipelines.get(&self.dev.device, kernel, layout).map(drop)
+    }
+
+    /// Builds a pipeline of WGSL `src` (entry point `main`): its errors, as a plan's kernels
+    /// would report them.
+    #[doc(hidden)]
+    pub fn check_wgsl(&self, label: &str, src: &str) -> Result<(), GpuError> {
+        kernels::make_pipeline(&self.dev.device, label, src).map(drop)
+    }
+
     /// Uploads `spec`'s weights from `file` and prepares the plan to run.
     pub fn compile(&self, file: &dyn WeightSource, spec: PlanSpec) -> Result<GpuPlan, GpuError> {
         if self.dev.is_lost() {
             return Err(GpuError::DeviceLost(self.dev.summary().name.clone()));
         }
-        GpuPlan::compile(Arc::clone(&self.dev), Arc::clone(&self.pipelines), file, spec)
+        // What the checks in compile miss fails as an error, not wgpu's panic.
+        let what = || format!("compiling the plan on {}", self.dev.summary().name);
+        kernels::scoped(&self.dev.device, what, || GpuPlan::compile(Arc::clone(&self.dev), Arc::clone(&self.pipelines), file, spec))
     }
 }

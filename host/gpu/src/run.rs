@@ -55,13 +55,19 @@ impl GpuPlan {
             return Err(GpuError::DeviceLost(self.dev.summary.name.clone()));
         }
         self.check(b)?;
-        let readback = self.write_batch(b);
-        let staging = self.staging_for(readback.total);
-        let mut enc = self.dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
-        self.copy_cells(&mut enc, b);
-        self.record(&mut enc, b);
-        self.record_readback(&mut enc, b, &readback, &staging);
-        self.dev.queue.submit(Some(enc.finish()));
+        let device = self.dev.device.clone();
+        let name = self.dev.summary.name.clone();
+        let what = || format!("running a step on {name}");
+        let (readback, staging) = crate::kernels::scoped(&device, what, || {
+            let readback = self.write_batch(b)?;
+            let staging = self.staging_for(readback.total);
+            let mut enc = self.dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            self.copy_cells(&mut enc, b);
+            self.record(&mut enc, b);
+            self.record_readback(&mut enc, b, &readback, &staging);
+            self.dev.queue.submit(Some(enc.finish()));
+            Ok((readback, staging))
+        })?;
         let bytes = self.read(&staging, readback.total).await?;
         Ok(self.candidates(b, &readback, &bytes))
     }
@@ -88,7 +94,7 @@ impl GpuPlan {
     }
 
     /// Writes the step header, the batch's arrays and the bias entries; sizes the readback.
-    fn write_batch(&mut self, b: &Batch) -> Readback {
+    fn write_batch(&mut self, b: &Batch) -> Result<Readback, GpuError> {
         let l = self.layout;
         let (rows, lrows) = (b.tokens.len(), b.logit_rows.len());
         let nbias: usize = b.bias.iter().map(Vec::len).sum();
@@ -132,6 +138,14 @@ impl GpuPlan {
         let is_hidden = |r: usize| b.hidden_rows.binary_search(&(r as u32)).is_ok();
         let ranked = k > 0 && b.hidden_rows.len() < lrows;
         let pairs = if ranked { (lrows as u64) * k as u64 * 8 } else { 0 };
+        let limit = self.dev.max_binding;
+        if pairs > limit || nbias as u64 * 16 > limit {
+            return Err(GpuError::Unsupported(format!(
+                "{lrows} logit rows of {k} candidates and {nbias} bias entries need more than the {limit} bytes \
+                 the adapter {} binds; ask for fewer candidates",
+                self.dev.summary.name
+            )));
+        }
         if ranked {
             let mut bias = Vec::with_capacity(nbias * 4);
             for (r, list) in b.bias.iter().enumerate() {
@@ -139,7 +153,7 @@ impl GpuPlan {
                     bias.extend([r as u32, tok, pen.to_bits(), add.to_bits()]);
                 }
             }
-            self.topk_for(bias.len().max(4) as u64 * 4, pairs, [self.vocab(), k, self.shapes.nodes[self.spec.logits as usize].selected as u32, nbias as u32]);
+            self.topk_for(bias.len().max(4) as u64 * 4, pairs, [self.vocab(), k, 1, nbias as u32])?;
             let t = self.topk.as_ref().expect("made above");
             if !bias.is_empty() {
                 q.write_buffer(&t.bias, 0, bytemuck::cast_slice(&bias));
@@ -158,11 +172,17 @@ impl GpuPlan {
             rows_back.push((r, at, width));
             at += width as u64 * 4;
         }
-        Readback { pairs, rows: rows_back, total: at.max(8) }
+        if at > limit {
+            return Err(GpuError::Unsupported(format!(
+                "reading back {at} bytes (whole rows and candidates) exceeds the {limit} bytes of one buffer on the adapter {}",
+                self.dev.summary.name
+            )));
+        }
+        Ok(Readback { pairs, rows: rows_back, total: at.max(8) })
     }
 
     /// The top-k buffers, grown to hold `bias_bytes` and `out_bytes`, with this step's params.
-    fn topk_for(&mut self, bias_bytes: u64, out_bytes: u64, params: [u32; 4]) {
+    fn topk_for(&mut self, bias_bytes: u64, out_bytes: u64, params: [u32; 4]) -> Result<(), GpuError> {
         let dev = &self.dev.device;
         let grow = match &self.topk {
             Some(t) => t.bias.size() < bias_bytes || t.out.size() < out_bytes,
@@ -170,7 +190,9 @@ impl GpuPlan {
         };
         if grow {
             let old = self.topk.take();
-            let size = |want: u64, had: Option<u64>| want.max(had.unwrap_or(0)).next_power_of_two().max(256);
+            // Grown by powers of two, never past the binding limit (`want` is checked against it).
+            let limit = self.dev.max_binding;
+            let size = |want: u64, had: Option<u64>| want.max(had.unwrap_or(0)).next_power_of_two().max(256).min(limit.max(want));
             let make = |label, bytes| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage: STORAGE_COPY, mapped_at_creation: false });
             let bias = make("topk.bias", size(bias_bytes, old.as_ref().map(|t| t.bias.size())));
             let out = make("topk.out", size(out_bytes, old.as_ref().map(|t| t.out.size())));
@@ -180,8 +202,9 @@ impl GpuPlan {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let pipeline = self.pipelines.get(dev, Kernel::TopK, None);
-            let logits = &self.slots[self.alloc.slot[self.spec.logits as usize]];
+            let pipeline = self.pipelines.get(dev, Kernel::TopK, None)?;
+            // One row per logit row: the logits node's own, or the rows gathered from it.
+            let logits = self.gathered.as_ref().unwrap_or(&self.slots[self.alloc.slot[self.spec.logits as usize]]);
             let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("topk"),
                 layout: &pipeline.get_bind_group_layout(0),
@@ -198,12 +221,13 @@ impl GpuPlan {
         }
         let t = self.topk.as_ref().expect("made above");
         self.dev.queue.write_buffer(&t.params, 0, bytemuck::cast_slice(&params));
+        Ok(())
     }
 
     fn staging_for(&mut self, bytes: u64) -> wgpu::Buffer {
         let fits = self.staging.as_ref().is_some_and(|(_, size)| *size >= bytes);
         if !fits {
-            let size = bytes.next_power_of_two().max(4096);
+            let size = bytes.next_power_of_two().max(4096).min(self.dev.max_binding.max(bytes));
             let buf = self.dev.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size,

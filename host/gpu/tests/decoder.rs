@@ -58,7 +58,6 @@ fn gpu_decoder_logits_match_the_cpu_through_prefill_and_decode() {
 /// activation block's Q8_1 s = f16(d·Σq) one f16 step apart (amax differs by a few ULP);
 /// ggml's rounding amplifies that, not the matmul.
 #[test]
-#[ignore = "needs attention's probabilities rounded to f16 as the CPU rounds them (attention.wgsl)"]
 fn gpu_decoder_logits_match_the_cpu_tightly() {
     let (prefill, decode) = decoder_errors();
     for (r, e) in prefill.iter().enumerate() {

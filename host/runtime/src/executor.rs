@@ -90,8 +90,8 @@ pub(crate) enum Executor {
 }
 
 pub(crate) enum Plan {
-    Cpu(CpuPlan),
-    Gpu(GpuPlan),
+    Cpu(Box<CpuPlan>),
+    Gpu(Box<GpuPlan>),
 }
 
 impl Executor {
@@ -104,8 +104,8 @@ impl Executor {
 
     pub(crate) fn compile(&self, map: Arc<Mmap>, spec: PlanSpec) -> std::result::Result<Plan, EngineError> {
         match self {
-            Executor::Cpu(e) => Ok(Plan::Cpu(e.compile(map, spec)?)),
-            Executor::Gpu(g) => Ok(Plan::Gpu(g.compile(&&map[..], spec).map_err(engine_error)?)),
+            Executor::Cpu(e) => Ok(Plan::Cpu(Box::new(e.compile(map, spec)?))),
+            Executor::Gpu(g) => Ok(Plan::Gpu(Box::new(g.compile(&&map[..], spec).map_err(engine_error)?))),
         }
     }
 }

@@ -1,7 +1,9 @@
 // Attention of one row and one head over the f16 cache: the cells its sequence sees (up to
-// its position when causal, inside the window when there is one), 64 cells at a time with an
-// online softmax (running max and sum), so any number of cells fits in shared memory. q is
-// rounded to f16 as the CPU executor (and ggml) round it.
+// its position when causal, inside the window when there is one), 64 cells at a time, so any
+// number of cells fits in shared memory. Two passes: the softmax's max and sum (online), then
+// the probabilities, rounded to f16 as the CPU executor (and ggml) round them before the V
+// sum, and that sum. q is rounded to f16 likewise. Rounding the probabilities is what keeps
+// the next layer's quantized activations on the CPU's side of each rounding boundary.
 struct At {
     n_head: u32,
     group: u32,     // query heads per KV head
@@ -62,6 +64,33 @@ fn reduce_sum(v: f32, t: u32) -> f32 {
     return workgroupUniformLoad(&red[0]);
 }
 
+const NONE: f32 = -3.0e38;
+
+// The scaled (and soft-capped) score of cell c, or NONE when the row does not see it.
+fn score(c: u32, pos: i32, seq: u32, koff: u32, hd: u32) -> f32 {
+    if c >= S.ncells {
+        return NONE;
+    }
+    let cp = bitcast<i32>(B[S.off_cpos + c]);
+    let lo = B[S.off_cseq + 2u * c];
+    let hi = B[S.off_cseq + 2u * c + 1u];
+    let seen = select((hi >> (seq - 32u)) & 1u, (lo >> seq) & 1u, seq < 32u) != 0u;
+    let dist = u32(abs(pos - cp));
+    let visible = seen && cp >= 0 && (P.causal == 0u || cp <= pos) && (P.window == 0u || dist < P.window);
+    if !visible {
+        return NONE;
+    }
+    var dotv = 0.0;
+    for (var d = 0u; d < hd; d++) {
+        dotv += qv[d] * kval(c, koff + d);
+    }
+    var s = dotv * P.scale;
+    if P.softcap > 0.0 {
+        s = P.softcap * tanh(s / P.softcap);
+    }
+    return s;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
@@ -80,49 +109,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         qv[d] = round_f16(Q[qoff + d]);
     }
     workgroupBarrier();
-    var m = -3.0e38;
+    // Pass 1: max and sum of exp(s - max), rescaled as the max grows.
+    var m = NONE;
     var l = 0.0;
-    var o = array<f32, 8>();
-    let none = -3.0e38;
     for (var c0 = 0u; c0 < S.ncells; c0 += WG) {
-        let c = c0 + t;
-        var s = none;
-        if c < S.ncells {
-            let cp = bitcast<i32>(B[S.off_cpos + c]);
-            let lo = B[S.off_cseq + 2u * c];
-            let hi = B[S.off_cseq + 2u * c + 1u];
-            let seen = select((hi >> (seq - 32u)) & 1u, (lo >> seq) & 1u, seq < 32u) != 0u;
-            let dist = u32(abs(pos - cp));
-            let visible = seen && cp >= 0 && (P.causal == 0u || cp <= pos) && (P.window == 0u || dist < P.window);
-            if visible {
-                var dotv = 0.0;
-                for (var d = 0u; d < hd; d++) {
-                    dotv += qv[d] * kval(c, koff + d);
-                }
-                s = dotv * P.scale;
-                if P.softcap > 0.0 {
-                    s = P.softcap * tanh(s / P.softcap);
-                }
-            }
-        }
+        let s = score(c0 + t, pos, seq, koff, hd);
         let cmax = reduce_max(s, t);
-        if cmax <= none {
+        if cmax <= NONE {
             continue;
         }
         let mnew = max(m, cmax);
-        let alpha = exp(m - mnew);
-        var e = 0.0;
-        if s > none {
-            e = exp(s - mnew);
-        }
-        p[t] = e;
+        let e = select(0.0, exp(s - mnew), s > NONE);
         let psum = reduce_sum(e, t);
-        l = l * alpha + psum;
+        l = l * exp(m - mnew) + psum;
+        m = mnew;
+    }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    // Pass 2: f16 probabilities and the V sum.
+    var o = array<f32, 8>();
+    for (var c0 = 0u; c0 < S.ncells; c0 += WG) {
+        let s = score(c0 + t, pos, seq, koff, hd);
+        p[t] = select(0.0, round_f16(exp(s - m) * inv), s > NONE);
+        workgroupBarrier();
         let n = min(WG, S.ncells - c0);
         for (var k = 0u; k < 8u; k++) {
             let d = t + k * WG;
             if d < hd {
-                var acc = o[k] * alpha;
+                var acc = o[k];
                 for (var j = 0u; j < n; j++) {
                     let pj = p[j];
                     if pj > 0.0 {
@@ -132,13 +145,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 o[k] = acc;
             }
         }
-        m = mnew;
         workgroupBarrier();
     }
     for (var k = 0u; k < 8u; k++) {
         let d = t + k * WG;
         if d < hd {
-            Y[qoff + d] = select(0.0, o[k] / l, l > 0.0);
+            Y[qoff + d] = o[k];
         }
     }
 }

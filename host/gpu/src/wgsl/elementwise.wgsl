@@ -6,7 +6,7 @@ struct Ew {
     selected: u32,
     wlen: u32, // a broadcast weight's length (it repeats along the row)
     f: f32,    // scale factor or soft cap
-    pad0: u32,
+    inv: f32,  // 1 / soft cap
     pad1: u32,
     pad2: u32,
 }
@@ -29,13 +29,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         case 0u: { y = x + X2[i]; }
         case 1u: { y = x * X2[i]; }
         case 2u: { y = silu(x) * X2[i]; }
-        case 3u: { y = gelu_tanh(x) * X2[i]; }
+        case 3u: { y = gelu_ggml(x) * X2[i]; }
         case 4u: { y = x * X2[(i % P.width) % P.wlen]; }
         case 5u: { y = x + X2[(i % P.width) % P.wlen]; }
         case 6u: { y = x * P.f; }
-        case 7u: { y = gelu_tanh(x); }
+        case 7u: { y = gelu_ggml(x); }
         case 8u: { y = gelu_erf(x); }
-        default: { y = P.f * tanh(x / P.f); }
+        default: { y = tanh(x * P.inv) * P.f; }
     }
     Y[i] = y;
 }

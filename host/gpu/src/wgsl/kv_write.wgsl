@@ -1,5 +1,6 @@
 // Stores this batch's K and V rows in their cells of one layer's f16 cache (two values per
-// word, pack2x16float: no shader-f16 needed). One thread per pair of values.
+// word, rounded to nearest even as the CPU rounds; no shader-f16 needed). One thread per pair
+// of values.
 struct Kw {
     half_width: u32, // words per cell row
     pad0: u32,
@@ -25,6 +26,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let j = i % P.half_width;
     let cell = B[S.off_wcell + r];
     let at = cell * P.half_width + j;
-    KC[at] = pack2x16float(vec2<f32>(K[2u * i], K[2u * i + 1u]));
-    VC[at] = pack2x16float(vec2<f32>(V[2u * i], V[2u * i + 1u]));
+    KC[at] = pack_f16(K[2u * i], K[2u * i + 1u]);
+    VC[at] = pack_f16(V[2u * i], V[2u * i + 1u]);
 }

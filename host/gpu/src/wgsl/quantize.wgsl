@@ -7,7 +7,7 @@
 //           of the signed value of largest magnitude, q = min(round_even(iscale·x), 127),
 //           d = 1/iscale, bsums of 16; 81 words per block.
 //   mode 2, 3: values rounded to f16 / bf16 (nearest even), four per thread, same layout.
-// Divisions are correctly rounded (`div_rn`): WGSL's `/` may be 2.5 ULP off, and a scale one
+// Divisions are correctly rounded (`div_rne` in common.wgsl): WGSL's `/` may be 2.5 ULP off, and a scale one
 // ULP off moves a quant across a rounding boundary now and then.
 struct Qz {
     k: u32,
@@ -25,59 +25,7 @@ struct Qz {
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Q: array<u32>;
 
-// a / b correctly rounded (nearest even), for normal positive a and b and a normal quotient:
-// the 24-bit quotient of the mantissas by long division, then the remainder decides.
-fn div_rn(a: f32, b: f32) -> f32 {
-    let ab = bitcast<u32>(a);
-    let bb = bitcast<u32>(b);
-    let mb = (bb & 0x7fffffu) | 0x800000u;
-    var r = (ab & 0x7fffffu) | 0x800000u;
-    var e = i32(ab >> 23u) - i32(bb >> 23u);
-    if r < mb {
-        r <<= 1u;
-        e -= 1;
-    }
-    var q = 0u;
-    for (var i = 0u; i < 24u; i++) {
-        q <<= 1u;
-        if r >= mb {
-            r -= mb;
-            q |= 1u;
-        }
-        r <<= 1u;
-    }
-    // r is twice the remainder: above mb rounds up, equal is a tie.
-    if r > mb || (r == mb && (q & 1u) == 1u) {
-        q += 1u;
-    }
-    return ldexp(f32(q), e - 23);
-}
-
-const MIN_NORMAL: f32 = 1.17549435e-38;
-
-// a / b for positive a and b: correctly rounded where both are normal.
-fn div_pos(a: f32, b: f32) -> f32 {
-    if a < MIN_NORMAL || b < MIN_NORMAL {
-        return a / b;
-    }
-    let q = a / b;
-    if q < MIN_NORMAL || q > 1.0e38 {
-        return q;
-    }
-    return div_rn(a, b);
-}
-
-// x rounded to the nearest f16 (ties to even), as f32.
-fn f16_rne(x: f32) -> f32 {
-    if abs(x) < 6.103515625e-05 {
-        // f16 subnormals are multiples of 2^-24.
-        return round(x * 16777216.0) * 5.9604644775390625e-08;
-    }
-    let b = bitcast<u32>(x);
-    return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u);
-}
-
-fn bf16_rne(x: f32) -> f32 {
+fn round_bf16(x: f32) -> f32 {
     let b = bitcast<u32>(x);
     return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
 }
@@ -90,8 +38,8 @@ fn quantize_q8(xi: u32, o: u32) {
     var d = 0.0;
     var id = 0.0;
     if amax != 0.0 {
-        d = div_pos(amax, 127.0);
-        id = div_pos(127.0, amax);
+        d = div_rne(amax, 127.0);
+        id = div_rne(127.0, amax);
     }
     var sum = 0;
     for (var w = 0u; w < 8u; w++) {
@@ -103,8 +51,8 @@ fn quantize_q8(xi: u32, o: u32) {
         }
         Q[o + w] = word;
     }
-    Q[o + 8u] = bitcast<u32>(f16_rne(d));
-    Q[o + 9u] = bitcast<u32>(f16_rne(d * f32(sum)));
+    Q[o + 8u] = bitcast<u32>(round_f16(d));
+    Q[o + 9u] = bitcast<u32>(round_f16(d * f32(sum)));
     Q[o + 10u] = bitcast<u32>(sum);
 }
 
@@ -126,9 +74,9 @@ fn quantize_q8k(xi: u32, o: u32) {
     }
     // iscale = -127/max, d = 1/iscale: signs apart, both correctly rounded.
     let neg = mx > 0.0;
-    let mag = div_pos(127.0, amax);
+    let mag = div_rne(127.0, amax);
     let iscale = select(mag, -mag, neg);
-    let dmag = div_pos(1.0, mag);
+    let dmag = div_rne(1.0, mag);
     for (var j = 0u; j < 16u; j++) {
         var bsum = 0;
         for (var w = 0u; w < 4u; w++) {
@@ -165,7 +113,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 let i = 4u * u + j;
                 if i < P.k {
                     let v = X[r * P.k + i];
-                    Q[r * P.k + i] = bitcast<u32>(select(bf16_rne(v), f16_rne(v), P.mode == 2u));
+                    Q[r * P.k + i] = bitcast<u32>(select(round_bf16(v), round_f16(v), P.mode == 2u));
                 }
             }
         }

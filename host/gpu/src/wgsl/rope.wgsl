@@ -1,5 +1,8 @@
 // Rotary position embedding, normal (pairs 2i, 2i+1) or NeoX (pairs i, i + n_rot/2), over the
-// leading n_rot dimensions of each head; the rest are copied. One thread per value.
+// leading n_rot dimensions of each head; the rest are copied. One thread per value. The angle
+// is formed as ggml's rope cache forms it (and the CPU executor): pos · theta_scale^pair by
+// repeated f32 multiplication, theta_scale = base^(-2/n_rot) computed on the host, then
+// · freq_scale; so both executors take the cosine of the same f32.
 struct Rp {
     width: u32,
     head_dim: u32,
@@ -7,7 +10,7 @@ struct Rp {
     neox: u32,
     freq_base: f32,
     freq_scale: f32,
-    pad0: u32,
+    theta_scale: f32,
     pad1: u32,
 }
 
@@ -40,10 +43,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     } else if !first {
         other = i - 1u;
     }
-    let pos = f32(bitcast<i32>(B[S.off_pos + r]));
-    var theta = P.freq_scale * pos * pow(P.freq_base, -2.0 * f32(pair) / f32(P.n_rot));
-    // GPUs promise sin/cos accuracy on [-pi, pi] only.
-    theta -= 6.2831853 * round(theta / 6.2831853);
+    var theta = f32(bitcast<i32>(B[S.off_pos + r]));
+    for (var j = 0u; j < pair; j++) {
+        theta *= P.theta_scale;
+    }
+    theta = P.freq_scale * theta;
+    // GPUs promise sin/cos accuracy on [-pi, pi] only: subtract k·2π in four parts whose
+    // products with k are exact (Cody-Waite), so a large angle keeps its low bits.
+    let k = round(theta * 0.15915494);
+    theta = ((((theta - k * 6.25) - k * 0.03271484375) - k * 0.000469207763671875) - k * 1.2556659e-6);
     let c = cos(theta);
     let s = sin(theta);
     if first {

@@ -26,10 +26,16 @@ var<workgroup> cnt_gt: array<u32, 256>;
 var<workgroup> cnt_eq: array<u32, 256>;
 var<workgroup> sel: array<u32, 2>; // (prefix, remaining)
 
+// The order-preserving key of a logit. NaN ranks as -inf and -0 as +0, as the CPU ranks them
+// (ties then go to the lower id). NaN is found from the bits: a compiler may assume `v != v`
+// is false (Vulkan drivers need not preserve NaN through comparisons).
 fn key(v: f32) -> u32 {
     var b = bitcast<u32>(v);
-    if v != v {
-        b = 0xff800000u; // NaN ranks as -inf
+    if (b & 0x7fffffffu) > 0x7f800000u {
+        b = 0xff800000u;
+    }
+    if b == 0x80000000u {
+        b = 0u;
     }
     return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
@@ -50,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 if tok < P.width {
                     let pen = bitcast<f32>(BIAS[4u * i + 2u]);
                     var v = L[base + tok];
-                    v = select(v * pen, v / pen, v > 0.0);
+                    v = select(v * pen, div_rne(v, pen), v > 0.0);
                     L[base + tok] = v + bitcast<f32>(BIAS[4u * i + 3u]);
                 }
             }
