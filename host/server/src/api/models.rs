@@ -97,7 +97,7 @@ pub async fn ps(State(s): State<Arc<AppState>>) -> Json<Value> {
                 "digest": m.spec.digest,
                 "details": manifest.map(|mf| details(&s.store, &mf)).unwrap_or_else(|| json!({"parent_model": ""})),
                 "expires_at": local_time(expires),
-                "size_vram": 0,
+                "size_vram": m.runner.loaded.device_bytes,
                 "context_length": m.spec.num_ctx,
             })
         })

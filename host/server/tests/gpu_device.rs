@@ -1,0 +1,91 @@
+//! The server on a GPU device (lavapipe counts: `--device gpu`): models load there and report
+//! their GPU bytes as `size_vram`, `num_gpu: 0` moves a model to the CPU and back, and a lost
+//! device fails the model's request with a 500 and is replaced on the next one. These check the
+//! plumbing, not the GPU kernels' output (the golden tests do that).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::http;
+use serde_json::Value;
+use wollama_runtime::{gpu_for, DeviceChoice, LimitOverride};
+use wollama_server::SchedConfig;
+
+fn gpu_server() -> common::Server {
+    let sched = SchedConfig {
+        threads: 1,
+        gpu: Some(DeviceChoice::Gpu),
+        default_keep_alive: Some(Duration::from_secs(300)),
+        num_parallel: 1,
+    };
+    common::serve_with(true, 2, sched)
+}
+
+/// A short greedy generation: (status, body).
+fn generate(s: &common::Server, options: &str) -> (u16, Value) {
+    let body = format!(
+        r#"{{"model": "smollm2:135m", "prompt": "Hi", "raw": true, "stream": false,
+            "options": {{"num_predict": 2, "temperature": 0, "num_ctx": 256{options}}}}}"#
+    );
+    let (status, body) = http(s.addr, "POST", "/api/generate", Some(&body));
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
+}
+
+/// `/api/ps`'s one model's `size_vram`.
+fn size_vram(s: &common::Server) -> u64 {
+    let (status, body) = http(s.addr, "GET", "/api/ps", None);
+    assert_eq!(status, 200, "{body}");
+    let ps: Value = serde_json::from_str(&body).unwrap();
+    let models = ps["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "{ps}");
+    models[0]["size_vram"].as_u64().unwrap_or_else(|| panic!("size_vram is a number: {ps}"))
+}
+
+/// The executor `--device gpu` loads on: the server runs in this process, so this is its own.
+fn the_gpu() -> Arc<wollama_runtime::GpuExecutor> {
+    gpu_for(DeviceChoice::Gpu, LimitOverride::default()).unwrap().expect("a GPU adapter (lavapipe counts)")
+}
+
+#[test]
+fn gpu_models_load_on_the_device_and_num_gpu_0_moves_them_to_the_cpu() {
+    let s = gpu_server();
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["eval_count"], 2, "{body}");
+    let vram = size_vram(&s);
+    assert!(vram > 1 << 20, "the model's weights and KV cache are on the GPU: size_vram {vram}");
+
+    // num_gpu 0 reloads it on the CPU: nothing on the GPU.
+    let (status, body) = generate(&s, r#", "num_gpu": 0"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(size_vram(&s), 0);
+
+    // Any other num_gpu (a layer count to Ollama) is the server's device again.
+    let (status, body) = generate(&s, r#", "num_gpu": 99"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(size_vram(&s), vram);
+}
+
+#[test]
+fn gpu_a_lost_device_fails_the_request_then_the_model_reloads_on_a_fresh_one() {
+    let s = gpu_server();
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
+    let before = the_gpu();
+
+    before.device().simulate_loss();
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 500, "{body}");
+    let message = body["error"].as_str().unwrap_or_else(|| panic!("Ollama's error shape: {body}"));
+    assert!(message.contains("GPU device was lost"), "{message}");
+
+    // The server is up, and the next request loads the model again on a new device.
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(size_vram(&s) > 0);
+    let after = the_gpu();
+    assert!(!Arc::ptr_eq(&before, &after), "the lost device was replaced");
+    assert!(!after.device().is_lost());
+}
