@@ -33,14 +33,17 @@ fn generate(s: &common::Server, options: &str) -> (u16, Value) {
     (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
 }
 
-/// `/api/ps`'s one model's `size_vram`.
+/// `/api/ps`'s one model's `size_vram`; a model on the GPU is there whole (`size` the same).
 fn size_vram(s: &common::Server) -> u64 {
     let (status, body) = http(s.addr, "GET", "/api/ps", None);
     assert_eq!(status, 200, "{body}");
     let ps: Value = serde_json::from_str(&body).unwrap();
     let models = ps["models"].as_array().unwrap();
     assert_eq!(models.len(), 1, "{ps}");
-    models[0]["size_vram"].as_u64().unwrap_or_else(|| panic!("size_vram is a number: {ps}"))
+    let vram = models[0]["size_vram"].as_u64().unwrap_or_else(|| panic!("size_vram is a number: {ps}"));
+    let size = models[0]["size"].as_u64().unwrap();
+    assert!(vram == 0 || vram == size, "{ps}");
+    vram
 }
 
 /// The executor `--device gpu` loads on: the server runs in this process, so this is its own.
@@ -88,4 +91,28 @@ fn gpu_a_lost_device_fails_the_request_then_the_model_reloads_on_a_fresh_one() {
     let after = the_gpu();
     assert!(!Arc::ptr_eq(&before, &after), "the lost device was replaced");
     assert!(!after.device().is_lost());
+}
+
+#[test]
+fn gpu_a_device_lost_during_a_generation_fails_it_with_a_500() {
+    let s = gpu_server();
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
+    // A long generation (seconds on lavapipe), and the device lost while it runs.
+    let addr = s.addr;
+    let long = std::thread::spawn(move || {
+        let body = r#"{"model": "smollm2:135m", "prompt": "Count to a thousand:", "raw": true, "stream": false,
+            "options": {"num_predict": 2000, "temperature": 0, "num_ctx": 4096}}"#;
+        http(addr, "POST", "/api/generate", Some(body))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    the_gpu().device().simulate_loss();
+    let (status, body) = long.join().unwrap();
+    assert_eq!(status, 500, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("GPU device was lost")), "{body}");
+
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(size_vram(&s) > 0);
 }
