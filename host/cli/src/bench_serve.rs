@@ -272,6 +272,16 @@ pub fn run(store: &Store, a: &BenchArgs, threads: usize, layers: u64, table: &mu
          polled every ms and the request sent at once",
         if a.cold_component_cache { "empty: the guest is compiled each time" } else { "warm" }
     ));
+    if a.device != wollama_runtime::DeviceChoice::Cpu {
+        // /api/ps reports the GPU's bytes there; a software adapter keeps them in the process.
+        table.note(format!(
+            "gpu: rss = VmHWM of the server process after its first request and a tg{} decode (a software adapter such \
+             as lavapipe holds the model's GPU buffers in it too); the GPU holds {:.1} MiB (/api/ps size_vram)",
+            a.tg,
+            reported as f64 / MIB
+        ));
+        return Ok(());
+    }
     table.note(format!(
         "{}: rss = VmHWM of the server process after its first request and a tg{} decode; target = \
          file {:.1} MiB + KV {:.1} MiB ({layers} layers × {cells} cells × {width} kv width × 2 (K, V) × 2 B f16, as /api/ps \

@@ -25,8 +25,12 @@ fn gpu_server() -> common::Server {
 
 /// A short greedy generation: (status, body).
 fn generate(s: &common::Server, options: &str) -> (u16, Value) {
+    generate_with(s, "smollm2:135m", options)
+}
+
+fn generate_with(s: &common::Server, model: &str, options: &str) -> (u16, Value) {
     let body = format!(
-        r#"{{"model": "smollm2:135m", "prompt": "Hi", "raw": true, "stream": false,
+        r#"{{"model": "{model}", "prompt": "Hi", "raw": true, "stream": false,
             "options": {{"num_predict": 2, "temperature": 0, "num_ctx": 256{options}}}}}"#
     );
     let (status, body) = http(s.addr, "POST", "/api/generate", Some(&body));
@@ -115,4 +119,20 @@ fn gpu_a_device_lost_during_a_generation_fails_it_with_a_500() {
     let (status, body) = generate(&s, "");
     assert_eq!(status, 200, "{body}");
     assert!(size_vram(&s) > 0);
+}
+
+#[test]
+fn gpu_a_modelfile_num_gpu_0_keeps_the_model_on_the_cpu_and_a_request_can_override_it() {
+    let s = gpu_server();
+    let create = r#"{"model": "smollm2-cpu", "from": "smollm2:135m", "parameters": {"num_gpu": 0}}"#;
+    let (status, body) = http(s.addr, "POST", "/api/create", Some(create));
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = generate_with(&s, "smollm2-cpu", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(size_vram(&s), 0, "PARAMETER num_gpu 0: the CPU");
+
+    let (status, body) = generate_with(&s, "smollm2-cpu", r#", "num_gpu": 1"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(size_vram(&s) > 0, "the request's num_gpu wins over the Modelfile's");
 }
