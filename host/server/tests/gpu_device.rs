@@ -95,6 +95,18 @@ fn gpu_a_lost_device_fails_the_request_then_the_model_reloads_on_a_fresh_one() {
     let after = the_gpu();
     assert!(!Arc::ptr_eq(&before, &after), "the lost device was replaced");
     assert!(!after.device().is_lost());
+
+    // On /v1 the failure is in OpenAI's error shape.
+    after.device().simulate_loss();
+    // (The same num_ctx as `generate`, so the loaded model serves it rather than a new load.)
+    let body = r#"{"model": "smollm2:135m", "prompt": "Hi", "max_tokens": 2, "temperature": 0, "options": {"num_ctx": 256}}"#;
+    let (status, body) = http(s.addr, "POST", "/v1/completions", Some(body));
+    assert_eq!(status, 500, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["type"], "api_error", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("GPU device was lost")), "{body}");
+    let (status, body) = generate(&s, "");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
