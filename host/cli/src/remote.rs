@@ -504,3 +504,15 @@ pub fn show(a: ShowArgs) -> Result<()> {
     println!();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::processor;
+
+    #[test]
+    fn processor_column_as_ollama_prints_it() {
+        assert_eq!(processor(1000, 0), "100% CPU");
+        assert_eq!(processor(1000, 1000), "100% GPU");
+        assert_eq!(processor(1000, 250), "75%/25% CPU/GPU");
+    }
+}
