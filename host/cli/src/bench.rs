@@ -2,7 +2,9 @@
 //! repetitions, interleaved with llama.cpp's llama-bench on the same file when its binary
 //! folder is given, so drift on a shared machine hits both alike; then the server figures of
 //! `bench_serve` (time to first token, cold start, peak RSS) against llama-server, and with
-//! `--contention` decode with a busy loop holding one core.
+//! `--contention` decode with a busy loop holding one core. `--device gpu` measures the GPU
+//! executor instead (one row label `gpu`; the servers run `serve --device gpu`), with the
+//! compute dispatches of a decode step.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,16 +12,22 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use wollama_runtime::{EngineOptions, Event, MetaValue, Request, Runtime, Sampling, Session};
+use wollama_runtime::{
+    gpu_for, Device, DeviceChoice, EngineOptions, Event, LimitOverride, MetaValue, Request, Runtime, Sampling, Session,
+};
 
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model: a GGUF file (or, with --embed, also a safetensors directory).
     #[arg(long)]
     pub(crate) gguf: PathBuf,
-    /// Thread counts to measure, comma separated.
+    /// Thread counts to measure, comma separated (the CPU).
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     threads: Vec<usize>,
+    /// What runs the model: `cpu`, `gpu` (the first adapter there is, lavapipe included) or
+    /// `auto` (a hardware GPU, else the CPU).
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: DeviceChoice,
     /// Prompt tokens for the prefill test.
     #[arg(long, default_value_t = 512)]
     pp: u32,
@@ -109,7 +117,35 @@ struct Figures {
     overhead: Vec<f64>,
 }
 
-pub fn run(a: BenchArgs) -> Result<()> {
+/// `--device` as `wollama serve` takes it.
+pub(crate) fn device_arg(a: &BenchArgs) -> &'static str {
+    match a.device {
+        DeviceChoice::Auto => "auto",
+        DeviceChoice::Cpu => "cpu",
+        DeviceChoice::Gpu => "gpu",
+    }
+}
+
+/// A row's first column: the thread count on the CPU, `gpu` on the GPU.
+pub(crate) fn label(a: &BenchArgs, threads: usize) -> String {
+    if a.device == DeviceChoice::Cpu { threads.to_string() } else { "gpu".into() }
+}
+
+/// Who a note speaks of: `N thread(s)` or `gpu`.
+pub(crate) fn who(a: &BenchArgs, threads: usize) -> String {
+    if a.device == DeviceChoice::Cpu { format!("{threads} thread(s)") } else { "gpu".into() }
+}
+
+pub fn run(mut a: BenchArgs) -> Result<()> {
+    let gpu = gpu_for(a.device, LimitOverride::default())?;
+    // From here on `device` is what runs: `auto` without a hardware GPU is the CPU.
+    a.device = if gpu.is_some() { DeviceChoice::Gpu } else { DeviceChoice::Cpu };
+    if let Some(g) = &gpu {
+        println!("device: GPU {}", g.summary());
+        if a.embed || a.contention || a.llama_cpp.is_some() {
+            bail!("--embed, --contention and --llama-cpp measure the CPU: leave them out with --device gpu");
+        }
+    }
     if a.embed {
         return crate::bench_embed::run(&a.gguf, &a.threads, &a.batches, a.reps);
     }
@@ -130,8 +166,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         a.reps
     );
     let mut table = Table::new(a.markdown);
-    for &threads in &a.threads {
-        let layers = in_process(rt, &a, threads, &mut table)?;
+    let passes = if gpu.is_some() { vec![1] } else { a.threads.clone() };
+    for threads in passes {
+        let device = match &gpu {
+            Some(g) => Device::Gpu(g.clone()),
+            None => Device::Cpu { threads },
+        };
+        let layers = in_process(rt, &a, &device, threads, &mut table)?;
         if let Some(store) = &store {
             crate::bench_serve::run(store, &a, threads, layers, &mut table)?;
         }
@@ -143,9 +184,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The in-process pp and tg rows for one thread count; returns the model's block count.
-fn in_process(rt: &Runtime, a: &BenchArgs, threads: usize, table: &mut Table) -> Result<u64> {
-    let mut s = rt.open(&a.gguf, threads)?;
+/// The in-process pp and tg rows for one thread count (or the GPU, with the dispatches of a
+/// decode step); returns the model's block count.
+fn in_process(rt: &Runtime, a: &BenchArgs, device: &Device, threads: usize, table: &mut Table) -> Result<u64> {
+    let mut s = rt.open_on(&a.gguf, device)?;
     let layers = s
         .metadata()?
         .iter()
@@ -157,22 +199,30 @@ fn in_process(rt: &Runtime, a: &BenchArgs, threads: usize, table: &mut Table) ->
     let vocab = start(&mut s, a)?;
     let mut ours = Figures { pp: vec![], tg: vec![], overhead: vec![] };
     let mut theirs = Figures { pp: vec![], tg: vec![], overhead: vec![] };
+    let mut dispatches = Vec::new();
     for rep in 0..a.reps {
         ours.pp.push(prefill(&mut s, a.pp, vocab, rep as u64)?);
         let (tg, overhead) = decode(&mut s, a.tg, vocab, rep as u64)?;
         ours.tg.push(tg);
         ours.overhead.push(overhead);
+        dispatches.push(s.last_dispatches() as f64);
         if let Some(bin) = &a.llama_cpp {
             let (pp, tg) = llama_bench(bin, &a.gguf, threads, a.pp, a.tg)?;
             theirs.pp.push(pp);
             theirs.tg.push(tg);
         }
     }
+    let label = label(a, threads);
     for (test, o, t) in [(format!("pp{}", a.pp), &ours.pp, &theirs.pp), (format!("tg{}", a.tg), &ours.tg, &theirs.tg)] {
-        table.row(&threads.to_string(), &test, "t/s", median(o), (!t.is_empty()).then(|| median(t)));
+        table.row(&label, &test, "t/s", median(o), (!t.is_empty()).then(|| median(t)));
+    }
+    if device.is_gpu() {
+        table.row(&label, "dispatches", "/tok", median(&dispatches), None);
+        table.note(format!("{device:?}: dispatches = compute passes' dispatches of the last decode step (one token)"));
     }
     table.note(format!(
-        "{threads} thread(s): non-kernel share of a decode step (guest + boundary): {:.2}%",
+        "{}: non-kernel share of a decode step (guest + boundary): {:.2}%",
+        who(a, threads),
         median(&ours.overhead) * 100.0
     ));
     Ok(layers)

@@ -80,7 +80,7 @@ impl Store {
         let mut cmd = match kind {
             Kind::Wollama => {
                 let mut c = Command::new(std::env::current_exe()?);
-                c.args(["serve", "--threads", &threads.to_string()])
+                c.args(["serve", "--threads", &threads.to_string(), "--device", crate::bench::device_arg(a)])
                     .env("OLLAMA_HOST", addr.to_string())
                     .env("OLLAMA_MODELS", self.dir.path().join("models"))
                     .env("OLLAMA_NUM_PARALLEL", "1");
@@ -199,8 +199,8 @@ impl Samples {
         }
     }
 
-    fn row(&self, table: &mut Table, threads: usize, test: &str, unit: &str) {
-        table.row(&threads.to_string(), test, unit, median(&self.ours), (!self.theirs.is_empty()).then(|| median(&self.theirs)));
+    fn row(&self, table: &mut Table, label: &str, test: &str, unit: &str) {
+        table.row(label, test, unit, median(&self.ours), (!self.theirs.is_empty()).then(|| median(&self.theirs)));
     }
 }
 
@@ -250,9 +250,10 @@ pub fn run(store: &Store, a: &BenchArgs, threads: usize, layers: u64, table: &mu
         }
     }
 
-    ttft.row(table, threads, "ttft", "ms");
-    cold.row(table, threads, "cold", "ms");
-    rss.row(table, threads, "rss", "MiB");
+    let label = crate::bench::label(a, threads);
+    ttft.row(table, &label, "ttft", "ms");
+    cold.row(table, &label, "cold", "ms");
+    rss.row(table, &label, "rss", "MiB");
 
     let file = std::fs::metadata(&a.gguf)?.len();
     let kv = reported.saturating_sub(file);
@@ -271,10 +272,21 @@ pub fn run(store: &Store, a: &BenchArgs, threads: usize, layers: u64, table: &mu
          polled every ms and the request sent at once",
         if a.cold_component_cache { "empty: the guest is compiled each time" } else { "warm" }
     ));
+    if a.device != wollama_runtime::DeviceChoice::Cpu {
+        // /api/ps reports the GPU's bytes there; a software adapter keeps them in the process.
+        table.note(format!(
+            "gpu: rss = VmHWM of the server process after its first request and a tg{} decode (a software adapter such \
+             as lavapipe holds the model's GPU buffers in it too); the GPU holds {:.1} MiB (/api/ps size_vram)",
+            a.tg,
+            reported as f64 / MIB
+        ));
+        return Ok(());
+    }
     table.note(format!(
-        "{threads} thread(s): rss = VmHWM of the server process after its first request and a tg{} decode; target = \
+        "{}: rss = VmHWM of the server process after its first request and a tg{} decode; target = \
          file {:.1} MiB + KV {:.1} MiB ({layers} layers × {cells} cells × {width} kv width × 2 (K, V) × 2 B f16, as /api/ps \
          reports it) + 64 MiB = {target:.1} MiB: wollama {peak:.1} MiB, {}",
+        crate::bench::who(a, threads),
         a.tg,
         file as f64 / MIB,
         kv as f64 / MIB,

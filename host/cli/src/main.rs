@@ -4,6 +4,7 @@ mod bench;
 mod bench_embed;
 mod bench_serve;
 mod client;
+mod gpu_info;
 mod local;
 mod progress;
 mod remote;
@@ -55,6 +56,9 @@ enum Command {
     /// Benchmark prefill and decode speed, time to first token, cold start and peak RSS,
     /// optionally against llama.cpp (llama-bench, llama-server).
     Bench(bench::BenchArgs),
+    /// List the GPU adapters wgpu sees and which one `--device auto` and `--device gpu` take;
+    /// exits non-zero when there is none (scripts use it to skip the GPU tests).
+    GpuInfo,
     /// Write the embedded guest component (for jco / other component hosts).
     Component {
         /// Output path.
@@ -81,6 +85,7 @@ fn main() {
         Command::Generate(a) => local::generate(a),
         Command::Template(a) => local::template(a),
         Command::Bench(a) => bench::run(a),
+        Command::GpuInfo => gpu_info::run(),
         Command::Component { out } => std::fs::write(&out, wollama_runtime::GUEST_COMPONENT)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display())),
     };

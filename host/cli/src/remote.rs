@@ -221,13 +221,26 @@ pub fn ps() -> Result<()> {
             m["name"].as_str().unwrap_or("").into(),
             m["digest"].as_str().unwrap_or("").chars().take(12).collect(),
             human_bytes(m["size"].as_u64().unwrap_or(0)),
-            "100% CPU".into(),
+            processor(m["size"].as_u64().unwrap_or(0), m["size_vram"].as_u64().unwrap_or(0)),
             m["context_length"].to_string(),
             until.unwrap_or_default(),
         ]);
     }
     table(rows);
     Ok(())
+}
+
+/// Ollama's PROCESSOR column: where the model's bytes are.
+fn processor(size: u64, vram: u64) -> String {
+    let cpu = size.saturating_sub(vram);
+    if vram == 0 {
+        "100% CPU".into()
+    } else if cpu == 0 {
+        "100% GPU".into()
+    } else {
+        let cpu_percent = (cpu as f64 / size as f64 * 100.0).round() as u64;
+        format!("{cpu_percent}%/{}% CPU/GPU", 100 - cpu_percent)
+    }
 }
 
 pub fn copy(src: &str, dst: &str) -> Result<()> {
@@ -490,4 +503,16 @@ pub fn show(a: ShowArgs) -> Result<()> {
     }
     println!();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::processor;
+
+    #[test]
+    fn processor_column_as_ollama_prints_it() {
+        assert_eq!(processor(1000, 0), "100% CPU");
+        assert_eq!(processor(1000, 1000), "100% GPU");
+        assert_eq!(processor(1000, 250), "75%/25% CPU/GPU");
+    }
 }

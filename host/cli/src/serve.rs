@@ -5,13 +5,39 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use wollama_runtime::{gpu_for, DeviceChoice, LimitOverride};
 use wollama_server::{keep_alive_from_env, Config, SchedConfig};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Compute threads per loaded model (default: all cores).
+    /// Compute threads per loaded model on the CPU (default: all cores).
     #[arg(long, env = "WOLLAMA_THREADS")]
     threads: Option<usize>,
+    /// Where models run: `auto` (the first hardware GPU adapter, else the CPU), `gpu` (the
+    /// first adapter there is, software ones such as lavapipe included; an error without
+    /// one) or `cpu`. A request with `num_gpu: 0` runs its model on the CPU.
+    #[arg(long, env = "WOLLAMA_DEVICE", default_value = "auto")]
+    device: DeviceChoice,
+}
+
+/// The GPU the server's models load on (None: the CPU), opened now so the log names it and
+/// `--device gpu` without an adapter fails at start-up rather than at the first request.
+fn pick_device(choice: DeviceChoice, threads: usize) -> Result<Option<DeviceChoice>> {
+    let cpu = |why: &str| eprintln!("wollama runs models on the CPU ({threads} threads each): {why}");
+    if choice == DeviceChoice::Cpu {
+        cpu("--device cpu");
+        return Ok(None);
+    }
+    match gpu_for(choice, LimitOverride::default()).context("--device gpu: opening the GPU")? {
+        Some(g) => {
+            eprintln!("wollama runs models on the GPU {} (num_gpu 0 in a request: the CPU)", g.summary());
+            Ok(Some(choice))
+        }
+        None => {
+            cpu("no hardware GPU adapter (--device gpu takes a software one)");
+            Ok(None)
+        }
+    }
 }
 
 /// OLLAMA_HOST as Ollama reads it: `[scheme://]host[:port]`, default port 11434.
@@ -69,7 +95,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let threads =
         a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     prune_store(&models)?;
-    let config = Config { addr, models: models.clone(), sched: SchedConfig { threads, default_keep_alive, num_parallel } };
+    let gpu = pick_device(a.device, threads)?;
+    let config =
+        Config { addr, models: models.clone(), sched: SchedConfig { threads, gpu, default_keep_alive, num_parallel } };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;

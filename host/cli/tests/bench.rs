@@ -58,3 +58,27 @@ fn a_decode_test_of_one_token_is_refused_before_anything_runs() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("--tg") && err.contains("1 is not in 2.."), "{err}");
 }
+
+#[test]
+fn gpu_bench_reports_prefill_decode_dispatches_and_server_figures() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wollama"))
+        .args(["bench", "--gguf"])
+        .arg(model_path("smollm2"))
+        .args(["--device", "gpu", "--pp", "16", "--tg", "4", "--reps", "1", "--ctx", "256", "--markdown"])
+        .env_remove("LLAMA_CPP_BIN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("device: GPU "), "{text}");
+    for (test, unit) in [("pp16", "t/s"), ("tg4", "t/s"), ("dispatches", "/tok"), ("ttft", "ms"), ("cold", "ms"), ("rss", "MiB")] {
+        let row = text
+            .lines()
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|r| r.len() > 3 && r[0] == "gpu" && r[1] == test)
+            .unwrap_or_else(|| panic!("no row gpu {test} in\n{text}"));
+        assert_eq!(row[2], unit, "{text}");
+        let ours: f64 = row[3].parse().unwrap_or_else(|_| panic!("{test}: {:?} is not a number", row[3]));
+        assert!(ours > 0.0 && ours.is_finite(), "{test}: {ours}\n{text}");
+    }
+}

@@ -89,6 +89,8 @@ pub(crate) enum Executor {
     Gpu(Arc<GpuExecutor>),
 }
 
+// A model has one or two plans, made once: their size does not matter, a box would not help.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Plan {
     Cpu(Box<CpuPlan>),
     Gpu(Box<GpuPlan>),

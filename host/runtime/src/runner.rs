@@ -10,13 +10,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::{
-    ChatMessage, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, Session,
+    ChatMessage, Device, EngineOptions, Error, Event, MetaValue, ModelInfo, PromptOptions, Request, Result, Runtime, Session,
     TemplateFeatures, TokenLogprobs,
 };
 
@@ -43,6 +44,11 @@ pub struct LoadedInfo {
     pub info: ModelInfo,
     pub metadata: Vec<(String, MetaValue)>,
     pub options: EngineOptions,
+    /// Where the model runs: `cpu (N threads)` or the GPU adapter.
+    pub device: String,
+    /// Bytes the model's plans hold in GPU memory after the engine started (0 on the CPU):
+    /// `/api/ps`'s `size_vram`.
+    pub device_bytes: u64,
 }
 
 /// A handle to a model's engine thread; dropping it stops the thread once idle (and waits
@@ -51,32 +57,33 @@ pub struct Runner {
     tx: Option<Sender<Command>>,
     thread: Option<JoinHandle<()>>,
     pub loaded: LoadedInfo,
-}
-
-fn stopped() -> Error {
-    Error::Engine("the engine thread stopped".into())
+    /// Set by the engine thread when it stopped for good (the GPU device was lost): why.
+    dead: Arc<Mutex<Option<String>>>,
 }
 
 impl Runner {
     /// Loads the model on a new thread and starts its engine. Dropping the future before the
     /// load ends leaves the thread to finish loading and then stop on its own.
-    pub async fn start(path: PathBuf, threads: usize, options: EngineOptions) -> Result<Runner> {
+    pub async fn start(path: PathBuf, device: Device, options: EngineOptions) -> Result<Runner> {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel::<Result<LoadedInfo>>();
+        let dead = Arc::new(Mutex::new(None));
+        let dead_in_thread = Arc::clone(&dead);
         let thread = std::thread::Builder::new()
             .name("wollama-engine".into())
             .spawn(move || {
                 let loaded = (|| {
-                    let mut s = Runtime::shared()?.open(&path, threads)?;
+                    let mut s = Runtime::shared()?.open_on(&path, &device)?;
                     let info = s.info()?;
                     let metadata = s.metadata()?;
                     s.start_engine(options)?;
-                    Ok((s, LoadedInfo { info, metadata, options }))
+                    let device_bytes = s.device_bytes();
+                    Ok((s, LoadedInfo { info, metadata, options, device: format!("{device:?}"), device_bytes }))
                 })();
                 match loaded {
                     Ok((session, info)) => {
                         let _ = ready_tx.send(Ok(info));
-                        engine_loop(session, rx);
+                        engine_loop(session, rx, &dead_in_thread);
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -85,17 +92,27 @@ impl Runner {
             })
             .map_err(|e| Error::Engine(format!("starting the engine thread: {e}")))?;
         let loaded = ready_rx.await.map_err(|_| Error::Engine("the engine thread died while loading".into()))??;
-        Ok(Runner { tx: Some(tx), thread: Some(thread), loaded })
+        Ok(Runner { tx: Some(tx), thread: Some(thread), loaded, dead })
+    }
+
+    /// Why the engine can no longer run (its GPU device was lost), once it stopped for it: the
+    /// owner should start the model again.
+    pub fn dead(&self) -> Option<String> {
+        self.dead.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn stopped(&self) -> Error {
+        Error::Engine(self.dead().unwrap_or_else(|| "the engine thread stopped".into()))
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
-        rx.await.map_err(|_| stopped())?
+        rx.await.map_err(|_| self.stopped())?
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
-        self.tx.as_ref().expect("sender lives as long as the runner").send(cmd).map_err(|_| stopped())
+        self.tx.as_ref().expect("sender lives as long as the runner").send(cmd).map_err(|_| self.stopped())
     }
 
     /// Queues a request; its events go to `sink` from the engine thread, and, when it asked
@@ -138,7 +155,10 @@ impl Drop for Runner {
     }
 }
 
-fn engine_loop(mut s: Session, rx: Receiver<Command>) {
+/// Runs until the runner is dropped and idle, or until the session can no longer run because
+/// its GPU device was lost: then every request in it fails, `dead` says why (before the
+/// command channel closes, so callers see the reason), and the loop ends.
+fn engine_loop(mut s: Session, rx: Receiver<Command>, dead: &Mutex<Option<String>>) {
     let mut sinks: HashMap<u64, EventSink> = HashMap::new();
     let mut lp_sinks: HashMap<u64, LogprobSink> = HashMap::new();
     let mut open = true;
@@ -217,6 +237,18 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>) {
             if sinks.remove(&id).is_some() {
                 let _ = s.cancel(id);
             }
+        }
+        if let Some(why) = s.lost() {
+            // The device is gone: the pass's requests failed with the reason above; the rest
+            // (queued, or in later passes) fail too, and the thread stops so the model is
+            // loaded again on a fresh device.
+            let why = why.to_string();
+            *dead.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+            lp_sinks.clear();
+            for (id, mut sink) in sinks.drain() {
+                sink(Event::Failed((id, why.clone())));
+            }
+            return;
         }
     }
 }

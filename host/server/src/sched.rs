@@ -1,20 +1,25 @@
 //! Loaded models: one engine thread per model, kept resident for its keep_alive after the
-//! last request, reloaded when a load-time option (num_ctx) changes, and unloaded on
-//! `keep_alive: 0`, expiry, or `stop`.
+//! last request, reloaded when a load-time option (num_ctx, num_gpu) changes or its GPU
+//! device was lost, and unloaded on `keep_alive: 0`, expiry, or `stop`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use wollama_runtime::{EngineOptions, Runner};
+use wollama_runtime::{gpu_for, Device, DeviceChoice, EngineOptions, LimitOverride, Runner};
 
 use crate::error::{ApiError, ApiResult};
 use crate::keep_alive::KeepAlive;
 
 #[derive(Debug, Clone)]
 pub struct SchedConfig {
+    /// Compute threads of a model on the CPU.
     pub threads: usize,
+    /// The GPU models load on (`wollama serve --device`), through `gpu_for`, which opens it
+    /// again after it was lost; None: the CPU only. A request with `num_gpu: 0` runs on the
+    /// CPU either way.
+    pub gpu: Option<DeviceChoice>,
     pub default_keep_alive: KeepAlive,
     /// Sequences decoded together per model (OLLAMA_NUM_PARALLEL).
     pub num_parallel: u32,
@@ -31,6 +36,8 @@ pub struct LoadSpec {
     pub file_size: u64,
     pub num_ctx: u32,
     pub num_batch: u32,
+    /// On the server's GPU (when it has one and `num_gpu` is not 0), else on the CPU.
+    pub gpu: bool,
     /// An embedding model: its engine runs many short sequences per pass (see `acquire`).
     pub embedding: bool,
 }
@@ -130,18 +137,39 @@ impl Scheduler {
         })
     }
 
-    /// The model, loaded (or reloaded with new load-time options) and held for a request.
+    /// Whether models load on a GPU unless a request says `num_gpu: 0`.
+    pub fn has_gpu(&self) -> bool {
+        self.cfg.gpu.is_some()
+    }
+
+    /// The device a model with `spec` loads on: the server's GPU (reopened if it was lost)
+    /// when the spec asks for it, else the CPU.
+    fn device_for(&self, spec: &LoadSpec) -> ApiResult<Device> {
+        let cpu = Device::Cpu { threads: self.cfg.threads };
+        let Some(choice) = self.cfg.gpu.filter(|_| spec.gpu) else { return Ok(cpu) };
+        match gpu_for(choice, LimitOverride::default()) {
+            Ok(Some(g)) => Ok(Device::Gpu(g)),
+            Ok(None) => Ok(cpu),
+            Err(e) => Err(ApiError::internal(format!("opening the GPU failed: {e}"))),
+        }
+    }
+
+    /// The model, loaded (or reloaded with new load-time options, or after its GPU device was
+    /// lost) and held for a request.
     pub async fn acquire(self: &Arc<Self>, spec: &LoadSpec, keep_alive: Option<KeepAlive>) -> ApiResult<Lease> {
         let _guard = self.loading.lock().await;
         let existing = self.loaded.lock().unwrap().get(&spec.name).cloned();
         let model = match existing {
-            Some(m) if m.spec == *spec => m,
+            Some(m) if m.spec == *spec && m.runner.dead().is_none() => m,
             other => {
-                if other.is_some() {
+                if let Some(old) = other {
+                    if let Some(why) = old.runner.dead() {
+                        tracing::warn!(model = %spec.name, "reloading the model: {why}");
+                    }
                     self.unload(&spec.name);
                 }
                 self.make_room();
-                let threads = self.cfg.threads;
+                let device = self.device_for(spec)?;
                 let options = if spec.embedding {
                     // Each input is one whole sequence of one pass and frees its cells when
                     // done, so the cells only need to hold one pass: as many inputs as fit in
@@ -159,13 +187,19 @@ impl Scheduler {
                     }
                 };
                 let path = spec.gguf.clone();
-                tracing::debug!(model = %spec.name, gguf = %path.display(), num_ctx = spec.num_ctx, threads, "loading model");
+                tracing::debug!(model = %spec.name, gguf = %path.display(), num_ctx = spec.num_ctx, ?device, "loading model");
                 let load_started = std::time::Instant::now();
-                let runner = tokio::time::timeout(self.load_timeout, Runner::start(path, threads, options))
+                let runner = tokio::time::timeout(self.load_timeout, Runner::start(path, device, options))
                     .await
                     .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))?
                     .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
-                tracing::debug!(model = %spec.name, took = ?load_started.elapsed(), "model loaded");
+                tracing::debug!(
+                    model = %spec.name,
+                    took = ?load_started.elapsed(),
+                    device = %runner.loaded.device,
+                    device_bytes = runner.loaded.device_bytes,
+                    "model loaded"
+                );
                 let m = Arc::new(Loaded {
                     spec: spec.clone(),
                     runner,
@@ -208,7 +242,8 @@ impl Scheduler {
         let Some(k) = keep_alive else { return };
         let sched = Arc::clone(self);
         let name = model.spec.name.clone();
-        let expire = move || sched.expire(&name, generation);
+        let which = Arc::downgrade(model);
+        let expire = move || sched.expire(&name, &which, generation);
         if k.is_zero() {
             expire();
         } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -245,10 +280,14 @@ impl Scheduler {
         }
     }
 
-    /// Unloads a model whose idle period from release `generation` ran out.
-    fn expire(&self, name: &str, generation: u64) {
+    /// Unloads a model whose idle period from release `generation` ran out, unless the name
+    /// has been loaded again since (a reload replaces a busy model, which then expires alone).
+    fn expire(&self, name: &str, which: &std::sync::Weak<Loaded>, generation: u64) {
         let mut map = self.loaded.lock().unwrap();
         let stale = map.get(name).is_some_and(|m| {
+            if !std::ptr::eq(Arc::as_ptr(m), which.as_ptr()) {
+                return false;
+            }
             let st = m.state.lock().unwrap();
             st.active == 0 && st.generation == generation
         });

@@ -16,7 +16,7 @@ use wollama_tests::{cosine, decoder_golden, decoder_tolerance, http, max_abs_dif
 /// Two parallel slots, so an embedding and a generation run side by side.
 fn start() -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let sched = SchedConfig { threads: 2, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 2 };
+    let sched = SchedConfig { threads: 2, gpu: None, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 2 };
     (wollama_server::spawn_on_free_port(dir.path().to_path_buf(), sched, 2), dir)
 }
 

@@ -15,7 +15,7 @@ use wollama_tests::{cosine, golden, http, model_dir_texts, model_path};
 
 fn start() -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let sched = SchedConfig { threads: 2, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 };
+    let sched = SchedConfig { threads: 2, gpu: None, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 };
     (wollama_server::spawn_on_free_port(dir.path().to_path_buf(), sched, 2), dir)
 }
 

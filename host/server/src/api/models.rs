@@ -90,14 +90,16 @@ pub async fn ps(State(s): State<Arc<AppState>>) -> Json<Value> {
         .map(|m| {
             let expires = m.expires_at().unwrap_or(SystemTime::now() + std::time::Duration::from_secs(292 * 365 * 86400));
             let manifest = ModelName::parse(&m.spec.name).ok().and_then(|n| s.store.find(&n).ok().flatten()).map(|e| e.manifest);
+            // A model on the GPU is there whole (Ollama's fully offloaded model: size == size_vram).
+            let vram = m.runner.loaded.device_bytes;
             json!({
                 "name": m.spec.display,
                 "model": m.spec.display,
-                "size": m.size(),
+                "size": if vram > 0 { vram } else { m.size() },
                 "digest": m.spec.digest,
                 "details": manifest.map(|mf| details(&s.store, &mf)).unwrap_or_else(|| json!({"parent_model": ""})),
                 "expires_at": local_time(expires),
-                "size_vram": 0,
+                "size_vram": vram,
                 "context_length": m.spec.num_ctx,
             })
         })

@@ -96,6 +96,8 @@ pub(crate) fn resolve(s: &AppState, text: &str, opts: &Options) -> ApiResult<Res
             file_size: layer.size,
             num_ctx,
             num_batch: merged.num_batch.unwrap_or(default_batch).clamp(1, 4096) as u32,
+            // Ollama's num_gpu is a layer count; wollama offloads all or nothing: 0 is the CPU.
+            gpu: s.sched.has_gpu() && merged.num_gpu != Some(0),
             embedding,
         },
         context_length: config.context_length.min(u32::MAX as u64) as u32,

@@ -70,6 +70,12 @@ pub fn serve(with_smollm2: bool) -> Server {
 
 /// `serve` on a runtime of `workers` worker threads.
 pub fn serve_on(with_smollm2: bool, workers: usize) -> Server {
+    let sched = SchedConfig { threads: 1, gpu: None, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 };
+    serve_with(with_smollm2, workers, sched)
+}
+
+/// `serve_on` with the scheduler's settings given (a GPU device, threads).
+pub fn serve_with(with_smollm2: bool, workers: usize, sched: SchedConfig) -> Server {
     // The tests' own reqwest clients need the crypto provider too.
     wollama_server::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +88,7 @@ pub fn serve_on(with_smollm2: bool, workers: usize) -> Server {
     let config = Config {
         addr,
         models: dir.path().to_path_buf(),
-        sched: SchedConfig { threads: 1, default_keep_alive: Some(std::time::Duration::from_secs(300)), num_parallel: 1 },
+        sched,
     };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
