@@ -92,8 +92,8 @@ pub(crate) enum Executor {
 // A model has one or two plans, made once: their size does not matter, a box would not help.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Plan {
-    Cpu(Box<CpuPlan>),
-    Gpu(Box<GpuPlan>),
+    Cpu(CpuPlan),
+    Gpu(GpuPlan),
 }
 
 impl Executor {
@@ -106,8 +106,8 @@ impl Executor {
 
     pub(crate) fn compile(&self, map: Arc<Mmap>, spec: PlanSpec) -> std::result::Result<Plan, EngineError> {
         match self {
-            Executor::Cpu(e) => Ok(Plan::Cpu(Box::new(e.compile(map, spec)?))),
-            Executor::Gpu(g) => Ok(Plan::Gpu(Box::new(g.compile(&&map[..], spec).map_err(engine_error)?))),
+            Executor::Cpu(e) => Ok(Plan::Cpu(e.compile(map, spec)?)),
+            Executor::Gpu(g) => Ok(Plan::Gpu(g.compile(&&map[..], spec).map_err(engine_error)?)),
         }
     }
 }
