@@ -120,6 +120,8 @@ pub struct GpuPlan {
     /// The logit rows of a logits node that is not already one row per logit row, gathered
     /// for the top-k, which biases its rows in place (a batch row may be two logit rows).
     pub(crate) gathered: Option<wgpu::Buffer>,
+    /// The CPU's GELU results for every f16 input (`gelu_table`), for plans with GELU.
+    pub(crate) gelu: Option<wgpu::Buffer>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -289,6 +291,7 @@ impl GpuPlan {
             staging: None,
             cell_scratch: None,
             gathered: None,
+            gelu: None,
             device_bytes,
             last_dispatches: 0,
             scratch: Vec::new(),
@@ -296,6 +299,15 @@ impl GpuPlan {
             alloc,
             spec,
         };
+        if plan.spec.nodes.iter().any(|n| matches!(n, Op::Gelu(_) | Op::GeGlu(..))) {
+            let table = gelu_table();
+            plan.gelu = Some(plan.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gelu"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            }));
+            plan.device_bytes += table.len() as u64 * 4;
+        }
         plan.scratch = plan.scratch_buffers(&matrices)?;
         plan.device_bytes += plan.scratch.iter().map(|(_, b)| b.size()).sum::<u64>();
         let mut passes = Vec::new();
@@ -506,12 +518,19 @@ impl GpuPlan {
                 let op = if matches!(self.spec.nodes[i], Op::MulWeight(..)) { 4 } else { 5 };
                 push(Kernel::Elementwise, None, ew(op, *len as u32, 0.0), &[self.slot(x), v, y], Size::Threads { per_row: width, selected }, When::Always);
             }
-            Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => {
+            Op::GeGlu(a, b) => {
+                let table = self.gelu.as_ref().expect("made at compile");
+                push(Kernel::Gelu, None, ew(3, 1, 0.0), &[self.slot(a), self.slot(b), y, table], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Gelu(x) => {
+                let (x, table) = (self.slot(x), self.gelu.as_ref().expect("made at compile"));
+                push(Kernel::Gelu, None, ew(7, 1, 0.0), &[x, x, y, table], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) => {
                 let op = match self.spec.nodes[i] {
                     Op::Add(..) => 0,
                     Op::Mul(..) => 1,
-                    Op::SwiGlu(..) => 2,
-                    _ => 3,
+                    _ => 2,
                 };
                 push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[self.slot(a), self.slot(b), y], Size::Threads { per_row: width, selected }, When::Always);
             }
@@ -523,10 +542,9 @@ impl GpuPlan {
                 params[5] = (1.0 / f).to_bits();
                 push(Kernel::Elementwise, None, params, &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
-            Op::Gelu(x) | Op::GeluErf(x) => {
-                let op = if matches!(self.spec.nodes[i], Op::Gelu(..)) { 7 } else { 8 };
+            Op::GeluErf(x) => {
                 let x = self.slot(x);
-                push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+                push(Kernel::Elementwise, None, ew(8, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Rope(r) => {
                 // theta_scale as the CPU executor forms it (host powf, not the GPU's pow).
@@ -554,4 +572,15 @@ impl GpuPlan {
         }
         failed.map_or(Ok(()), Err)
     }
+}
+
+/// ggml-cpu's GELU table (GGML_GELU_FP16), as the CPU executor builds it: for every f16 input,
+/// the f16 of the tanh-approximation GELU computed in f32 (Rust's tanh, libm's), two entries
+/// a word, the even index in the low half.
+fn gelu_table() -> Vec<u32> {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044715;
+    let gelu = |x: f32| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh());
+    let entry = |i: u32| half::f16::from_f32(gelu(half::f16::from_bits(i as u16).to_f32())).to_bits() as u32;
+    (0..1u32 << 15).map(|w| entry(2 * w) | (entry(2 * w + 1) << 16)).collect()
 }

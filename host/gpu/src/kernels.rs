@@ -24,6 +24,8 @@ pub enum Kernel {
     MatmulTiledQ,
     Norm,
     Elementwise,
+    /// GELU and GeGlu through the CPU's f16 table (a buffer of the plan).
+    Gelu,
     Rope,
     KvWrite,
     Attention,
@@ -33,7 +35,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests that build them all.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Embed,
         Kernel::MatmulVec,
         Kernel::MatmulTiled,
@@ -42,6 +44,7 @@ impl Kernel {
         Kernel::MatmulTiledQ,
         Kernel::Norm,
         Kernel::Elementwise,
+        Kernel::Gelu,
         Kernel::Rope,
         Kernel::KvWrite,
         Kernel::Attention,
@@ -58,7 +61,8 @@ impl Kernel {
             Kernel::MatmulVecQ => include_str!("wgsl/matmul_vec_q.wgsl"),
             Kernel::MatmulTiledQ => include_str!("wgsl/matmul_tiled_q.wgsl"),
             Kernel::Norm => include_str!("wgsl/norm.wgsl"),
-            Kernel::Elementwise => include_str!("wgsl/elementwise.wgsl"),
+            Kernel::Elementwise => concat!(include_str!("wgsl/ew_bindings.wgsl"), include_str!("wgsl/elementwise.wgsl")),
+            Kernel::Gelu => concat!(include_str!("wgsl/ew_bindings.wgsl"), include_str!("wgsl/gelu.wgsl")),
             Kernel::Rope => include_str!("wgsl/rope.wgsl"),
             Kernel::KvWrite => include_str!("wgsl/kv_write.wgsl"),
             Kernel::Attention => include_str!("wgsl/attention.wgsl"),

@@ -149,12 +149,12 @@ fn elementwise_ops_match_the_cpu() {
             ("SwiGlu", |_| Op::SwiGlu(0, 1), 12.0, 1e-6),
             ("GeluErf", |_| Op::GeluErf(0), 6.0, 1e-6),
             ("Softcap", |_| Op::Softcap(0, 3.0), 12.0, 1e-6),
-            // Both round the input and the result to f16, as ggml's GELU table does, but the
-            // GPU's tanh (a few f32 ulp off libm's) moves a result that is an exact f16 tie
-            // to the other f16: one f16 ulp (2^-11 relative) on the odd value.
-            ("Gelu", |_| Op::Gelu(0), 12.0, 2e-4),
-            ("GeGlu", |_| Op::GeGlu(0, 1), 12.0, 2e-4),
-            ("Gelu small", |_| Op::Gelu(0), 0.5, 2e-4),
+            // Exact: the GPU looks the f16-rounded input up in the CPU's own table (ggml's
+            // GELU_FP16). Its own tanh, a few f32 ulp off libm's, moved results near an f16
+            // tie to the other f16 (2^-11 relative on the odd value).
+            ("Gelu", |_| Op::Gelu(0), 12.0, EXACT),
+            ("GeGlu", |_| Op::GeGlu(0, 1), 12.0, EXACT),
+            ("Gelu small", |_| Op::Gelu(0), 0.5, EXACT),
             ("SwiGlu small", |_| Op::SwiGlu(0, 1), 0.5, 1e-6),
         ];
         for (name, op, scale, budget) in cases {
@@ -172,6 +172,24 @@ fn elementwise_ops_match_the_cpu() {
         }
     }
     errors.print("elementwise");
+}
+
+/// GELU and GeGlu over every f16 input the table covers (and a little past ±10): exact.
+#[test]
+fn gelu_matches_the_cpu_on_every_f16_input() {
+    let xs: Vec<f32> = (0..=u16::MAX)
+        .map(|b| half::f16::from_bits(b).to_f32())
+        .filter(|x| x.is_finite() && x.abs() <= 10.5)
+        .collect();
+    let width = xs.len();
+    let cases: [(&str, Op); 2] = [("Gelu", Op::Gelu(0)), ("GeGlu", Op::GeGlu(0, 1))];
+    for (name, op) in cases {
+        let mut fb = FileBuilder::default();
+        fb.f32("x", &[width as u64, 1], &xs);
+        fb.f32("g", &[width as u64, 1], &rand_vec(width, 21));
+        let mut both = Both::new(fb, vec![Op::Embed(0), Op::Embed(1), op], 2, None, no_kv(), 1);
+        both.check(&format!("{name} over every f16"), &common::batch(vec![0], 0), EXACT);
+    }
 }
 
 #[test]

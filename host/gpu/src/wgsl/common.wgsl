@@ -38,22 +38,6 @@ fn silu(x: f32) -> f32 {
     return x / (1.0 + exp(-x));
 }
 
-fn gelu_tanh(x: f32) -> f32 {
-    return 0.5 * x * (1.0 + tanh(0.7978846 * x * (1.0 + 0.044715 * x * x)));
-}
-
-// GELU as ggml-cpu computes it (and the CPU executor): 0 below -10, identity above 10, and in
-// between its table of f16 results indexed by the f16-rounded input.
-fn gelu_ggml(x: f32) -> f32 {
-    if x <= -10.0 {
-        return 0.0;
-    }
-    if x >= 10.0 {
-        return x;
-    }
-    return round_f16(gelu_tanh(round_f16(x)));
-}
-
 // erf by Abramowitz-Stegun 7.1.26 refined (|error| < 1.2e-7): WGSL has no erf.
 fn erf_approx(x: f32) -> f32 {
     let z = abs(x);
