@@ -25,9 +25,12 @@ pub const MAX_LOGIT_ROWS: usize = 64;
 pub const VEC_ROWS: usize = 8;
 
 /// Output columns one workgroup of the quantized vector matmul computes for rows of `blocks`
-/// blocks: 64 threads, blocks-per-row of them (up to a power of two) per column
-/// (`wgsl/matmul_vec_q.wgsl`).
-fn vec_q_columns(blocks: u32) -> u32 {
+/// blocks: 64 threads, blocks-per-row of them (up to a power of two) per column, or eight
+/// for a type summed in ggml's eight lanes (`Layout::ggml_lanes`, `wgsl/matmul_vec_q.wgsl`).
+fn vec_q_columns(blocks: u32, lanes: bool) -> u32 {
+    if lanes {
+        return 8;
+    }
     64 / blocks.next_power_of_two().min(64)
 }
 
@@ -498,7 +501,7 @@ impl GpuPlan {
                     (Kernel::MatmulVec, Kernel::MatmulTiled, m.g4())
                 };
                 let xrow = m.layout.partner().row_words(m.k) as u32;
-                let per_group = if vec == Kernel::MatmulVecQ { vec_q_columns(g) } else { 1 };
+                let per_group = if vec == Kernel::MatmulVecQ { vec_q_columns(g, m.layout.ggml_lanes()) } else { 1 };
                 for c in &m.chunks {
                     let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g, sel, xrow];
                     let groups = (c.n as u32).div_ceil(per_group);

@@ -105,7 +105,14 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
         let name = layout.map(Layout::wgsl_name).unwrap_or_else(|| "f32".into());
         // The kernel's bindings (W among them) come first: types.wgsl reads W.
         let body = body.replace("DQ4(", &format!("dq4_{name}(")).replace("QDOT(", &format!("qdot_{name}("));
-        src.push_str(&body.replace("QDOT1(", &format!("r1_qdot_{name}(")));
+        let lanes = layout.is_some_and(Layout::ggml_lanes);
+        let body = body.replace("QDOT1(", &format!("r1_qdot_{name}("));
+        let body = if lanes {
+            body.replace("QLANE1(", &format!("r1_qlane_{name}(")).replace("QSCALE1(", &format!("r1_qscale_{name}("))
+        } else {
+            body.replace("QLANE1(", "no_lane(").replace("QSCALE1(", "no_scale(")
+        };
+        src.push_str(&body.replace("GGML_LANES", if lanes { "true" } else { "false" }));
         src.push('\n');
         src.push_str(include_str!("wgsl/types.wgsl"));
         if kernel.integer() {
