@@ -109,8 +109,9 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
         let body = body.replace("QDOT1(", &format!("r1_qdot_{name}("));
         let body = if lanes {
             body.replace("QLANE1(", &format!("r1_qlane_{name}(")).replace("QSCALE1(", &format!("r1_qscale_{name}("))
+                .replace("QLANE(", &format!("qlane_{name}(")).replace("QSCALE(", &format!("qscale_{name}("))
         } else {
-            body.replace("QLANE1(", "no_lane(").replace("QSCALE1(", "no_scale(")
+            body.replace("QLANE1(", "no_lane(").replace("QSCALE1(", "no_scale(").replace("QLANE(", "no_lane(").replace("QSCALE(", "no_scale(")
         };
         src.push_str(&body.replace("GGML_LANES", if lanes { "true" } else { "false" }));
         src.push('\n');
