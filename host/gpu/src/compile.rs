@@ -125,6 +125,9 @@ pub struct GpuPlan {
     pub(crate) gathered: Option<wgpu::Buffer>,
     /// The CPU's GELU results for every f16 input (`gelu_table`), for plans with GELU.
     pub(crate) gelu: Option<wgpu::Buffer>,
+    /// Per rope configuration (n_rot, freq_base, freq_scale bits): the CPU's cos and sin for
+    /// positions below the count (`rope_table`).
+    pub(crate) rope_tables: Vec<([u32; 3], wgpu::Buffer, u32)>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -295,6 +298,7 @@ impl GpuPlan {
             cell_scratch: None,
             gathered: None,
             gelu: None,
+            rope_tables: Vec::new(),
             device_bytes,
             last_dispatches: 0,
             scratch: Vec::new(),
@@ -310,6 +314,22 @@ impl GpuPlan {
                 usage: wgpu::BufferUsages::STORAGE,
             }));
             plan.device_bytes += table.len() as u64 * 4;
+        }
+        let tpos = plan.spec.kv.cells.max(plan.spec.max_rows).min(ROPE_TABLE_POSITIONS);
+        for n in &plan.spec.nodes {
+            let Op::Rope(r) = n else { continue };
+            let key = [r.n_rot, r.freq_base.to_bits(), r.freq_scale.to_bits()];
+            if r.n_rot < 2 || plan.rope_tables.iter().any(|t| t.0 == key) {
+                continue;
+            }
+            let table = rope_table(r, tpos);
+            let buf = plan.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+            plan.device_bytes += buf.size();
+            plan.rope_tables.push((key, buf, tpos));
         }
         plan.scratch = plan.scratch_buffers(&matrices)?;
         plan.device_bytes += plan.scratch.iter().map(|(_, b)| b.size()).sum::<u64>();
@@ -552,8 +572,11 @@ impl GpuPlan {
             Op::Rope(r) => {
                 // theta_scale as the CPU executor forms it (host powf, not the GPU's pow).
                 let theta_scale = r.freq_base.powf(-2.0 / r.n_rot.max(1) as f32);
-                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), 0];
-                push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y], Size::Threads { per_row: width, selected: false }, When::Always);
+                let key = [r.n_rot, r.freq_base.to_bits(), r.freq_scale.to_bits()];
+                // Without a table (n_rot < 2: nothing rotates), any buffer binds T, unread.
+                let (table, tpos) = self.rope_tables.iter().find(|t| t.0 == key).map_or((&self.batch, 0), |t| (&t.1, t.2));
+                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), tpos];
+                push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y, table], Size::Threads { per_row: width, selected: false }, When::Always);
             }
             Op::Attention(a) | Op::EncoderAttention(a) => {
                 let causal = matches!(self.spec.nodes[i], Op::Attention(_)) as u32;
@@ -586,4 +609,27 @@ fn gelu_table() -> Vec<u32> {
     let gelu = |x: f32| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh());
     let entry = |i: u32| half::f16::from_f32(gelu(half::f16::from_bits(i as u16).to_f32())).to_bits() as u32;
     (0..1u32 << 15).map(|w| entry(2 * w) | (entry(2 * w + 1) << 16)).collect()
+}
+
+/// Most positions a rope table covers (8192 · 64 pairs · 8 bytes = 4 MiB at head_dim 128);
+/// later positions take the GPU's own sin and cos.
+const ROPE_TABLE_POSITIONS: u32 = 8192;
+
+/// The CPU executor's rope cache (`wollama_compute`'s ops::rope) for positions 0..tpos: per
+/// position, (cos, sin) of each rotated pair, the angle pos · theta_scale^i by repeated f32
+/// multiplication, then · freq_scale; Rust's cos and sin (libm's), as the CPU takes them.
+fn rope_table(r: &wollama_plan::Rope, tpos: u32) -> Vec<f32> {
+    let half = (r.n_rot / 2) as usize;
+    let theta_scale = r.freq_base.powf(-2.0 / r.n_rot as f32);
+    let mut out = Vec::with_capacity(tpos as usize * half * 2);
+    for pos in 0..tpos {
+        let mut theta = pos as f32;
+        for _ in 0..half {
+            let t = r.freq_scale * theta;
+            out.push(t.cos());
+            out.push(t.sin());
+            theta *= theta_scale;
+        }
+    }
+    out
 }

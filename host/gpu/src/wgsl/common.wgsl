@@ -132,15 +132,36 @@ fn div_rne(a: f32, b: f32) -> f32 {
 // results fall back to float arithmetic.
 fn fma_int(d: f32, q: i32, acc: f32) -> f32 {
     let ud = bitcast<u32>(d);
-    let ua = bitcast<u32>(acc);
     let ed = (ud >> 23u) & 0xffu;
-    let ea = (ua >> 23u) & 0xffu;
-    if q == 0 || ed == 0u || ed == 255u || ea == 255u {
+    if q == 0 || ed == 0u || ed == 255u {
         return d * f32(q) + acc;
     }
-    // The product, exactly: (md · |q|) · 2^(ed - 150), md · |q| < 2^48.
-    let md = (ud & 0x7fffffu) | 0x800000u;
-    let mq = u32(abs(q));
+    let neg = ((ud >> 31u) != 0u) != (q < 0);
+    return fma_parts((ud & 0x7fffffu) | 0x800000u, i32(ed) - 150, u32(abs(q)), neg, acc, d * f32(q) + acc);
+}
+
+// a·b + c rounded once (fma_int for two floats): rope's `x0·cos - x1·sin` as the CPU
+// executor computes it (`mul_add`, GCC's contraction of ggml's expression).
+fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
+    let ua = bitcast<u32>(a);
+    let ub = bitcast<u32>(b);
+    let ea = (ua >> 23u) & 0xffu;
+    let eb = (ub >> 23u) & 0xffu;
+    if ea == 0u || ea == 255u || eb == 0u || eb == 255u {
+        return a * b + c;
+    }
+    let neg = ((ua ^ ub) >> 31u) != 0u;
+    return fma_parts((ua & 0x7fffffu) | 0x800000u, i32(ea) + i32(eb) - 300, (ub & 0x7fffffu) | 0x800000u, neg, c, a * b + c);
+}
+
+// md·mq·2^me (md, mq < 2^24; negative when `neg`) + acc, rounded once; `fallback` for a
+// subnormal, infinite or NaN acc or result.
+fn fma_parts(md: u32, me: i32, mq: u32, neg_p: bool, acc: f32, fallback: f32) -> f32 {
+    let ua = bitcast<u32>(acc);
+    let ea = (ua >> 23u) & 0xffu;
+    if ea == 255u {
+        return fallback;
+    }
     // md · mq in 12-bit halves: md = a·2^12 + b, mq = c·2^12 + e.
     let a = md >> 12u;
     let b = md & 0xfffu;
@@ -156,27 +177,23 @@ fn fma_int(d: f32, q: i32, acc: f32) -> f32 {
     carry += select(0u, 1u, plo2 < plo);
     plo = plo2;
     let phi = (mid >> 20u) + (ac >> 8u) + carry;
-    let neg_p = ((ud >> 31u) != 0u) != (q < 0);
     if ea == 0u && (ua & 0x7fffffffu) == 0u {
         // acc = ±0: the product rounded alone.
-        return round_u64(vec2<u32>(phi, plo), i32(ed) - 150, neg_p, d * f32(q));
+        return round_u64(vec2<u32>(phi, plo), me, neg_p, fallback);
     }
     if ea == 0u {
-        return d * f32(q) + acc;
+        return fallback;
     }
     let ma = (ua & 0x7fffffu) | 0x800000u;
     let neg_a = (ua >> 31u) != 0u;
-    // Both as 64-bit magnitudes with exponents: P = (phi, plo)·2^(ed-150), A = ma·2^(ea-150).
-    // Normalise both to bit 61 (two bits of headroom for the add), shift the smaller right
-    // with a sticky bit, add or subtract, round.
+    // Both as 64-bit magnitudes with exponents, normalised to bit 61 (headroom for the
+    // add); the smaller shifted right with a sticky bit, then added or subtracted, rounded.
     var pm = vec2<u32>(phi, plo);
-    var pe = i32(ed) - 150;
     let pl = lead64(pm);
     pm = shl64(pm, 61u - pl);
-    pe -= i32(61u - pl);
-    var am = shl64(vec2<u32>(0u, ma), 61u - 23u);
-    var ae = i32(ea) - 150 - i32(61u - 23u);
-    // Larger exponent first.
+    let pe = me - i32(61u - pl);
+    let am = shl64(vec2<u32>(0u, ma), 61u - 23u);
+    let ae = i32(ea) - 150 - i32(61u - 23u);
     var big = pm;
     var bige = pe;
     var bign = neg_p;
@@ -191,8 +208,7 @@ fn fma_int(d: f32, q: i32, acc: f32) -> f32 {
         smalle = pe;
         smalln = neg_p;
     }
-    let sh = u32(min(bige - smalle, 63));
-    let s = shr64_sticky(small, sh);
+    let s = shr64_sticky(small, u32(min(bige - smalle, 63)));
     var m: vec2<u32>;
     if bign == smalln {
         m = add64u(big, s);
@@ -202,7 +218,7 @@ fn fma_int(d: f32, q: i32, acc: f32) -> f32 {
     if m.x == 0u && m.y == 0u {
         return 0.0;
     }
-    return round_u64(m, bige, bign, d * f32(q) + acc);
+    return round_u64(m, bige, bign, fallback);
 }
 
 // The index of the leading set bit of a non-zero 64-bit value.
