@@ -25,9 +25,12 @@ pub const MAX_LOGIT_ROWS: usize = 64;
 pub const VEC_ROWS: usize = 8;
 
 /// Output columns one workgroup of the quantized vector matmul computes for rows of `blocks`
-/// blocks: 64 threads, blocks-per-row of them (up to a power of two) per column
-/// (`wgsl/matmul_vec_q.wgsl`).
-fn vec_q_columns(blocks: u32) -> u32 {
+/// blocks: 64 threads, blocks-per-row of them (up to a power of two) per column, or eight
+/// for a type summed in ggml's eight lanes (`Layout::ggml_lanes`, `wgsl/matmul_vec_q.wgsl`).
+fn vec_q_columns(blocks: u32, lanes: bool) -> u32 {
+    if lanes {
+        return 8;
+    }
     64 / blocks.next_power_of_two().min(64)
 }
 
@@ -120,6 +123,11 @@ pub struct GpuPlan {
     /// The logit rows of a logits node that is not already one row per logit row, gathered
     /// for the top-k, which biases its rows in place (a batch row may be two logit rows).
     pub(crate) gathered: Option<wgpu::Buffer>,
+    /// The CPU's GELU results for every f16 input (`gelu_table`), for plans with GELU.
+    pub(crate) gelu: Option<wgpu::Buffer>,
+    /// Per rope configuration (n_rot, freq_base, freq_scale bits): the CPU's cos and sin for
+    /// positions below the count (`rope_table`).
+    pub(crate) rope_tables: Vec<([u32; 3], wgpu::Buffer, u32)>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -289,6 +297,8 @@ impl GpuPlan {
             staging: None,
             cell_scratch: None,
             gathered: None,
+            gelu: None,
+            rope_tables: Vec::new(),
             device_bytes,
             last_dispatches: 0,
             scratch: Vec::new(),
@@ -296,6 +306,31 @@ impl GpuPlan {
             alloc,
             spec,
         };
+        if plan.spec.nodes.iter().any(|n| matches!(n, Op::Gelu(_) | Op::GeGlu(..))) {
+            let table = gelu_table();
+            plan.gelu = Some(plan.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gelu"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            }));
+            plan.device_bytes += table.len() as u64 * 4;
+        }
+        let tpos = plan.spec.kv.cells.max(plan.spec.max_rows).min(ROPE_TABLE_POSITIONS);
+        for n in &plan.spec.nodes {
+            let Op::Rope(r) = n else { continue };
+            let key = [r.n_rot, r.freq_base.to_bits(), r.freq_scale.to_bits()];
+            if r.n_rot < 2 || plan.rope_tables.iter().any(|t| t.0 == key) {
+                continue;
+            }
+            let table = rope_table(r, tpos);
+            let buf = plan.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+            plan.device_bytes += buf.size();
+            plan.rope_tables.push((key, buf, tpos));
+        }
         plan.scratch = plan.scratch_buffers(&matrices)?;
         plan.device_bytes += plan.scratch.iter().map(|(_, b)| b.size()).sum::<u64>();
         let mut passes = Vec::new();
@@ -486,7 +521,7 @@ impl GpuPlan {
                     (Kernel::MatmulVec, Kernel::MatmulTiled, m.g4())
                 };
                 let xrow = m.layout.partner().row_words(m.k) as u32;
-                let per_group = if vec == Kernel::MatmulVecQ { vec_q_columns(g) } else { 1 };
+                let per_group = if vec == Kernel::MatmulVecQ { vec_q_columns(g, m.layout.ggml_lanes()) } else { 1 };
                 for c in &m.chunks {
                     let params = [m.k as u32, c.n as u32, c.n0 as u32, m.n as u32, m.row_words as u32, g, sel, xrow];
                     let groups = (c.n as u32).div_ceil(per_group);
@@ -506,12 +541,19 @@ impl GpuPlan {
                 let op = if matches!(self.spec.nodes[i], Op::MulWeight(..)) { 4 } else { 5 };
                 push(Kernel::Elementwise, None, ew(op, *len as u32, 0.0), &[self.slot(x), v, y], Size::Threads { per_row: width, selected }, When::Always);
             }
-            Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) | Op::GeGlu(a, b) => {
+            Op::GeGlu(a, b) => {
+                let table = self.gelu.as_ref().expect("made at compile");
+                push(Kernel::Gelu, None, ew(3, 1, 0.0), &[self.slot(a), self.slot(b), y, table], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Gelu(x) => {
+                let (x, table) = (self.slot(x), self.gelu.as_ref().expect("made at compile"));
+                push(Kernel::Gelu, None, ew(7, 1, 0.0), &[x, x, y, table], Size::Threads { per_row: width, selected }, When::Always);
+            }
+            Op::Add(a, b) | Op::Mul(a, b) | Op::SwiGlu(a, b) => {
                 let op = match self.spec.nodes[i] {
                     Op::Add(..) => 0,
                     Op::Mul(..) => 1,
-                    Op::SwiGlu(..) => 2,
-                    _ => 3,
+                    _ => 2,
                 };
                 push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[self.slot(a), self.slot(b), y], Size::Threads { per_row: width, selected }, When::Always);
             }
@@ -523,16 +565,18 @@ impl GpuPlan {
                 params[5] = (1.0 / f).to_bits();
                 push(Kernel::Elementwise, None, params, &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
-            Op::Gelu(x) | Op::GeluErf(x) => {
-                let op = if matches!(self.spec.nodes[i], Op::Gelu(..)) { 7 } else { 8 };
+            Op::GeluErf(x) => {
                 let x = self.slot(x);
-                push(Kernel::Elementwise, None, ew(op, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
+                push(Kernel::Elementwise, None, ew(8, 1, 0.0), &[x, x, y], Size::Threads { per_row: width, selected }, When::Always);
             }
             Op::Rope(r) => {
                 // theta_scale as the CPU executor forms it (host powf, not the GPU's pow).
                 let theta_scale = r.freq_base.powf(-2.0 / r.n_rot.max(1) as f32);
-                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), 0];
-                push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y], Size::Threads { per_row: width, selected: false }, When::Always);
+                let key = [r.n_rot, r.freq_base.to_bits(), r.freq_scale.to_bits()];
+                // Without a table (n_rot < 2: nothing rotates), any buffer binds T, unread.
+                let (table, tpos) = self.rope_tables.iter().find(|t| t.0 == key).map_or((&self.batch, 0), |t| (&t.1, t.2));
+                let params = [width, r.head_dim, r.n_rot, r.neox as u32, r.freq_base.to_bits(), r.freq_scale.to_bits(), theta_scale.to_bits(), tpos];
+                push(Kernel::Rope, None, params, &[&self.batch, self.slot(r.x), y, table], Size::Threads { per_row: width, selected: false }, When::Always);
             }
             Op::Attention(a) | Op::EncoderAttention(a) => {
                 let causal = matches!(self.spec.nodes[i], Op::Attention(_)) as u32;
@@ -554,4 +598,38 @@ impl GpuPlan {
         }
         failed.map_or(Ok(()), Err)
     }
+}
+
+/// ggml-cpu's GELU table (GGML_GELU_FP16), as the CPU executor builds it: for every f16 input,
+/// the f16 of the tanh-approximation GELU computed in f32 (Rust's tanh, libm's), two entries
+/// a word, the even index in the low half.
+fn gelu_table() -> Vec<u32> {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044715;
+    let gelu = |x: f32| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh());
+    let entry = |i: u32| half::f16::from_f32(gelu(half::f16::from_bits(i as u16).to_f32())).to_bits() as u32;
+    (0..1u32 << 15).map(|w| entry(2 * w) | (entry(2 * w + 1) << 16)).collect()
+}
+
+/// Most positions a rope table covers (8192 · 64 pairs · 8 bytes = 4 MiB at head_dim 128);
+/// later positions take the GPU's own sin and cos.
+const ROPE_TABLE_POSITIONS: u32 = 8192;
+
+/// The CPU executor's rope cache (`wollama_compute`'s ops::rope) for positions 0..tpos: per
+/// position, (cos, sin) of each rotated pair, the angle pos · theta_scale^i by repeated f32
+/// multiplication, then · freq_scale; Rust's cos and sin (libm's), as the CPU takes them.
+fn rope_table(r: &wollama_plan::Rope, tpos: u32) -> Vec<f32> {
+    let half = (r.n_rot / 2) as usize;
+    let theta_scale = r.freq_base.powf(-2.0 / r.n_rot as f32);
+    let mut out = Vec::with_capacity(tpos as usize * half * 2);
+    for pos in 0..tpos {
+        let mut theta = pos as f32;
+        for _ in 0..half {
+            let t = r.freq_scale * theta;
+            out.push(t.cos());
+            out.push(t.sin());
+            theta *= theta_scale;
+        }
+    }
+    out
 }

@@ -24,6 +24,8 @@ pub enum Kernel {
     MatmulTiledQ,
     Norm,
     Elementwise,
+    /// GELU and GeGlu through the CPU's f16 table (a buffer of the plan).
+    Gelu,
     Rope,
     KvWrite,
     Attention,
@@ -33,7 +35,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests that build them all.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Embed,
         Kernel::MatmulVec,
         Kernel::MatmulTiled,
@@ -42,6 +44,7 @@ impl Kernel {
         Kernel::MatmulTiledQ,
         Kernel::Norm,
         Kernel::Elementwise,
+        Kernel::Gelu,
         Kernel::Rope,
         Kernel::KvWrite,
         Kernel::Attention,
@@ -58,7 +61,8 @@ impl Kernel {
             Kernel::MatmulVecQ => include_str!("wgsl/matmul_vec_q.wgsl"),
             Kernel::MatmulTiledQ => include_str!("wgsl/matmul_tiled_q.wgsl"),
             Kernel::Norm => include_str!("wgsl/norm.wgsl"),
-            Kernel::Elementwise => include_str!("wgsl/elementwise.wgsl"),
+            Kernel::Elementwise => concat!(include_str!("wgsl/ew_bindings.wgsl"), include_str!("wgsl/elementwise.wgsl")),
+            Kernel::Gelu => concat!(include_str!("wgsl/ew_bindings.wgsl"), include_str!("wgsl/gelu.wgsl")),
             Kernel::Rope => include_str!("wgsl/rope.wgsl"),
             Kernel::KvWrite => include_str!("wgsl/kv_write.wgsl"),
             Kernel::Attention => include_str!("wgsl/attention.wgsl"),
@@ -101,7 +105,15 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
         let name = layout.map(Layout::wgsl_name).unwrap_or_else(|| "f32".into());
         // The kernel's bindings (W among them) come first: types.wgsl reads W.
         let body = body.replace("DQ4(", &format!("dq4_{name}(")).replace("QDOT(", &format!("qdot_{name}("));
-        src.push_str(&body.replace("QDOT1(", &format!("r1_qdot_{name}(")));
+        let lanes = layout.is_some_and(Layout::ggml_lanes);
+        let body = body.replace("QDOT1(", &format!("r1_qdot_{name}("));
+        let body = if lanes {
+            body.replace("QLANE1(", &format!("r1_qlane_{name}(")).replace("QSCALE1(", &format!("r1_qscale_{name}("))
+                .replace("QLANE(", &format!("qlane_{name}(")).replace("QSCALE(", &format!("qscale_{name}("))
+        } else {
+            body.replace("QLANE1(", "no_lane(").replace("QSCALE1(", "no_scale(").replace("QLANE(", "no_lane(").replace("QSCALE(", "no_scale(")
+        };
+        src.push_str(&body.replace("GGML_LANES", if lanes { "true" } else { "false" }));
         src.push('\n');
         src.push_str(include_str!("wgsl/types.wgsl"));
         if kernel.integer() {

@@ -89,6 +89,14 @@ impl Layout {
         self.ty.name.to_ascii_lowercase()
     }
 
+    /// Whether ggml-cpu's (AVX2) dot product of this type is eight lanes of f32 FMA over the
+    /// blocks, one lane per four values, summed at the end (Q5_0 and Q8_0): the vector
+    /// matmul then gives each lane a thread and reproduces it bit for bit
+    /// (`wgsl/matmul_vec_q.wgsl`).
+    pub fn ggml_lanes(&self) -> bool {
+        matches!(self.wgsl_name().as_str(), "q5_0" | "q8_0")
+    }
+
     fn is_element(&self) -> bool {
         self.block == 1
     }

@@ -123,6 +123,14 @@ impl Plan {
         }
     }
 
+    /// The spec the plan was compiled from.
+    pub(crate) fn spec(&self) -> &PlanSpec {
+        match self {
+            Plan::Cpu(p) => p.spec(),
+            Plan::Gpu(p) => p.spec(),
+        }
+    }
+
     /// Bytes the plan holds in GPU memory (0 on the CPU).
     pub(crate) fn device_bytes(&self) -> u64 {
         match self {

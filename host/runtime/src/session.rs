@@ -207,6 +207,13 @@ impl Session {
         self.lost.as_deref()
     }
 
+    /// The specs of the session's compiled plans, in the guest's plan order (for tests and
+    /// probes that run a model's real plan on both executors).
+    #[doc(hidden)]
+    pub fn plan_specs(&self) -> Vec<wollama_plan::PlanSpec> {
+        self.store.data().plans.iter().flatten().map(|p| p.spec().clone()).collect()
+    }
+
     /// Bytes the session's plans hold in GPU memory (0 on the CPU): `/api/ps`'s `size_vram`.
     pub fn device_bytes(&self) -> u64 {
         self.store.data().plans.iter().flatten().map(|p| p.device_bytes()).sum()

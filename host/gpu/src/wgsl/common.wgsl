@@ -38,22 +38,6 @@ fn silu(x: f32) -> f32 {
     return x / (1.0 + exp(-x));
 }
 
-fn gelu_tanh(x: f32) -> f32 {
-    return 0.5 * x * (1.0 + tanh(0.7978846 * x * (1.0 + 0.044715 * x * x)));
-}
-
-// GELU as ggml-cpu computes it (and the CPU executor): 0 below -10, identity above 10, and in
-// between its table of f16 results indexed by the f16-rounded input.
-fn gelu_ggml(x: f32) -> f32 {
-    if x <= -10.0 {
-        return 0.0;
-    }
-    if x >= 10.0 {
-        return x;
-    }
-    return round_f16(gelu_tanh(round_f16(x)));
-}
-
 // erf by Abramowitz-Stegun 7.1.26 refined (|error| < 1.2e-7): WGSL has no erf.
 fn erf_approx(x: f32) -> f32 {
     let z = abs(x);
@@ -140,4 +124,186 @@ fn div_rne(a: f32, b: f32) -> f32 {
         return a / b;
     }
     return bitcast<f32>(((ua ^ ub) & 0x80000000u) | (u32(e) << 23u) | (q & 0x7fffffu));
+}
+
+// d·q + acc rounded once to nearest even, as an x86 FMA rounds it, for an integer q
+// (|q| < 2^24): WGSL's `fma` may round the product first (lavapipe's does). Integer
+// arithmetic on 64-bit (hi, lo) pairs; zeros, infinities, NaN and subnormal operands or
+// results fall back to float arithmetic.
+fn fma_int(d: f32, q: i32, acc: f32) -> f32 {
+    let ud = bitcast<u32>(d);
+    let ed = (ud >> 23u) & 0xffu;
+    if q == 0 || ed == 0u || ed == 255u {
+        return d * f32(q) + acc;
+    }
+    let neg = ((ud >> 31u) != 0u) != (q < 0);
+    return fma_parts((ud & 0x7fffffu) | 0x800000u, i32(ed) - 150, u32(abs(q)), neg, acc, d * f32(q) + acc);
+}
+
+// a·b + c rounded once (fma_int for two floats): rope's `x0·cos - x1·sin` as the CPU
+// executor computes it (`mul_add`, GCC's contraction of ggml's expression).
+fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
+    let ua = bitcast<u32>(a);
+    let ub = bitcast<u32>(b);
+    let ea = (ua >> 23u) & 0xffu;
+    let eb = (ub >> 23u) & 0xffu;
+    if ea == 0u || ea == 255u || eb == 0u || eb == 255u {
+        return a * b + c;
+    }
+    let neg = ((ua ^ ub) >> 31u) != 0u;
+    return fma_parts((ua & 0x7fffffu) | 0x800000u, i32(ea) + i32(eb) - 300, (ub & 0x7fffffu) | 0x800000u, neg, c, a * b + c);
+}
+
+// md·mq·2^me (md, mq < 2^24; negative when `neg`) + acc, rounded once; `fallback` for a
+// subnormal, infinite or NaN acc or result.
+fn fma_parts(md: u32, me: i32, mq: u32, neg_p: bool, acc: f32, fallback: f32) -> f32 {
+    let ua = bitcast<u32>(acc);
+    let ea = (ua >> 23u) & 0xffu;
+    if ea == 255u {
+        return fallback;
+    }
+    // md · mq in 12-bit halves: md = a·2^12 + b, mq = c·2^12 + e.
+    let a = md >> 12u;
+    let b = md & 0xfffu;
+    let c = mq >> 12u;
+    let e = mq & 0xfffu;
+    // (a·2^12 + b)(c·2^12 + e) = ac·2^24 + (ae + bc)·2^12 + be; each partial < 2^25.
+    let ac = a * c;
+    let mid = a * e + b * c;
+    let be = b * e;
+    var plo = be + (mid << 12u);
+    var carry = select(0u, 1u, plo < be);
+    let plo2 = plo + (ac << 24u);
+    carry += select(0u, 1u, plo2 < plo);
+    plo = plo2;
+    let phi = (mid >> 20u) + (ac >> 8u) + carry;
+    if ea == 0u && (ua & 0x7fffffffu) == 0u {
+        // acc = ±0: the product rounded alone.
+        return round_u64(vec2<u32>(phi, plo), me, neg_p, fallback);
+    }
+    if ea == 0u {
+        return fallback;
+    }
+    let ma = (ua & 0x7fffffu) | 0x800000u;
+    let neg_a = (ua >> 31u) != 0u;
+    // Both as 64-bit magnitudes with exponents, normalised to bit 61 (headroom for the
+    // add); the smaller shifted right with a sticky bit, then added or subtracted, rounded.
+    var pm = vec2<u32>(phi, plo);
+    let pl = lead64(pm);
+    pm = shl64(pm, 61u - pl);
+    let pe = me - i32(61u - pl);
+    let am = shl64(vec2<u32>(0u, ma), 61u - 23u);
+    let ae = i32(ea) - 150 - i32(61u - 23u);
+    var big = pm;
+    var bige = pe;
+    var bign = neg_p;
+    var small = am;
+    var smalle = ae;
+    var smalln = neg_a;
+    if ae > pe || (ae == pe && (am.x > pm.x || (am.x == pm.x && am.y > pm.y))) {
+        big = am;
+        bige = ae;
+        bign = neg_a;
+        small = pm;
+        smalle = pe;
+        smalln = neg_p;
+    }
+    let s = shr64_sticky(small, u32(min(bige - smalle, 63)));
+    var m: vec2<u32>;
+    if bign == smalln {
+        m = add64u(big, s);
+    } else {
+        m = sub64u(big, s);
+    }
+    if m.x == 0u && m.y == 0u {
+        return 0.0;
+    }
+    return round_u64(m, bige, bign, fallback);
+}
+
+// The index of the leading set bit of a non-zero 64-bit value.
+fn lead64(m: vec2<u32>) -> u32 {
+    if m.x != 0u {
+        return 63u - countLeadingZeros(m.x);
+    }
+    return 31u - countLeadingZeros(m.y);
+}
+
+fn shl64(m: vec2<u32>, s: u32) -> vec2<u32> {
+    if s == 0u {
+        return m;
+    }
+    if s >= 32u {
+        return vec2<u32>(m.y << (s - 32u), 0u);
+    }
+    return vec2<u32>((m.x << s) | (m.y >> (32u - s)), m.y << s);
+}
+
+// m >> s with the bits shifted out ORed into bit 0 (sticky).
+fn shr64_sticky(m: vec2<u32>, s: u32) -> vec2<u32> {
+    if s == 0u {
+        return m;
+    }
+    var r: vec2<u32>;
+    var lost: bool;
+    if s >= 32u {
+        let t = s - 32u;
+        r = vec2<u32>(0u, m.x >> t);
+        lost = m.y != 0u || (t > 0u && (m.x & ((1u << t) - 1u)) != 0u);
+    } else {
+        r = vec2<u32>(m.x >> s, (m.y >> s) | (m.x << (32u - s)));
+        lost = (m.y & ((1u << s) - 1u)) != 0u;
+    }
+    return vec2<u32>(r.x, r.y | select(0u, 1u, lost));
+}
+
+fn add64u(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.y + b.y;
+    return vec2<u32>(a.x + b.x + select(0u, 1u, lo < a.y), lo);
+}
+
+fn sub64u(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x - b.x - select(0u, 1u, a.y < b.y), a.y - b.y);
+}
+
+// m · 2^e (m non-zero; a sticky bit, if any, lies far below the round bit) with sign `neg`,
+// rounded to nearest even; `fallback` where the result is not a normal f32.
+fn round_u64(m: vec2<u32>, e: i32, neg: bool, fallback: f32) -> f32 {
+    let l = lead64(m);
+    let ex = e + i32(l) - 23;
+    var be = ex + 150;
+    var sig: u32;
+    if l <= 23u {
+        sig = m.y << (23u - l);
+    } else {
+        let d = l - 23u; // bits dropped
+        if d >= 32u {
+            sig = m.x >> (d - 32u);
+        } else {
+            sig = (m.y >> d) | (m.x << (32u - d));
+        }
+        sig &= 0xffffffu;
+        // The round bit (k = d - 1) and whether any bit below it is set.
+        let k = d - 1u;
+        var rb: bool;
+        var below: bool;
+        if k >= 32u {
+            rb = ((m.x >> (k - 32u)) & 1u) != 0u;
+            below = m.y != 0u || (k > 32u && (m.x & ((1u << (k - 32u)) - 1u)) != 0u);
+        } else {
+            rb = ((m.y >> k) & 1u) != 0u;
+            below = k > 0u && (m.y & ((1u << k) - 1u)) != 0u;
+        }
+        if rb && (below || (sig & 1u) != 0u) {
+            sig += 1u;
+            if sig == 0x1000000u {
+                sig >>= 1u;
+                be += 1;
+            }
+        }
+    }
+    if be <= 0 || be >= 255 {
+        return fallback;
+    }
+    return bitcast<f32>(select(0u, 0x80000000u, neg) | (u32(be) << 23u) | (sig & 0x7fffffu));
 }

@@ -16,7 +16,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let nc = min(P.n - min(c0, P.n), 4u);
     let nr = min(rows - min(r0, rows), 4u);
     var acc: array<vec4<f32>, 4>;
-    for (var b = 0u; b < P.g; b++) {
+    if GGML_LANES {
+        // ggml's order (Q5_0, Q8_0; see matmul_vec_q.wgsl): per output, eight lanes of FMA
+        // over the blocks, then hsum_float_8's sum of the lanes.
+        var lanes: array<array<vec4<f32>, 4>, 8>; // [lane][row] over the four columns
+        for (var b = 0u; b < P.g; b++) {
+            for (var j = 0u; j < nc; j++) {
+                let wb = (c0 + j) * P.row_words + b * wbw;
+                let xb = r0 * P.xrow + b * xbw;
+                let sc = QSCALE(wb, xb, P.xrow);
+                for (var l = 0u; l < 8u; l++) {
+                    let v = QLANE(wb, xb, P.xrow, l);
+                    for (var i = 0u; i < 4u; i++) {
+                        lanes[l][i][j] = fma_int(sc[i], v[i], lanes[l][i][j]);
+                    }
+                }
+            }
+        }
+        for (var i = 0u; i < 4u; i++) {
+            acc[i] = ((lanes[0][i] + lanes[4][i]) + (lanes[2][i] + lanes[6][i])) + ((lanes[1][i] + lanes[5][i]) + (lanes[3][i] + lanes[7][i]));
+        }
+    }
+    for (var b = 0u; b < P.g && !GGML_LANES; b++) {
         for (var j = 0u; j < nc; j++) {
             let v = QDOT((c0 + j) * P.row_words + b * wbw, r0 * P.xrow + b * xbw, P.xrow);
             for (var i = 0u; i < 4u; i++) {
@@ -29,4 +50,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             Y[(r0 + i) * P.ldo + P.n0 + c0 + j] = acc[i][j];
         }
     }
+}
+
+// Stand-ins that types without ggml's lanes never call (GGML_LANES is false for them).
+fn no_lane(wb: u32, xb: u32, xs: u32, l: u32) -> vec4<i32> {
+    return vec4<i32>(0);
+}
+
+fn no_scale(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
+    return vec4<f32>(0.0);
 }

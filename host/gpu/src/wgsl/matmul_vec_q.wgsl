@@ -13,10 +13,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     while tpc < P.g && tpc < WG {
         tpc <<= 1u;
     }
+    if GGML_LANES {
+        tpc = 8u;
+    }
     let col = linear_wg(wid, nwg) * (WG / tpc) + t / tpc;
     let rows = min(rows_of(S, P.selected), MAXR);
     var acc: array<f32, 8>;
-    if col < P.n {
+    if col < P.n && GGML_LANES {
+        // ggml's order (Q5_0, Q8_0): thread l of the column's eight is lane l, the integer
+        // sum over values 4l..4l+3 of each block, taken into an FMA with the block's scale,
+        // block after block; reduce_store's tree then sums the lanes as hsum_float_8 does.
+        let wbw = P.row_words / P.g;
+        let xbw = P.xrow / P.g;
+        let l = t % 8u;
+        for (var b = 0u; b < P.g; b++) {
+            let wb = col * P.row_words + b * wbw;
+            for (var r = 0u; r < rows; r++) {
+                let xb = r * P.xrow + b * xbw;
+                acc[r] = fma_int(QSCALE1(wb, xb, P.xrow), QLANE1(wb, xb, P.xrow, l), acc[r]);
+            }
+        }
+    } else if col < P.n {
         let wbw = P.row_words / P.g;
         let xbw = P.xrow / P.g;
         for (var b = t % tpc; b < P.g; b += tpc) {
@@ -27,4 +44,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
     reduce_store(t, tpc, rows, col, acc);
+}
+
+// Stand-ins that types without ggml's lanes never call (GGML_LANES is false for them).
+fn no_lane(wb: u32, xb: u32, xs: u32, l: u32) -> i32 {
+    return 0;
+}
+
+fn no_scale(wb: u32, xb: u32, xs: u32) -> f32 {
+    return 0.0;
 }

@@ -72,6 +72,18 @@ fn qdot_q5_0(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
     return vec4<f32>(s) * (unpack2x16float(W[wb + 5u]).x * x8_d(xb, xs));
 }
 
+// Lane l of ggml's eight (values 4l..4l+3) of a Q5_0 block: (u - 16)·y over the four, u the
+// five-bit quant; and the block's scale d·y.d, for matmul_vec_q.wgsl's ggml order.
+fn qlane_q5_0(wb: u32, xb: u32, xs: u32, l: u32) -> vec4<i32> {
+    let lo = (W[wb + 1u + l % 4u] >> (4u * (l / 4u))) & 0x0f0f0f0fu;
+    let u = lo | (spread4((W[wb] >> (4u * l)) & 0xfu) << 4u);
+    return idot4x(u, xb + l, xs) - 16 * idot4x(0x01010101u, xb + l, xs);
+}
+
+fn qscale_q5_0(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
+    return unpack2x16float(W[wb + 5u]).x * x8_d(xb, xs);
+}
+
 // Q5_1: d|m, qh, qs[16].
 fn qdot_q5_1(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
     let s = nib_dot32(wb + 2u, xb, xs, W[wb + 1u]);
@@ -86,6 +98,15 @@ fn qdot_q8_0(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
         s += idot4x(W[wb + g], xb + g, xs);
     }
     return vec4<f32>(s) * (unpack2x16float(W[wb + 8u]).x * x8_d(xb, xs));
+}
+
+// Lane l of ggml's eight of a Q8_0 block, and the block's scale (as Q5_0's).
+fn qlane_q8_0(wb: u32, xb: u32, xs: u32, l: u32) -> vec4<i32> {
+    return idot4x(W[wb + l], xb + l, xs);
+}
+
+fn qscale_q8_0(wb: u32, xb: u32, xs: u32) -> vec4<f32> {
+    return unpack2x16float(W[wb + 8u]).x * x8_d(xb, xs);
 }
 
 // Q2_K: scales[16], qs[64], d|dmin. Value e's two bits: byte (e/128)*32 + e%32, bits
