@@ -45,6 +45,24 @@ pub struct Candidates {
 }
 
 impl Batch {
+    /// One sequence (slot 0) whole: `tokens` at positions 0.. in cells 0.., every row a logit
+    /// row without bias. Tests and probes compare executors on it.
+    pub fn whole_sequence(tokens: Vec<u32>, top_k: u32) -> Batch {
+        let n = tokens.len();
+        Batch {
+            positions: (0..n as i32).collect(),
+            seqs: vec![0; n],
+            write_cells: (0..n as u32).collect(),
+            cell_pos: (0..n as i32).collect(),
+            cell_seqs: vec![1; n],
+            logit_rows: (0..n as u32).collect(),
+            bias: vec![vec![]; n],
+            top_k,
+            tokens,
+            ..Default::default()
+        }
+    }
+
     /// Checks the batch against the plan before anything runs, so that a guest bug is an
     /// error rather than an out-of-bounds access. `vocab` bounds the token ids.
     pub fn validate(&self, spec: &PlanSpec, vocab: u32) -> Result<(), String> {

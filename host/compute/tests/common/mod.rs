@@ -87,19 +87,7 @@ impl FileBuilder {
 
 /// A single-sequence batch: tokens at positions 0.., cells 0.., every row a logit row.
 pub fn batch(tokens: Vec<u32>, top_k: u32) -> Batch {
-    let n = tokens.len();
-    Batch {
-        positions: (0..n as i32).collect(),
-        seqs: vec![0; n],
-        write_cells: (0..n as u32).collect(),
-        cell_pos: (0..n as i32).collect(),
-        cell_seqs: vec![1; n],
-        logit_rows: (0..n as u32).collect(),
-        bias: vec![vec![]; n],
-        top_k,
-        tokens,
-        ..Default::default()
-    }
+    Batch::whole_sequence(tokens, top_k)
 }
 
 /// Rebuilds full rows from candidates that cover the whole vocabulary.

@@ -1,5 +1,9 @@
 //! Gemma 3's real plan, truncated at a node, on the CPU and GPU executors: each node's
-//! output over a prefill of the golden's `chat_python_sum` prompt (a probe, run by hand).
+//! output over a prefill of the golden's `chat_python_sum` prompt, the logits' error per
+//! decode step, and the CPU's own sensitivity to one ulp. A probe for the GPU executor's
+//! exactness work, run by hand:
+//! `cargo run --release -p wollama-tests --example gemma_probe -- nodes|decode|sensitivity`
+//! (`GEMMA_NODES=a..b`, `GEMMA_STEPS=n`, `GEMMA_NODE=i` narrow it).
 
 use std::sync::Arc;
 
@@ -16,19 +20,7 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn batch(tokens: Vec<u32>) -> Batch {
-    let n = tokens.len();
-    Batch {
-        positions: (0..n as i32).collect(),
-        seqs: vec![0; n],
-        write_cells: (0..n as u32).collect(),
-        cell_pos: (0..n as i32).collect(),
-        cell_seqs: vec![1; n],
-        logit_rows: (0..n as u32).collect(),
-        bias: vec![vec![]; n],
-        top_k: 0,
-        tokens,
-        ..Default::default()
-    }
+    Batch::whole_sequence(tokens, 0)
 }
 
 /// Gemma 3's decoder plan as the guest compiles it (no hidden output), the file mapped, and a
@@ -46,8 +38,6 @@ fn gemma(case: &str) -> (Arc<Mmap>, PlanSpec, Vec<u32>, Vec<u32>) {
     (map, spec, ids(&case["prompt_ids"]), ids(&case["generated_ids"]))
 }
 
-#[test]
-#[ignore = "a probe: GEMMA_NODES=a..b cargo test -p wollama-tests --test gpu_gemma_probe -- --ignored --nocapture"]
 fn gpu_gemma3_node_errors() {
     let (map, spec, prompt, _) = gemma("chat_python_sum");
     for (i, n) in spec.nodes.iter().enumerate().take(40) {
@@ -78,8 +68,6 @@ fn gpu_gemma3_node_errors() {
 
 /// The whole plan over the prefill and then decode steps of the golden's tokens: each step's
 /// logits on both executors.
-#[test]
-#[ignore = "a probe: GEMMA_STEPS=n (and GEMMA_NODE=i for a node other than the logits)"]
 fn gpu_gemma3_decode_errors() {
     let name = std::env::var("GEMMA_CASE").unwrap_or_else(|_| "chat_python_sum".into());
     let (map, mut spec, prompt, want) = gemma(&name);
@@ -124,8 +112,6 @@ fn gpu_gemma3_decode_errors() {
 
 /// The CPU against itself with the embedding scale one ulp off: how far a 1e-7 difference
 /// carries to the logits (the model's own sensitivity).
-#[test]
-#[ignore = "a probe"]
 fn gemma3_cpu_sensitivity() {
     let (map, spec, prompt, _) = gemma("chat_python_sum");
     let mut other = spec.clone();
@@ -141,4 +127,13 @@ fn gemma3_cpu_sensitivity() {
     let (x, y) = (a.run(&bt).unwrap(), b.run(&bt).unwrap());
     let maxabs = x[0].logits.iter().zip(&y[0].logits).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
     eprintln!("cpu vs cpu with the scale one ulp up: rel {:.3e} max abs {maxabs:.3e}", rel_err(&y[0].logits, &x[0].logits));
+}
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("nodes") => gpu_gemma3_node_errors(),
+        Some("decode") => gpu_gemma3_decode_errors(),
+        Some("sensitivity") => gemma3_cpu_sensitivity(),
+        _ => eprintln!("usage: gemma_probe nodes|decode|sensitivity"),
+    }
 }
