@@ -208,6 +208,12 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>, dead: &Mutex<Option<String
                 return;
             }
         };
+        // A lost device is recorded before the pass's failures reach their callers, so that a
+        // caller's next request already finds the runner dead and loads the model again.
+        let lost = s.lost().map(str::to_string);
+        if let Some(why) = &lost {
+            *dead.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+        }
         // A step's log-probabilities come before its token events.
         if !lp_sinks.is_empty() {
             for (id, l) in s.take_logprobs().unwrap_or_default() {
@@ -238,12 +244,10 @@ fn engine_loop(mut s: Session, rx: Receiver<Command>, dead: &Mutex<Option<String
                 let _ = s.cancel(id);
             }
         }
-        if let Some(why) = s.lost() {
+        if let Some(why) = lost {
             // The device is gone: the pass's requests failed with the reason above; the rest
             // (queued, or in later passes) fail too, and the thread stops so the model is
             // loaded again on a fresh device.
-            let why = why.to_string();
-            *dead.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
             lp_sinks.clear();
             for (id, mut sink) in sinks.drain() {
                 sink(Event::Failed((id, why.clone())));

@@ -125,6 +125,13 @@ impl Drop for Lease {
     }
 }
 
+/// Whether a model the GPU failed to load goes to the CPU instead: under `--device auto`
+/// only, and only when the adapter cannot run something the model needs (a weight type, a
+/// limit, a kernel); `--device gpu` reports the error.
+fn falls_back_to_cpu(choice: Option<DeviceChoice>, e: &wollama_runtime::Error) -> bool {
+    choice == Some(DeviceChoice::Auto) && matches!(e, wollama_runtime::Error::Unsupported(_))
+}
+
 impl Scheduler {
     pub fn new(cfg: SchedConfig) -> Arc<Scheduler> {
         Arc::new(Scheduler {
@@ -189,10 +196,23 @@ impl Scheduler {
                 let path = spec.gguf.clone();
                 tracing::debug!(model = %spec.name, gguf = %path.display(), num_ctx = spec.num_ctx, ?device, "loading model");
                 let load_started = std::time::Instant::now();
-                let runner = tokio::time::timeout(self.load_timeout, Runner::start(path, device, options))
-                    .await
-                    .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))?
-                    .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
+                let start = |device: Device| {
+                    let path = path.clone();
+                    async move {
+                        tokio::time::timeout(self.load_timeout, Runner::start(path, device, options))
+                            .await
+                            .map_err(|_| ApiError::internal(format!("timed out loading the model after {:?}", self.load_timeout)))
+                    }
+                };
+                let gpu = device.is_gpu();
+                let runner = match start(device).await? {
+                    Err(e) if gpu && falls_back_to_cpu(self.cfg.gpu, &e) => {
+                        tracing::warn!(model = %spec.name, "the GPU cannot run this model ({e}); loading it on the CPU");
+                        start(Device::Cpu { threads: self.cfg.threads }).await?
+                    }
+                    other => other,
+                }
+                .map_err(|e| ApiError::internal(format!("loading the model failed: {e}")))?;
                 tracing::debug!(
                     model = %spec.name,
                     took = ?load_started.elapsed(),
@@ -327,5 +347,20 @@ fn drop_in_background(m: Option<Arc<Loaded>>) {
     if let Some(m) = m {
         tracing::debug!(model = %m.spec.name, "unloading model");
         std::thread::spawn(move || drop(m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wollama_runtime::Error;
+
+    #[test]
+    fn only_auto_falls_back_and_only_for_what_the_gpu_cannot_run() {
+        let unsupported = Error::Unsupported("weight blk.0.attn_q.weight is IQ4_NL".into());
+        assert!(falls_back_to_cpu(Some(DeviceChoice::Auto), &unsupported));
+        assert!(!falls_back_to_cpu(Some(DeviceChoice::Gpu), &unsupported), "--device gpu reports it");
+        assert!(!falls_back_to_cpu(Some(DeviceChoice::Auto), &Error::Io("the file went away".into())));
+        assert!(!falls_back_to_cpu(None, &unsupported));
     }
 }

@@ -1,7 +1,9 @@
 //! The server on a GPU device (lavapipe counts: `--device gpu`): models load there and report
 //! their GPU bytes as `size_vram`, `num_gpu: 0` moves a model to the CPU and back, and a lost
 //! device fails the model's request with a 500 and is replaced on the next one. These check the
-//! plumbing, not the GPU kernels' output (the golden tests do that).
+//! plumbing, not the GPU kernels' output (the golden tests do that). The process shares one GPU
+//! executor (`gpu_for`) and these tests lose it on purpose: they need nextest's process per
+//! test (`scripts/test.sh`), not `cargo test`'s threads.
 
 mod common;
 
