@@ -221,6 +221,15 @@ fn norms_match_the_cpu() {
             }
         }
     }
+    // A row of zeros (padding, a zero embedding): RMS norm gives zeros, not NaN (the exact
+    // path has no exponent to work from and must fall back without testing NaN by `v != v`,
+    // which a compiler may fold to false).
+    for width in [64usize, 640] {
+        let mut fb = FileBuilder::default();
+        fb.f32("zeros", &[width as u64, VOCAB as u64], &vec![0.0; width * VOCAB]);
+        let mut both = Both::new(fb, vec![Op::Embed(0), Op::RmsNorm(0, 1e-6, 0)], 1, None, no_kv(), MAX_ROWS);
+        errors.add("RmsNorm of zeros", both.check(&format!("RmsNorm of zeros, width {width}"), &rows_batch(3, VOCAB), EXACT));
+    }
     errors.print("norms");
 }
 

@@ -266,12 +266,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             s2 += v * v;
         }
         let plain = total(s2, t) / n;
-        var m = bitcast<f32>(0x7fc00000u);
+        var m = plain;
         if emax > 1u && emax < 255u {
-            m = mean_rne(sum, P.group, emax);
-        }
-        if m != m {
-            m = plain;
+            // NaN: no normal f32 mean; found from the bits, since a compiler may fold
+            // `v != v` to false (lavapipe does), which turned a row of zeros into NaN.
+            let exact = mean_rne(sum, P.group, emax);
+            if (bitcast<u32>(exact) & 0x7fffffffu) <= 0x7f800000u {
+                m = exact;
+            }
         }
         scale = div_rne(1.0, sqrt_rne(m + P.eps));
     }
