@@ -128,6 +128,9 @@ pub struct GpuPlan {
     /// Per rope configuration (n_rot, freq_base, freq_scale bits): the CPU's cos and sin for
     /// positions below the count (`rope_table`).
     pub(crate) rope_tables: Vec<([u32; 3], wgpu::Buffer, u32)>,
+    /// Per node: a norm whose only reader, the next node, multiplies it by a weight vector;
+    /// the norm's pass applies the weight and writes that node's buffer (one dispatch, not two).
+    pub(crate) norm_takes_weight: Vec<bool>,
     /// Bytes the plan holds on the device (weights, cache, activations).
     pub(crate) device_bytes: u64,
     pub(crate) last_dispatches: u32,
@@ -299,6 +302,7 @@ impl GpuPlan {
             gathered: None,
             gelu: None,
             rope_tables: Vec::new(),
+            norm_takes_weight: Vec::new(),
             device_bytes,
             last_dispatches: 0,
             scratch: Vec::new(),
@@ -333,6 +337,7 @@ impl GpuPlan {
         }
         plan.scratch = plan.scratch_buffers(&matrices)?;
         plan.device_bytes += plan.scratch.iter().map(|(_, b)| b.size()).sum::<u64>();
+        plan.norm_takes_weight = plan.norms_taking_weights();
         let mut passes = Vec::new();
         let mut holds = Holds::default();
         for i in 0..plan.spec.nodes.len() {
@@ -463,6 +468,33 @@ impl GpuPlan {
         })
     }
 
+    /// Which norms fold the next node's weight multiply in: a live RmsNorm or LayerNorm whose
+    /// only reader is the MulWeight right after it, which is no output, and whose input's
+    /// buffer is not the multiply's.
+    fn norms_taking_weights(&self) -> Vec<bool> {
+        let nodes = &self.spec.nodes;
+        let mut readers = vec![0usize; nodes.len()];
+        for (_, op) in nodes.iter().enumerate().filter(|(i, _)| self.alloc.live[*i]) {
+            for j in op.inputs() {
+                readers[j as usize] += 1;
+            }
+        }
+        let output = |i: usize| i == self.spec.logits as usize || self.spec.hidden == Some(i as u32);
+        (0..nodes.len())
+            .map(|i| {
+                matches!(nodes[i], Op::RmsNorm(..) | Op::LayerNorm(..))
+                    && self.alloc.live[i]
+                    && !output(i)
+                    && readers[i] == 1
+                    && matches!(nodes.get(i + 1), Some(Op::MulWeight(x, _)) if *x as usize == i)
+                    && self.alloc.live.get(i + 1) == Some(&true)
+                    // The multiply's buffer may be the norm's input's, freed by the norm: a
+                    // pass cannot read and write one buffer.
+                    && nodes[i].inputs().all(|x| self.alloc.slot[x as usize] != self.alloc.slot[i + 1])
+            })
+            .collect()
+    }
+
     /// The passes that compute node `i`.
     fn passes_of(
         &self,
@@ -529,13 +561,24 @@ impl GpuPlan {
                     push(tiled, Some(&m.layout), params, &[&c.buf, x, y], Size::Tiles { n: c.n as u32, selected }, When::ManyRows);
                 }
             }
-            Op::RmsNorm(x, eps, group) => {
-                let g = if group == 0 { width } else { group };
-                push(Kernel::Norm, None, [width, g, eps.to_bits(), sel, 0, 0, 0, 0], &[self.slot(x), y], Size::Groups { per_row: width / g, selected }, When::Always);
+            Op::RmsNorm(x, _, _) | Op::LayerNorm(x, _) => {
+                let (eps, g, layer) = match self.spec.nodes[i] {
+                    Op::RmsNorm(_, eps, group) => (eps, if group == 0 { width } else { group }, 0),
+                    Op::LayerNorm(_, eps) => (eps, width, 1),
+                    _ => unreachable!("a norm"),
+                };
+                let x = self.slot(x);
+                // Fused with the next node's weight multiply: its buffer, its weight.
+                let (y, v, wlen) = match self.spec.nodes.get(i + 1) {
+                    Some(&Op::MulWeight(_, w)) if self.norm_takes_weight[i] => {
+                        let (v, len) = vectors[w as usize].as_ref().expect("bound at compile");
+                        (self.slot(i as u32 + 1), v, *len as u32)
+                    }
+                    _ => (y, x, 0),
+                };
+                push(Kernel::Norm, None, [width, g, eps.to_bits(), sel, layer, wlen, 0, 0], &[x, y, v], Size::Groups { per_row: width / g, selected }, When::Always);
             }
-            Op::LayerNorm(x, eps) => {
-                push(Kernel::Norm, None, [width, width, eps.to_bits(), sel, 1, 0, 0, 0], &[self.slot(x), y], Size::Groups { per_row: 1, selected }, When::Always);
-            }
+            Op::MulWeight(x, _) if self.norm_takes_weight[x as usize] => {}
             Op::MulWeight(x, w) | Op::AddWeight(x, w) => {
                 let (v, len) = vectors[w as usize].as_ref().expect("bound at compile");
                 let op = if matches!(self.spec.nodes[i], Op::MulWeight(..)) { 4 } else { 5 };

@@ -233,6 +233,30 @@ fn norms_match_the_cpu() {
     errors.print("norms");
 }
 
+/// A norm whose only reader multiplies it by a weight folds the multiply in (one dispatch
+/// fewer) and gives the CPU's bits; a norm with two readers keeps its own pass.
+#[test]
+fn a_norm_folds_the_weight_multiply_after_it() {
+    let width = 130;
+    let plan = |nodes: Vec<Op>| {
+        let mut fb = FileBuilder::default();
+        table(&mut fb, "a", width, VOCAB, 2.0, 0.0, 5);
+        fb.f32("w", &[width as u64], &rand_vec(width, 6));
+        Both::new(fb, nodes, 3, None, no_kv(), MAX_ROWS)
+    };
+    for norm in [Op::RmsNorm(0, 1e-6, 0), Op::RmsNorm(0, 1e-5, 10), Op::LayerNorm(0, 1e-5)] {
+        // The residual reads the embedding again, so the multiply cannot reuse its buffer.
+        let mut folded = plan(vec![Op::Embed(0), norm, Op::MulWeight(1, 1), Op::Add(2, 0)]);
+        let mut apart = plan(vec![Op::Embed(0), norm, Op::MulWeight(1, 1), Op::Add(2, 1)]);
+        let budget = if matches!(norm, Op::LayerNorm(..)) { 1e-6 } else { EXACT };
+        for rows in ROW_COUNTS {
+            folded.check(&format!("{norm:?} folded, rows {rows}"), &rows_batch(rows, VOCAB), budget);
+            apart.check(&format!("{norm:?} apart, rows {rows}"), &rows_batch(rows, VOCAB), budget);
+            assert_eq!(folded.gpu.last_dispatches() + 1, apart.gpu.last_dispatches(), "{norm:?}");
+        }
+    }
+}
+
 #[test]
 fn rope_matches_the_cpu() {
     let mut errors = Errors::default();

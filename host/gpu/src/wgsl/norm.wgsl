@@ -10,7 +10,7 @@ struct Nm {
     eps: f32,
     selected: u32,
     layer: u32, // 1: layer norm (centre, then scale), 0: RMS norm
-    pad0: u32,
+    wlen: u32,  // a weight vector's length to multiply by (the plan's next node), 0: none
     pad1: u32,
     pad2: u32,
 }
@@ -19,6 +19,8 @@ struct Nm {
 @group(0) @binding(1) var<uniform> P: Nm;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+// The folded MulWeight's vector (repeated along the row), or X again when there is none.
+@group(0) @binding(4) var<storage, read> V: array<f32>;
 
 var<workgroup> red: array<f32, 64>;
 var<workgroup> rhi: array<u32, 64>;
@@ -277,7 +279,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         scale = div_rne(1.0, sqrt_rne(m + P.eps));
     }
+    // The row's column of this group's first value, for the weight's index.
+    let col0 = (id % groups) * P.group;
     for (var i = t; i < P.group; i += 64u) {
-        Y[base + i] = (X[base + i] - mean) * scale;
+        var y = (X[base + i] - mean) * scale;
+        if P.wlen != 0u {
+            // Rounded on its own, as the separate multiply rounds it.
+            y = y * V[(col0 + i) % P.wlen];
+        }
+        Y[base + i] = y;
     }
 }
