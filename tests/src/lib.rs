@@ -226,3 +226,42 @@ pub fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &[u8]) -
     }
     (status, out)
 }
+
+/// The goldens' rule: greedy ids must equal llama.cpp's up to the first step whose top-1/top-2
+/// margin (llama.cpp's own) is below this; there a different but correct summation order may
+/// pick the other token.
+pub const NEAR_TIE: f64 = 0.1;
+
+/// Runs every greedy case of `model`'s golden on `s` (its engine started), at most
+/// `max_steps` tokens each, and asserts the ids up to the first near-tie; returns a report
+/// line per case (where the first near-tie and the first divergence are).
+pub fn check_greedy_goldens(s: &mut Session, model: &str, max_steps: usize) -> Vec<String> {
+    let g = golden(model);
+    let mut report = Vec::new();
+    for case in g["greedy"].as_array().expect("greedy cases") {
+        let name = case["name"].as_str().expect("a case name");
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["generated_ids"]);
+        let steps = want.len().min(max_steps);
+        let margins: Vec<f64> = case["top1_minus_top2_margin_per_step"]
+            .as_array()
+            .expect("margins")
+            .iter()
+            .map(|m| m.as_f64().expect("a margin"))
+            .collect();
+        let checked = margins.iter().position(|&m| m < NEAR_TIE).unwrap_or(want.len()).min(steps);
+        let out = run_all(s, &[request(prompt, greedy(), steps as i32)]).remove(0);
+        let first_diff = out.ids.iter().zip(&want).position(|(a, b)| a != b);
+        report.push(format!(
+            "{name}: first near-tie at step {checked}, first divergence at {}",
+            first_diff.map_or("none".to_string(), |d| d.to_string())
+        ));
+        assert_eq!(
+            &out.ids[..checked.min(out.ids.len())],
+            &want[..checked],
+            "{name}: greedy ids differ before the first near-tie (step {checked})"
+        );
+        assert!(out.ids.len() >= checked, "{name}: stopped after {} tokens", out.ids.len());
+    }
+    report
+}

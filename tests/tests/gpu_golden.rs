@@ -8,8 +8,6 @@ use std::sync::Arc;
 use wollama_runtime::{gpu_for, Device, DeviceChoice, LimitOverride, Runtime, Session};
 use wollama_tests::*;
 
-const NEAR_TIE: f64 = 0.1;
-
 fn gpu() -> Arc<wollama_runtime::GpuExecutor> {
     gpu_for(DeviceChoice::Gpu, LimitOverride::default())
         .expect("a GPU adapter (lavapipe counts)")
@@ -24,21 +22,9 @@ fn open_gpu(model: &str) -> Session {
 const MAX_STEPS: usize = 32;
 
 fn golden_on_gpu(model: &str) {
-    let g = golden(model);
     let mut s = open_gpu(model);
     start(&mut s, 1, 512);
-    let mut report = Vec::new();
-    for case in g["greedy"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let prompt = ids(&case["prompt_ids"]);
-        let want = ids(&case["generated_ids"]);
-        let margins: Vec<f64> =
-            case["top1_minus_top2_margin_per_step"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
-        let checked = margins.iter().position(|&m| m < NEAR_TIE).unwrap_or(want.len()).min(MAX_STEPS);
-        let out = run_all(&mut s, &[request(prompt, greedy(), checked.max(1) as i32)]).remove(0);
-        report.push(format!("{name}: checked {checked} steps, got {:?}", &out.ids));
-        assert_eq!(&out.ids[..checked.min(out.ids.len())], &want[..checked], "{name}: GPU greedy ids differ before the first near-tie");
-    }
+    let report = check_greedy_goldens(&mut s, model, MAX_STEPS);
     eprintln!("{} on {}\n{}", model, gpu().summary(), report.join("\n"));
 }
 

@@ -97,6 +97,10 @@ pub fn wgsl_with(kernel: Kernel, layout: Option<&Layout>, dot4: bool) -> String 
         src.push_str(include_str!("wgsl/matmul_head.wgsl"));
         src.push('\n');
     }
+    if matches!(kernel, Kernel::MatmulVec | Kernel::MatmulTiled) {
+        src.push_str(include_str!("wgsl/matmul_x.wgsl"));
+        src.push('\n');
+    }
     if matches!(kernel, Kernel::MatmulVec | Kernel::MatmulVecQ) {
         src.push_str(include_str!("wgsl/matmul_reduce.wgsl"));
         src.push('\n');

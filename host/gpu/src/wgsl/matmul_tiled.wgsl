@@ -1,25 +1,10 @@
 // y = x · Wᵀ for many rows (prefill): 64 rows × 64 columns per workgroup, each of its 256
 // threads computing a 4×4 block, the weights dequantized once per tile into shared memory.
-@group(0) @binding(3) var<storage, read> X: array<f32>;
 
 const T: u32 = 64u;
 const KG: u32 = 4u; // groups of four per tile step: 16 weights
 var<workgroup> xs: array<vec4<f32>, 256>;
 var<workgroup> ws: array<vec4<f32>, 256>;
-
-fn x4(r: u32, g: u32) -> vec4<f32> {
-    let i = r * P.k + 4u * g;
-    if 4u * g + 3u < P.k {
-        return vec4<f32>(X[i], X[i + 1u], X[i + 2u], X[i + 3u]);
-    }
-    var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) {
-        if 4u * g + j < P.k {
-            v[j] = X[i + j];
-        }
-    }
-    return v;
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
