@@ -1,6 +1,6 @@
 //! Lavapipe-scale timing of one matmul (SmolLM2-135M's 576 → 1536 projection; 1 row and 64), for
-//! before/after comparisons of the matmul kernels: `cargo test --release -p wollama-gpu
-//! --test timing -- --ignored --nocapture`.
+//! before/after comparisons of the matmul kernels: `cargo bench -p wollama-gpu --bench
+//! matmul_timing`. A probe to read, not a test.
 
 #[path = "../../compute/tests/common/mod.rs"]
 mod common;
@@ -12,9 +12,7 @@ use common::*;
 use wollama_gpu::{Choice, GpuExecutor, LimitOverride};
 use wollama_plan::{KvSpec, Op, PlanSpec};
 
-#[test]
-#[ignore = "a timing, not a check"]
-fn matmul_576_by_1536() {
+fn main() {
     let gpu = GpuExecutor::new(Choice::Any, LimitOverride::default()).expect("a GPU adapter");
     let (k, n) = (576usize, 1536usize);
     for (name, ty) in [("Q8_0", Q8_0), ("Q4_1", Q4_1)] {
